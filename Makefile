@@ -1,0 +1,54 @@
+# genmedia: `make run` starts the whole stack, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: run demo test test-unit test-integration test-e2e protos lint bench clean install
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml $(STAMP)
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/genmedia-stack
+
+demo: $(STAMP)
+	$(VENV)/bin/genmedia-stack --demo
+
+test: $(TEST_STAMP)
+	$(PY) -m pytest -q
+
+test-unit: $(TEST_STAMP)
+	$(PY) -m pytest -q tests/unit
+
+test-integration: $(TEST_STAMP)
+	$(PY) -m pytest -q tests/integration
+
+test-e2e: $(TEST_STAMP)
+	$(PY) -m pytest -q tests/e2e
+
+protos: $(STAMP)
+	$(PY) -m genmedia.protogen .
+
+lint: $(TEST_STAMP)
+	$(PIP) install --quiet ruff==0.17.5
+	$(VENV)/bin/ruff check genmedia services tests
+
+bench: $(TEST_STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf var .pytest_cache

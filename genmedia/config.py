@@ -1,0 +1,94 @@
+"""Typed settings from GENMEDIA_* environment variables, shared by every process; bad values fail fast."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A GENMEDIA_* variable has a value that cannot be used."""
+
+
+def env_str(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_int(name: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{name}={value} is outside {lo}..{hi}")
+    return value
+
+
+def env_float(name: str, default: float, lo: float | None = None) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if lo is not None and value < lo:
+        raise ConfigError(f"{name}={value} is below {lo}")
+    return value
+
+
+def var_dir() -> Path:
+    """GENMEDIA_VAR_DIR (default ./var): where databases, assets and logs go."""
+    return Path(env_str("GENMEDIA_VAR_DIR", "var")).resolve()
+
+
+# Default ports of the stack (ARCHITECTURE.md, "Processes and ports").
+PORTS = {"orchestrator": 50051, "progress": 50052, "image": 50053, "video": 50054}
+METRICS_PORTS = {"orchestrator": 9101, "worker": 9102, "progress": 9103, "image": 9104, "video": 9105}
+
+
+def service_addr(service: str) -> str:
+    """Where clients reach a service: GENMEDIA_<SERVICE>_ADDR, default 127.0.0.1:<its default port>."""
+    return env_str(f"GENMEDIA_{service.upper()}_ADDR", f"127.0.0.1:{PORTS[service]}")
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """How one gRPC server listens, exports metrics, logs and shuts down."""
+
+    service: str
+    host: str
+    port: int
+    metrics_port: int  # -1 disables the /metrics endpoint; 0 picks a free port
+    grace_seconds: float
+    log_format: str
+    log_level: str
+
+    @classmethod
+    def from_env(cls, service: str, metrics_name: str | None = None) -> ServingSettings:
+        prefix = f"GENMEDIA_{service.upper()}"
+        metrics_name = metrics_name or service
+        log_format = env_str("GENMEDIA_LOG_FORMAT", "text")
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"GENMEDIA_LOG_FORMAT={log_format!r} must be text or json")
+        return cls(
+            service=service,
+            host=env_str("GENMEDIA_BIND_HOST", "127.0.0.1"),
+            port=env_int(f"{prefix}_PORT", PORTS.get(service, 0), 0, 65535),
+            metrics_port=env_int(
+                f"GENMEDIA_{metrics_name.upper()}_METRICS_PORT", METRICS_PORTS[metrics_name], -1, 65535
+            ),
+            grace_seconds=env_float("GENMEDIA_SHUTDOWN_GRACE_SECONDS", 10.0, lo=0.0),
+            log_format=log_format,
+            log_level=env_str("GENMEDIA_LOG_LEVEL", "INFO").upper(),
+        )
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"{host}:{self.port}"

@@ -1,0 +1,89 @@
+"""Domain errors and their gRPC form: a status code, a clear message, BadRequest and ErrorInfo details."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+DOMAIN = "genmedia.v1"
+
+
+class ServiceError(Exception):
+    """Raised by domain code; the serving kit turns it into the gRPC status it names."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        reason: str,
+        violations: list[tuple[str, str]] | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.violations = violations or []
+        self.metadata = metadata or {}
+
+    def to_status(self) -> grpc.Status:
+        details = []
+        if self.violations:
+            bad = error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+                    for f, d in self.violations
+                ]
+            )
+            details.append(_pack(bad))
+        details.append(
+            _pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata))
+        )
+        proto = status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+        return rpc_status.to_status(proto)
+
+
+def _pack(message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+class InvalidArgument(ServiceError):
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        message = "; ".join(f"{f}: {d}" for f, d in violations)
+        super().__init__(grpc.StatusCode.INVALID_ARGUMENT, message, "INVALID_ARGUMENT", violations)
+
+
+class NotFound(ServiceError):
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(
+            grpc.StatusCode.NOT_FOUND, f"{what} {ident!r} not found", f"{what.upper()}_NOT_FOUND",
+            metadata={what: ident},
+        )
+
+
+def check(violations: list[tuple[str, str]]) -> None:
+    """Raises InvalidArgument listing every violation, if there are any."""
+    if violations:
+        raise InvalidArgument(violations)
+
+
+def details_of(error: grpc.aio.AioRpcError | grpc.RpcError) -> tuple[str, list[tuple[str, str]]]:
+    """The ErrorInfo reason and BadRequest violations carried by a failed call (client side)."""
+    status = rpc_status.from_call(error) if hasattr(error, "trailing_metadata") else None
+    reason, violations = "", []
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations = [(v.field, v.description) for v in bad.field_violations]
+    return reason, violations
+
+

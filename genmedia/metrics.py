@@ -1,0 +1,120 @@
+"""Prometheus metrics for gRPC servers (the standard grpc_server_* names) and the /metrics endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+
+import grpc
+from prometheus_client import Counter, Histogram, start_http_server
+
+from genmedia.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+LABELS = ("grpc_type", "grpc_service", "grpc_method")
+STARTED = Counter("grpc_server_started_total", "RPCs started on the server.", LABELS)
+HANDLED = Counter("grpc_server_handled_total", "RPCs completed on the server.", (*LABELS, "grpc_code"))
+HANDLING = Histogram(
+    "grpc_server_handling_seconds",
+    "Time from the start of an RPC to its end.",
+    LABELS,
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
+
+
+def start_metrics_server(port: int, host: str = "0.0.0.0") -> int | None:
+    """Serves /metrics on port (0 = any free port; -1 = off). Returns the port it listens on."""
+    if port < 0:
+        return None
+    server, _thread = start_http_server(port, addr=host)
+    return server.server_port
+
+
+def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
+    if handler.request_streaming and handler.response_streaming:
+        return "bidi_stream"
+    if handler.request_streaming:
+        return "client_stream"
+    return "server_stream" if handler.response_streaming else "unary"
+
+
+class _Booked:
+    """Books one RPC (started, then handled with its final code) and maps what escapes the servicer."""
+
+    def __init__(self, labels: tuple[str, str, str], context: grpc.aio.ServicerContext, method: str):
+        self.labels, self.context, self.method = labels, context, method
+
+    async def __aenter__(self) -> None:
+        self.start = time.perf_counter()
+        STARTED.labels(*self.labels).inc()
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if exc is None:
+            self._finish(_code_of(self.context))
+        elif isinstance(exc, ServiceError):
+            status = exc.to_status()
+            self._finish(status.code)
+            await self.context.abort(status.code, status.details, status.trailing_metadata)
+        elif isinstance(exc, grpc.aio.AbortError):
+            self._finish(_code_of(self.context))
+        elif isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+            self._finish(grpc.StatusCode.CANCELLED)
+        else:
+            log.error("unhandled error in %s", self.method, exc_info=exc)
+            self._finish(grpc.StatusCode.UNKNOWN)
+
+    def _finish(self, code: grpc.StatusCode) -> None:
+        HANDLED.labels(*self.labels, code.name).inc()
+        HANDLING.labels(*self.labels).observe(time.perf_counter() - self.start)
+
+
+def _code_of(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    code = context.code()
+    if isinstance(code, int):  # grpc.aio may return the raw int
+        code = next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+    return code or grpc.StatusCode.OK
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):
+    """Counts every RPC and turns ServiceError into its rich gRPC status."""
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or handler.request_streaming:
+            return handler  # only reflection is client-streaming; it needs no wrapping
+        _, service, method = details.method.split("/")
+        labels = (_rpc_type(handler), service, method)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, labels, details.method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.unary_unary_rpc_method_handler(
+            self._wrap_unary(handler.unary_unary, labels, details.method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    @staticmethod
+    def _wrap_unary(behavior, labels, method):
+        async def wrapper(request, context):
+            async with _Booked(labels, context, method):
+                return await behavior(request, context)
+
+        return wrapper
+
+    @staticmethod
+    def _wrap_stream(behavior, labels, method):
+        async def wrapper(request, context):
+            async with _Booked(labels, context, method):
+                if inspect.isasyncgenfunction(behavior):
+                    async for response in behavior(request, context):
+                        yield response
+                else:
+                    await behavior(request, context)
+
+        return wrapper

@@ -1,0 +1,153 @@
+"""The one serving kit: a grpc.aio server with health, reflection (v1 and v1alpha), metrics and
+graceful shutdown (SIGTERM -> health NOT_SERVING -> drain within the grace period -> exit 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+from genmedia import logs
+from genmedia.config import ServingSettings
+from genmedia.metrics import ServerInterceptor, start_metrics_server
+
+log = logging.getLogger(__name__)
+
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+SERVER_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One service to serve: its full name, the generated add_*_to_server function and the servicer."""
+
+    name: str
+    add: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    health: HealthServicer
+    names: list[str]
+
+    async def stop(self, grace: float) -> None:
+        """Health NOT_SERVING for every service, then drain in-flight calls for up to `grace` seconds."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+def _register_reflection_v1() -> None:
+    """grpcio-reflection only ships v1alpha; v1 has the same messages under another package, so the
+    v1alpha descriptor is re-published as grpc.reflection.v1 and served by the same servicer."""
+    pool = descriptor_pool.Default()
+    try:
+        pool.FindServiceByName(REFLECTION_V1)
+        return
+    except KeyError:
+        pass
+    proto = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(proto)
+    proto.name = "grpc/reflection/v1/reflection.proto"
+    proto.package = "grpc.reflection.v1"
+    for message in proto.message_type:
+        for field in message.field:
+            if field.HasField("type_name"):
+                field.type_name = field.type_name.replace(".v1alpha.", ".v1.")
+    for method in proto.service[0].method:
+        method.input_type = method.input_type.replace(".v1alpha.", ".v1.")
+        method.output_type = method.output_type.replace(".v1alpha.", ".v1.")
+    pool.Add(proto)
+
+
+def _enable_reflection(names: Sequence[str], server: grpc.aio.Server) -> None:
+    _register_reflection_v1()
+    all_names = (*names, reflection.SERVICE_NAME, REFLECTION_V1)
+    servicer = reflection.ReflectionServicer(all_names)
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                service,
+                {
+                    "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                        servicer.ServerReflectionInfo,
+                        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+                    )
+                },
+            )
+            for service in (reflection.SERVICE_NAME, REFLECTION_V1)
+        ]
+    )
+
+
+async def create_server(
+    registrations: Sequence[Registration], address: str = "127.0.0.1:0", interceptors: Sequence = ()
+) -> RunningServer:
+    """Builds, binds and starts a server; returns it with the port it got (address may use port 0)."""
+    server = grpc.aio.server(interceptors=[ServerInterceptor(), *interceptors], options=SERVER_OPTIONS)
+    for reg in registrations:
+        reg.add(reg.servicer, server)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    names = [reg.name for reg in registrations]
+    for name in ("", *names):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    _enable_reflection([*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"could not bind {address}")
+    await server.start()
+    return RunningServer(server, port, health, names)
+
+
+async def serve(
+    settings: ServingSettings,
+    registrations: Sequence[Registration],
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Runs a server until SIGTERM or SIGINT, then shuts it down gracefully."""
+    metrics_port = start_metrics_server(settings.metrics_port)
+    running = await create_server(registrations, settings.address)
+    log.info(
+        "%s serving %s on %s:%d (metrics on %s)",
+        settings.service, ", ".join(running.names), settings.host, running.port,
+        f":{metrics_port}/metrics" if metrics_port else "off",
+    )
+    await wait_for_signal()
+    log.info("%s shutting down: draining for up to %.0fs", settings.service, settings.grace_seconds)
+    await running.stop(settings.grace_seconds)
+    if on_stop is not None:
+        await on_stop()
+    log.info("%s stopped", settings.service)
+
+
+async def wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def run_main(settings: ServingSettings, main: Callable[[], Awaitable[None]]) -> None:
+    """Entry point of a service process: configure logging, run `main`, exit 0 after a clean shutdown."""
+    logs.configure(settings.log_format, settings.log_level)
+    asyncio.run(main())

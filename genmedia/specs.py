@@ -1,0 +1,115 @@
+"""Validation and defaults of job specs, shared by the orchestrator and the image/video services."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+from genmedia.errors import check
+from genmedia.v1 import common_pb2 as pb
+
+MAX_PROMPT = 2000
+MAX_STYLE = 100
+IMAGE_SIZE = (64, 2048)
+VIDEO_SIZE = (64, 1920)
+NUM_IMAGES = (1, 4)
+DURATION = (1.0, 30.0)
+FPS = (12, 60)
+IMAGE_DEFAULTS = {"width": 512, "height": 512, "num_images": 1}
+VIDEO_DEFAULTS = {"width": 640, "height": 360, "duration_seconds": 4.0, "fps": 24}
+
+Violations = list[tuple[str, str]]
+
+
+def _text(violations: Violations, field: str, value: str, limit: int, required: bool) -> None:
+    if required and not value.strip():
+        violations.append((field, "must not be empty"))
+    elif len(value) > limit:
+        violations.append((field, f"must be at most {limit} characters, got {len(value)}"))
+
+
+def _range(violations: Violations, field: str, value: float, lo: float, hi: float) -> None:
+    if not (lo <= value <= hi) or (isinstance(value, float) and math.isnan(value)):
+        violations.append((field, f"must be between {lo:g} and {hi:g}, got {value:g}"))
+
+
+def image_violations(spec: pb.ImageSpec, prefix: str) -> Violations:
+    v: Violations = []
+    _text(v, f"{prefix}.prompt", spec.prompt, MAX_PROMPT, True)
+    _text(v, f"{prefix}.negative_prompt", spec.negative_prompt, MAX_PROMPT, False)
+    _text(v, f"{prefix}.style", spec.style, MAX_STYLE, False)
+    for name in ("width", "height"):
+        if spec.HasField(name):
+            _range(v, f"{prefix}.{name}", getattr(spec, name), *IMAGE_SIZE)
+    if spec.HasField("num_images"):
+        _range(v, f"{prefix}.num_images", spec.num_images, *NUM_IMAGES)
+    return v
+
+
+def video_violations(spec: pb.VideoSpec, prefix: str) -> Violations:
+    v: Violations = []
+    _text(v, f"{prefix}.prompt", spec.prompt, MAX_PROMPT, True)
+    _text(v, f"{prefix}.negative_prompt", spec.negative_prompt, MAX_PROMPT, False)
+    _text(v, f"{prefix}.style", spec.style, MAX_STYLE, False)
+    for name in ("width", "height"):
+        if spec.HasField(name):
+            value = getattr(spec, name)
+            _range(v, f"{prefix}.{name}", value, *VIDEO_SIZE)
+            if value % 2:
+                v.append((f"{prefix}.{name}", f"must be even (H.264 with yuv420p), got {value}"))
+    if spec.HasField("duration_seconds"):
+        _range(v, f"{prefix}.duration_seconds", spec.duration_seconds, *DURATION)
+    if spec.HasField("fps"):
+        _range(v, f"{prefix}.fps", spec.fps, *FPS)
+    if spec.motion not in pb.Motion.values():
+        v.append((f"{prefix}.motion", f"unknown motion {spec.motion}"))
+    return v
+
+
+def derived_seed(prompt: str) -> int:
+    """The seed used when none is given: stable for the same prompt."""
+    return int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:6], "big")
+
+
+def normalized_image(spec: pb.ImageSpec, prefix: str = "spec") -> pb.ImageSpec:
+    """A copy with every default filled in; raises InvalidArgument naming each bad field."""
+    check(image_violations(spec, prefix))
+    out = pb.ImageSpec()
+    out.CopyFrom(spec)
+    for name, default in IMAGE_DEFAULTS.items():
+        if not out.HasField(name):
+            setattr(out, name, default)
+    if not out.HasField("seed"):
+        out.seed = derived_seed(out.prompt)
+    return out
+
+
+def normalized_video(spec: pb.VideoSpec, prefix: str = "spec") -> pb.VideoSpec:
+    check(video_violations(spec, prefix))
+    out = pb.VideoSpec()
+    out.CopyFrom(spec)
+    for name, default in VIDEO_DEFAULTS.items():
+        if not out.HasField(name):
+            setattr(out, name, default)
+    if not out.HasField("seed"):
+        out.seed = derived_seed(out.prompt)
+    if out.motion == pb.MOTION_UNSPECIFIED:
+        out.motion = pb.MOTION_ZOOM_IN
+    return out
+
+
+def normalized_job_spec(spec: pb.JobSpec | None, field: str = "spec") -> pb.JobSpec:
+    """Checks the kind against the spec that is set and fills in defaults."""
+    if spec is None:
+        check([(field, "is required: set spec.image or spec.video")])
+    which = spec.WhichOneof("params")
+    expected = {"image": pb.JOB_KIND_IMAGE, "video": pb.JOB_KIND_VIDEO}
+    if spec.kind not in pb.JobKind.values():
+        check([(f"{field}.kind", f"unknown kind {spec.kind}; use JOB_KIND_IMAGE or JOB_KIND_VIDEO")])
+    if which is None:
+        check([(field, "is required: set spec.image or spec.video")])
+    if spec.kind not in (pb.JOB_KIND_UNSPECIFIED, expected[which]):
+        check([(f"{field}.kind", f"{pb.JobKind.Name(spec.kind)} does not match {field}.{which}")])
+    if which == "image":
+        return pb.JobSpec(kind=pb.JOB_KIND_IMAGE, image=normalized_image(spec.image, f"{field}.image"))
+    return pb.JobSpec(kind=pb.JOB_KIND_VIDEO, video=normalized_video(spec.video, f"{field}.video"))

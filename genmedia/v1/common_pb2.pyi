@@ -1,0 +1,257 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class JobKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_KIND_UNSPECIFIED: _ClassVar[JobKind]
+    JOB_KIND_IMAGE: _ClassVar[JobKind]
+    JOB_KIND_VIDEO: _ClassVar[JobKind]
+
+class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
+    JOB_STATE_PENDING: _ClassVar[JobState]
+    JOB_STATE_RUNNING: _ClassVar[JobState]
+    JOB_STATE_RETRYING: _ClassVar[JobState]
+    JOB_STATE_AWAITING_REVIEW: _ClassVar[JobState]
+    JOB_STATE_PAUSED: _ClassVar[JobState]
+    JOB_STATE_COMPLETED: _ClassVar[JobState]
+    JOB_STATE_FAILED: _ClassVar[JobState]
+    JOB_STATE_CANCELLED: _ClassVar[JobState]
+
+class JobStep(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STEP_UNSPECIFIED: _ClassVar[JobStep]
+    JOB_STEP_VALIDATING: _ClassVar[JobStep]
+    JOB_STEP_IMAGE_GENERATION: _ClassVar[JobStep]
+    JOB_STEP_REVIEW: _ClassVar[JobStep]
+    JOB_STEP_VIDEO_GENERATION: _ClassVar[JobStep]
+    JOB_STEP_FINALIZING: _ClassVar[JobStep]
+
+class Motion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MOTION_UNSPECIFIED: _ClassVar[Motion]
+    MOTION_ZOOM_IN: _ClassVar[Motion]
+    MOTION_ZOOM_OUT: _ClassVar[Motion]
+    MOTION_PAN_LEFT: _ClassVar[Motion]
+    MOTION_PAN_RIGHT: _ClassVar[Motion]
+
+class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_TYPE_UNSPECIFIED: _ClassVar[EventType]
+    EVENT_TYPE_CREATED: _ClassVar[EventType]
+    EVENT_TYPE_STARTED: _ClassVar[EventType]
+    EVENT_TYPE_STEP_STARTED: _ClassVar[EventType]
+    EVENT_TYPE_PROGRESS: _ClassVar[EventType]
+    EVENT_TYPE_STEP_FINISHED: _ClassVar[EventType]
+    EVENT_TYPE_RETRYING: _ClassVar[EventType]
+    EVENT_TYPE_AWAITING_REVIEW: _ClassVar[EventType]
+    EVENT_TYPE_REVIEWED: _ClassVar[EventType]
+    EVENT_TYPE_PAUSED: _ClassVar[EventType]
+    EVENT_TYPE_RESUMED: _ClassVar[EventType]
+    EVENT_TYPE_COMPLETED: _ClassVar[EventType]
+    EVENT_TYPE_FAILED: _ClassVar[EventType]
+    EVENT_TYPE_CANCELLED: _ClassVar[EventType]
+JOB_KIND_UNSPECIFIED: JobKind
+JOB_KIND_IMAGE: JobKind
+JOB_KIND_VIDEO: JobKind
+JOB_STATE_UNSPECIFIED: JobState
+JOB_STATE_PENDING: JobState
+JOB_STATE_RUNNING: JobState
+JOB_STATE_RETRYING: JobState
+JOB_STATE_AWAITING_REVIEW: JobState
+JOB_STATE_PAUSED: JobState
+JOB_STATE_COMPLETED: JobState
+JOB_STATE_FAILED: JobState
+JOB_STATE_CANCELLED: JobState
+JOB_STEP_UNSPECIFIED: JobStep
+JOB_STEP_VALIDATING: JobStep
+JOB_STEP_IMAGE_GENERATION: JobStep
+JOB_STEP_REVIEW: JobStep
+JOB_STEP_VIDEO_GENERATION: JobStep
+JOB_STEP_FINALIZING: JobStep
+MOTION_UNSPECIFIED: Motion
+MOTION_ZOOM_IN: Motion
+MOTION_ZOOM_OUT: Motion
+MOTION_PAN_LEFT: Motion
+MOTION_PAN_RIGHT: Motion
+EVENT_TYPE_UNSPECIFIED: EventType
+EVENT_TYPE_CREATED: EventType
+EVENT_TYPE_STARTED: EventType
+EVENT_TYPE_STEP_STARTED: EventType
+EVENT_TYPE_PROGRESS: EventType
+EVENT_TYPE_STEP_FINISHED: EventType
+EVENT_TYPE_RETRYING: EventType
+EVENT_TYPE_AWAITING_REVIEW: EventType
+EVENT_TYPE_REVIEWED: EventType
+EVENT_TYPE_PAUSED: EventType
+EVENT_TYPE_RESUMED: EventType
+EVENT_TYPE_COMPLETED: EventType
+EVENT_TYPE_FAILED: EventType
+EVENT_TYPE_CANCELLED: EventType
+
+class ImageSpec(_message.Message):
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "seed", "style")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    NUM_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    num_images: int
+    seed: int
+    style: str
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., seed: _Optional[int] = ..., style: _Optional[str] = ...) -> None: ...
+
+class VideoSpec(_message.Message):
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "duration_seconds", "fps", "seed", "style", "motion")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    MOTION_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    duration_seconds: float
+    fps: int
+    seed: int
+    style: str
+    motion: Motion
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., fps: _Optional[int] = ..., seed: _Optional[int] = ..., style: _Optional[str] = ..., motion: _Optional[_Union[Motion, str]] = ...) -> None: ...
+
+class JobSpec(_message.Message):
+    __slots__ = ("kind", "image", "video")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    kind: JobKind
+    image: ImageSpec
+    video: VideoSpec
+    def __init__(self, kind: _Optional[_Union[JobKind, str]] = ..., image: _Optional[_Union[ImageSpec, _Mapping]] = ..., video: _Optional[_Union[VideoSpec, _Mapping]] = ...) -> None: ...
+
+class Asset(_message.Message):
+    __slots__ = ("uri", "mime_type", "size_bytes", "sha256", "width", "height", "duration_seconds", "frame_count", "fps")
+    URI_FIELD_NUMBER: _ClassVar[int]
+    MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    uri: str
+    mime_type: str
+    size_bytes: int
+    sha256: str
+    width: int
+    height: int
+    duration_seconds: float
+    frame_count: int
+    fps: float
+    def __init__(self, uri: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., frame_count: _Optional[int] = ..., fps: _Optional[float] = ...) -> None: ...
+
+class JobError(_message.Message):
+    __slots__ = ("code", "message", "retryable")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RETRYABLE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    retryable: bool
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
+
+class Job(_message.Message):
+    __slots__ = ("id", "kind", "state", "step", "percent", "message", "assets", "error", "attempt", "owner", "spec", "labels", "request_id", "create_time", "start_time", "update_time", "end_time", "estimated_completion_time", "last_sequence")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ASSETS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_COMPLETION_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    kind: JobKind
+    state: JobState
+    step: JobStep
+    percent: float
+    message: str
+    assets: _containers.RepeatedCompositeFieldContainer[Asset]
+    error: JobError
+    attempt: int
+    owner: str
+    spec: JobSpec
+    labels: _containers.ScalarMap[str, str]
+    request_id: str
+    create_time: _timestamp_pb2.Timestamp
+    start_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    estimated_completion_time: _timestamp_pb2.Timestamp
+    last_sequence: int
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ..., owner: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+
+class JobEvent(_message.Message):
+    __slots__ = ("job_id", "sequence", "type", "time", "state", "step", "percent", "message", "assets", "error", "attempt")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ASSETS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    sequence: int
+    type: EventType
+    time: _timestamp_pb2.Timestamp
+    state: JobState
+    step: JobStep
+    percent: float
+    message: str
+    assets: _containers.RepeatedCompositeFieldContainer[Asset]
+    error: JobError
+    attempt: int
+    def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...

