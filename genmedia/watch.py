@@ -1,0 +1,87 @@
+"""The CLI's live view of one job: a rich progress bar with the step and percent, a line for every
+change of state or step, and the assets at the end."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import unquote, urlparse
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from genmedia.client import GenmediaClient
+from genmedia.v1 import common_pb2 as pb
+
+
+def asset_path(uri: str) -> str:
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else uri
+
+
+def describe_asset(asset: pb.Asset) -> str:
+    size = f"{asset.width}x{asset.height}"
+    if asset.mime_type.startswith("video/"):
+        size += f", {asset.duration_seconds:g}s, {asset.frame_count} frames @ {asset.fps:g} fps"
+    return f"{asset.mime_type:<10} {asset_path(asset.uri)}  ({size}, {asset.size_bytes} bytes)"
+
+
+def _name(enum, value: int, prefix: str) -> str:
+    return enum.Name(value).removeprefix(prefix).lower().replace("_", " ")
+
+
+class _View:
+    def __init__(self, progress: Progress, console: Console) -> None:
+        self.progress, self.console = progress, console
+        self.task = progress.add_task("pending", total=100)
+        self.state = self.step = None
+        self.job: pb.Job | None = None
+
+    def apply(self, state: int, step: int, percent: float, message: str, attempt: int = 0,
+              error: pb.JobError | None = None) -> None:
+        if (state, step) != (self.state, self.step):
+            self.state, self.step = state, step
+            line = f"{_name(pb.JobState, state, 'JOB_STATE_')}: {_name(pb.JobStep, step, 'JOB_STEP_')}"
+            if state == pb.JOB_STATE_RETRYING and error is not None:
+                line += f" (attempt {attempt} failed: {error.code} {error.message})"
+            self.console.print(f"[{time.strftime('%H:%M:%S')}] {line}", highlight=False)
+        label = _name(pb.JobStep, step, "JOB_STEP_") if step else _name(pb.JobState, state, "JOB_STATE_")
+        self.progress.update(self.task, completed=percent, description=f"{label:<17} {message[:40]}")
+
+
+async def watch_job(client: GenmediaClient, job_id: str, console: Console) -> int:
+    """Follows the job to its end; returns the exit code (0 when it completed)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    final: pb.Job | None = None
+    assets: list[pb.Asset] = []
+    with Progress(*columns, console=console, transient=False) as progress:
+        view = _View(progress, console)
+        async for message in client.watch(job_id):
+            kind = message.WhichOneof("payload")
+            if kind == "snapshot":
+                job = message.snapshot
+                final, assets = job, list(job.assets)
+                view.apply(job.state, job.step, job.percent, job.message, job.attempt, job.error)
+            elif kind == "event":
+                e = message.event
+                view.apply(e.state, e.step, e.percent, e.message, e.attempt, e.error)
+                if e.type == pb.EVENT_TYPE_COMPLETED:
+                    assets = list(e.assets)
+                final = final or pb.Job(id=job_id)
+                final.state = e.state
+                final.error.CopyFrom(e.error)
+    return _summary(console, job_id, final, assets)
+
+
+def _summary(console: Console, job_id: str, job: pb.Job | None, assets: list[pb.Asset]) -> int:
+    if job is None:
+        console.print(f"job {job_id}: no updates", highlight=False)
+        return 1
+    state = _name(pb.JobState, job.state, "JOB_STATE_").upper()
+    console.print(f"job {job_id} {state}", highlight=False)
+    if job.state == pb.JOB_STATE_COMPLETED:
+        for asset in assets:
+            console.print(f"  {describe_asset(asset)}", highlight=False, soft_wrap=True)
+        return 0
+    if job.error.code:
+        console.print(f"  error: {job.error.code}: {job.error.message}", highlight=False)
+    return 1

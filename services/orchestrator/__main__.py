@@ -1,0 +1,21 @@
+"""`genmedia-orchestrator [--role api|worker|all]`: JobService, the Temporal worker, or both."""
+
+from __future__ import annotations
+
+import argparse
+
+from genmedia import serving
+from genmedia.config import ServingSettings
+from services.orchestrator.server import serve_forever
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="genmedia-orchestrator", description=__doc__)
+    parser.add_argument("--role", choices=("api", "worker", "all"), default="all",
+                        help="api: JobService only; worker: the Temporal worker only; all: both (default)")
+    args = parser.parse_args(argv)
+    serving.run_main(ServingSettings.from_env("orchestrator"), lambda: serve_forever(args.role))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Activities: generation steps that stream from the image/video services, and event reports.
+
+Each generation activity forwards the service's progress to the progress service (coalesced), heartbeats
+Temporal with the latest progress, and classifies failures: transient gRPC codes are retried by
+Temporal (the job shows RETRYING), permanent ones fail the step at once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from genmedia import logs
+from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import image_service_pb2, image_service_pb2_grpc, progress_service_pb2
+from genmedia.v1 import progress_service_pb2_grpc, video_service_pb2, video_service_pb2_grpc
+from services.orchestrator.model import EventInput, StepInput
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.CANCELLED,
+}
+
+
+def event_request(event: EventInput) -> progress_service_pb2.ReportProgressRequest:
+    proto = pb.JobEvent(
+        job_id=event.job_id, type=event.type, state=event.state, step=event.step,
+        percent=event.percent, message=event.message, attempt=event.attempt,
+        assets=[json_format.ParseDict(a, pb.Asset()) for a in event.assets],
+    )
+    if event.error:
+        proto.error.CopyFrom(json_format.ParseDict(event.error, pb.JobError()))
+    return progress_service_pb2.ReportProgressRequest(event=proto, idempotency_key=event.key)
+
+
+def to_dict(message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+class JobActivities:
+    """Holds the gRPC stubs of the services the steps call (built once per worker)."""
+
+    def __init__(
+        self,
+        progress: progress_service_pb2_grpc.ProgressServiceStub,
+        image: image_service_pb2_grpc.ImageServiceStub,
+        video: video_service_pb2_grpc.VideoServiceStub,
+        progress_interval: float = 0.25,
+        rpc_timeout: float = 5.0,
+        step_timeout: float = 1800.0,
+    ) -> None:
+        self.progress = progress
+        self.image = image
+        self.video = video
+        self.progress_interval = progress_interval
+        self.rpc_timeout = rpc_timeout
+        self.step_timeout = step_timeout
+
+    @activity.defn(name="report_event")
+    async def report_event(self, event: EventInput) -> int:
+        """Records one job event; the progress service dedupes by key, so retries are harmless."""
+        response = await self.progress.ReportProgress(event_request(event), timeout=self.rpc_timeout)
+        return response.sequence
+
+    @activity.defn(name="generate_images")
+    async def generate_images(self, step: StepInput) -> list[dict[str, Any]]:
+        request = image_service_pb2.GenerateImagesRequest(
+            job_id=step.job_id, spec=json_format.ParseDict(step.spec, pb.ImageSpec())
+        )
+        result = await self._run_step(step, self.image.GenerateImages(request, timeout=self.step_timeout))
+        return [to_dict(asset) for asset in result.assets]
+
+    @activity.defn(name="render_video")
+    async def render_video(self, step: StepInput) -> list[dict[str, Any]]:
+        spec = json_format.ParseDict(step.spec, pb.VideoSpec())
+        request = video_service_pb2.RenderVideoRequest(
+            job_id=step.job_id, image_uri=step.image_uri, width=spec.width, height=spec.height,
+            duration_seconds=spec.duration_seconds, fps=spec.fps, motion=spec.motion,
+        )
+        result = await self._run_step(step, self.video.RenderVideo(request, timeout=self.step_timeout))
+        return [to_dict(result.asset)]
+
+    async def _run_step(self, step: StepInput, call):
+        """Consumes a generation stream: heartbeat and forward progress, return the result message."""
+        reporter = _ProgressReporter(self, step, activity.info().attempt)
+        try:
+            async for message in call:
+                if message.WhichOneof("payload") == "result":
+                    return message.result
+                await reporter.progress(message.progress)
+        except grpc.aio.AioRpcError as err:
+            await reporter.failed(err)
+            raise _classify(err) from None
+        finally:
+            call.cancel()  # no-op when finished; stops the service's work when we are cancelled
+        raise ApplicationError("the service ended its stream without a result", type="NO_RESULT")
+
+
+class _ProgressReporter:
+    """Maps a step's own percent onto the job's and forwards it, a few reports per second at most."""
+
+    def __init__(self, acts: JobActivities, step: StepInput, attempt: int) -> None:
+        self.acts, self.step, self.attempt = acts, step, attempt
+        self.last_sent = 0.0
+        self.sent_running = attempt == 1
+
+    def job_percent(self, step_percent: float) -> float:
+        span = self.step.percent_to - self.step.percent_from
+        return round(self.step.percent_from + span * min(max(step_percent, 0.0), 100.0) / 100.0, 1)
+
+    async def progress(self, progress: image_service_pb2.GenerationProgress) -> None:
+        percent = self.job_percent(progress.percent)
+        activity.heartbeat({"percent": percent, "message": progress.message, "attempt": self.attempt})
+        now = time.monotonic()
+        if self.sent_running and now - self.last_sent < self.acts.progress_interval:
+            return
+        self.last_sent = now
+        # After a retry the first report says RUNNING again under a key of its own.
+        key = f"{self.step.step}:progress:{percent}" if self.sent_running else (
+            f"{self.step.step}:attempt:{self.attempt}:running"
+        )
+        self.sent_running = True
+        await self._send(EventInput(
+            job_id=self.step.job_id, key=key, type=pb.EVENT_TYPE_PROGRESS, state=pb.JOB_STATE_RUNNING,
+            step=self.step.step, percent=percent, message=progress.message, attempt=self.attempt,
+        ))
+
+    async def failed(self, err: grpc.aio.AioRpcError) -> None:
+        if err.code() not in TRANSIENT:
+            return  # the workflow reports the failure of the job
+        await self._send(EventInput(
+            job_id=self.step.job_id, key=f"{self.step.step}:attempt:{self.attempt}:retrying",
+            type=pb.EVENT_TYPE_RETRYING, state=pb.JOB_STATE_RETRYING, step=self.step.step,
+            percent=self.step.percent_from,
+            message=f"attempt {self.attempt} failed, retrying: {err.details()}", attempt=self.attempt,
+            error={"code": err.code().name, "message": err.details() or "", "retryable": True},
+        ))
+
+    async def _send(self, event: EventInput) -> None:
+        """Progress is best-effort: a progress service that is down must not fail the step."""
+        try:
+            await self.acts.report_event(event)
+        except grpc.aio.AioRpcError as err:
+            log.warning("progress report dropped: %s", err.details(), **logs.job(event.job_id))
+
+
+def _classify(err: grpc.aio.AioRpcError) -> ApplicationError:
+    code = err.code()
+    return ApplicationError(
+        f"{code.name}: {err.details()}", {"code": code.name, "message": err.details() or ""},
+        type=code.name, non_retryable=code not in TRANSIENT,
+    )

@@ -1,0 +1,75 @@
+"""Orchestrator settings from GENMEDIA_* environment variables (see the README's service table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from genmedia.config import ServingSettings, env_float, env_int, env_str, service_addr
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    """How one kind of step is retried: the explicit retry policy and its time bounds."""
+
+    initial_interval: timedelta
+    backoff: float
+    max_interval: timedelta
+    schedule_to_close: timedelta  # every attempt of the step together
+    start_to_close: timedelta  # one attempt
+    heartbeat: timedelta
+
+
+@dataclass(frozen=True)
+class Settings:
+    serving: ServingSettings
+    worker_metrics_port: int
+    temporal_address: str
+    temporal_namespace: str
+    task_queue: str
+    image_task_queue: str
+    video_task_queue: str
+    image_slots: int
+    video_slots: int
+    progress_addr: str
+    image_addr: str
+    video_addr: str
+    progress_interval: float  # seconds between forwarded progress reports of one step
+    rpc_timeout: float  # deadline of unary calls to the progress service
+    image_policy: StepPolicy
+    video_policy: StepPolicy
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            serving=ServingSettings.from_env("orchestrator"),
+            worker_metrics_port=env_int("GENMEDIA_WORKER_METRICS_PORT", 9102, -1, 65535),
+            temporal_address=env_str("GENMEDIA_TEMPORAL_ADDR", "127.0.0.1:7233"),
+            temporal_namespace=env_str("GENMEDIA_TEMPORAL_NAMESPACE", "default"),
+            task_queue=env_str("GENMEDIA_TASK_QUEUE", "genmedia-jobs"),
+            image_task_queue=env_str("GENMEDIA_IMAGE_TASK_QUEUE", "genmedia-image"),
+            video_task_queue=env_str("GENMEDIA_VIDEO_TASK_QUEUE", "genmedia-video"),
+            image_slots=env_int("GENMEDIA_IMAGE_SLOTS", 2, 1, 1000),
+            video_slots=env_int("GENMEDIA_VIDEO_SLOTS", 1, 1, 1000),
+            progress_addr=service_addr("progress"),
+            image_addr=service_addr("image"),
+            video_addr=service_addr("video"),
+            progress_interval=env_float("GENMEDIA_PROGRESS_INTERVAL_SECONDS", 0.25, lo=0.0),
+            rpc_timeout=env_float("GENMEDIA_RPC_TIMEOUT_SECONDS", 5.0, lo=0.1),
+            image_policy=_policy("IMAGE", schedule_to_close=3600, start_to_close=600),
+            video_policy=_policy("VIDEO", schedule_to_close=3600, start_to_close=1800),
+        )
+
+
+def _policy(step: str, schedule_to_close: float, start_to_close: float) -> StepPolicy:
+    def seconds(name: str, default: float) -> timedelta:
+        return timedelta(seconds=env_float(f"GENMEDIA_{step}_{name}_SECONDS", default, lo=0.001))
+
+    return StepPolicy(
+        initial_interval=seconds("RETRY_INITIAL", 1.0),
+        backoff=env_float(f"GENMEDIA_{step}_RETRY_BACKOFF", 2.0, lo=1.0),
+        max_interval=seconds("RETRY_MAX", 30.0),
+        schedule_to_close=seconds("SCHEDULE_TO_CLOSE", schedule_to_close),
+        start_to_close=seconds("START_TO_CLOSE", start_to_close),
+        heartbeat=seconds("HEARTBEAT_TIMEOUT", 30.0),
+    )

@@ -1,0 +1,78 @@
+"""The worker role: one Temporal client, a worker for job workflows and one per activity task queue,
+whose slot counts match what the image and video services can take."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from genmedia.channels import aio_channel
+from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
+from services.orchestrator.activities import JobActivities
+from services.orchestrator.config import Settings
+from services.orchestrator.workflows import GenerationJobWorkflow
+
+log = logging.getLogger(__name__)
+
+
+async def connect_temporal(settings: Settings, runtime: Runtime | None = None,
+                           patience: float = 60.0) -> Client:
+    """Connects to Temporal, retrying for `patience` seconds so start-up order does not matter."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    while True:
+        try:
+            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                        runtime=runtime)
+        except RuntimeError as err:
+            if loop.time() > deadline:
+                raise
+            log.warning("temporal at %s not reachable yet (%s); retrying", settings.temporal_address, err)
+            await asyncio.sleep(1.0)
+
+
+def metrics_runtime(port: int) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's metrics for Prometheus, or None when metrics are off."""
+    if port < 0:
+        return None
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
+
+
+def build_workers(client: Client, settings: Settings) -> list[Worker]:
+    channels = {name: aio_channel(addr) for name, addr in (
+        ("progress", settings.progress_addr), ("image", settings.image_addr), ("video", settings.video_addr))}
+    acts = JobActivities(
+        progress=progress_service_pb2_grpc.ProgressServiceStub(channels["progress"]),
+        image=image_service_pb2_grpc.ImageServiceStub(channels["image"]),
+        video=video_service_pb2_grpc.VideoServiceStub(channels["video"]),
+        progress_interval=settings.progress_interval,
+        rpc_timeout=settings.rpc_timeout,
+        step_timeout=max(settings.image_policy.start_to_close, settings.video_policy.start_to_close).total_seconds(),
+    )
+    graceful = timedelta(seconds=settings.serving.grace_seconds)
+    return [
+        Worker(client, task_queue=settings.task_queue, workflows=[GenerationJobWorkflow],
+               activities=[acts.report_event], graceful_shutdown_timeout=graceful),
+        Worker(client, task_queue=settings.image_task_queue, activities=[acts.generate_images],
+               max_concurrent_activities=settings.image_slots, graceful_shutdown_timeout=graceful),
+        Worker(client, task_queue=settings.video_task_queue, activities=[acts.render_video],
+               max_concurrent_activities=settings.video_slots, graceful_shutdown_timeout=graceful),
+    ]
+
+
+async def run_workers(workers: list[Worker], stop: asyncio.Event) -> None:
+    """Runs the workers until `stop` is set, then shuts them down gracefully."""
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    stopper.cancel()
+    for task in tasks:
+        if task in done and task.exception():
+            raise task.exception()
+    await asyncio.gather(*tasks, return_exceptions=True)
