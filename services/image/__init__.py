@@ -1,0 +1,1 @@
+"""ImageService: prompts to PNG images in the asset store (procedural backend by default)."""

@@ -1,0 +1,196 @@
+"""The default image backend: a seeded procedural landscape (sky, sun or moon, clouds, mountain ridges)."""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from genmedia.workers import Cancelled
+from services.image.backends import ImageRequest, OnProgress
+
+BLOCKS = 8  # row blocks per image; with the PNG encoding that makes 9 progress steps
+HUES = {
+    "red": 0.0,
+    "orange": 0.07,
+    "gold": 0.12,
+    "yellow": 0.15,
+    "green": 0.33,
+    "teal": 0.48,
+    "cyan": 0.52,
+    "blue": 0.6,
+    "purple": 0.76,
+    "violet": 0.74,
+    "pink": 0.92,
+    "magenta": 0.86,
+}
+NIGHT = {"night", "moon", "midnight", "starry", "stars", "dark"}
+GREY = {"mono", "monochrome", "noir", "grayscale", "greyscale"}
+
+
+@dataclass(frozen=True)
+class Ridge:
+    base: float  # height of the ridge line, 0 = top of the picture, 1 = bottom
+    amps: np.ndarray
+    freqs: np.ndarray
+    phases: np.ndarray
+    jag: np.ndarray  # 1-D value noise for a rugged outline
+    color: np.ndarray
+    depth: float  # 0 = farthest, 1 = nearest
+
+
+@dataclass(frozen=True)
+class Scene:
+    night: bool
+    grey: bool
+    sky_top: np.ndarray
+    horizon: np.ndarray
+    sun: tuple[float, float, float]  # centre x, centre y, radius (in picture heights)
+    sun_color: np.ndarray
+    clouds: tuple[np.ndarray, np.ndarray]
+    cloud_color: np.ndarray
+    ridges: tuple[Ridge, ...]
+    grain_seed: int
+
+
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v))
+
+
+def build_scene(request: ImageRequest) -> Scene:
+    """Everything random about a picture, drawn from sha256 of the inputs (the size only scales it)."""
+    material = "\x1f".join(
+        (request.prompt, request.negative_prompt, request.style, str(request.seed), str(request.index))
+    )
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big"))
+    words = set(re.findall(r"[a-z]+", f"{request.prompt} {request.style}".lower()))
+    named = [HUES[w] for w in sorted(words & HUES.keys())]
+    hue = (named[0] if named else rng.random()) + rng.uniform(-0.03, 0.03)
+    night = bool(words & NIGHT)
+    if night:
+        sky_top, horizon = _hsv(hue, 0.7, 0.07), _hsv(hue + 0.05, 0.55, 0.32)
+        sun_color = np.array([0.96, 0.95, 0.86])
+    else:
+        sky_top, horizon = _hsv(hue, 0.55, 0.6), _hsv(hue + 0.1, 0.3, 0.98)
+        sun_color = _hsv(0.08 + 0.06 * rng.random(), 0.45, 1.0)
+    sun = (rng.uniform(0.15, 0.85), rng.uniform(0.12, 0.35), rng.uniform(0.04, 0.08))
+    clouds = (rng.random((7, 4)), rng.random((13, 8)))
+    layers = int(rng.integers(3, 6))
+    ridges = []
+    for k in range(layers):
+        depth = k / (layers - 1)
+        dark = _hsv(hue + 0.45 + 0.1 * rng.random(), 0.3 + 0.35 * depth, 0.7 - 0.6 * depth)
+        ridges.append(
+            Ridge(
+                base=0.48 + 0.38 * depth + rng.uniform(-0.03, 0.03),
+                amps=np.array([0.11, 0.04, 0.012]) * (1.0 - 0.45 * depth) * rng.uniform(0.7, 1.3, 3),
+                freqs=np.array([rng.uniform(0.6, 1.8), rng.uniform(2.5, 5.5), rng.uniform(9, 16)]),
+                phases=rng.uniform(0, 2 * np.pi, 3),
+                jag=rng.random(97),
+                color=dark * (0.25 + 0.75 * depth) + horizon * 0.75 * (1 - depth),
+                depth=depth,
+            )
+        )
+    return Scene(
+        night=night,
+        grey=bool(words & GREY),
+        sky_top=sky_top,
+        horizon=horizon,
+        sun=sun,
+        sun_color=sun_color,
+        clouds=clouds,
+        cloud_color=horizon * 0.6 + 0.4,
+        ridges=tuple(ridges),
+        grain_seed=int(rng.integers(0, 2**63)),
+    )
+
+
+def _smooth(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _value_noise(grid: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    gh, gw = grid.shape[0] - 1, grid.shape[1] - 1
+    x, y = np.broadcast_arrays(u * gw, v * gh)
+    ix, iy = np.minimum(x.astype(int), gw - 1), np.minimum(y.astype(int), gh - 1)
+    fx, fy = _smooth(0, 1, x - ix), _smooth(0, 1, y - iy)
+    top = grid[iy, ix] * (1 - fx) + grid[iy, ix + 1] * fx
+    bottom = grid[iy + 1, ix] * (1 - fx) + grid[iy + 1, ix + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _mix(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return a + (b - a) * t[..., None]
+
+
+def shade(scene: Scene, xs: np.ndarray, ys: np.ndarray, grain: np.ndarray, width: int, height: int):
+    """RGB floats for the pixels at xs (1, W) by ys (R, 1), in picture-relative coordinates."""
+    horizon_y = min(r.base for r in scene.ridges)
+    t = np.clip(ys / horizon_y, 0, 1) ** 0.8 * np.ones_like(xs)
+    img = _mix(scene.sky_top, scene.horizon, t)
+    cloudiness = 0.65 * _value_noise(scene.clouds[0], xs, ys) + 0.35 * _value_noise(scene.clouds[1], xs, ys)
+    img = _mix(img, scene.cloud_color, _smooth(0.5, 0.78, cloudiness) * 0.8 * (1 - t) ** 0.5)
+    if scene.night:
+        img = np.maximum(img, ((grain > 3.2) * (1 - t) * 0.9)[..., None])
+    cx, cy, r = scene.sun
+    d = np.hypot((xs - cx) * width / height, ys - cy)
+    glow = 0.55 * np.exp(-((d / (3 * r)) ** 2)) + 0.25 * np.exp(-((d / (10 * r)) ** 2))
+    img = _mix(img, scene.sun_color, np.clip(glow + _smooth(r, 0.9 * r, d), 0, 1))
+    for ridge in scene.ridges:
+        outline = sum(
+            a * np.sin(2 * np.pi * f * xs + p)
+            for a, f, p in zip(ridge.amps, ridge.freqs, ridge.phases, strict=True)
+        )
+        outline = outline + 0.012 * np.interp(xs, np.linspace(0, 1, ridge.jag.size), ridge.jag)
+        top = ridge.base - outline
+        below = ys - top
+        color = _mix(
+            ridge.color * np.ones_like(below)[..., None],
+            scene.horizon,
+            0.4 * (1 - ridge.depth) * _smooth(0.04, 0.3, below),
+        )
+        color = color * (1 - 0.3 * ridge.depth * _smooth(0.0, 0.4, below))[..., None]
+        img = _mix(img, color, np.clip(below * height + 0.5, 0, 1))
+    if scene.grey:
+        img = (img @ np.array([0.299, 0.587, 0.114]))[..., None].repeat(3, axis=-1)
+    img = img + grain[..., None] * 0.012
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+class ProceduralBackend:
+    """Renders row block by row block, pausing `step_delay` seconds after each so progress is visible."""
+
+    name = "procedural"
+
+    def __init__(self, step_delay: float = 0.0) -> None:
+        self.step_delay = step_delay
+
+    def render(
+        self, request: ImageRequest, out: Path, on_progress: OnProgress, cancel: threading.Event
+    ) -> None:
+        scene = build_scene(request)
+        w, h = request.width, request.height
+        grain = np.random.default_rng(scene.grain_seed).standard_normal((h, w), dtype=np.float32)
+        pixels = np.empty((h, w, 3), np.uint8)
+        xs = ((np.arange(w) + 0.5) / w)[None, :]
+        bounds = np.linspace(0, h, BLOCKS + 1).astype(int)
+        for b in range(BLOCKS):
+            if cancel.is_set():
+                raise Cancelled
+            y0, y1 = int(bounds[b]), int(bounds[b + 1])
+            ys = ((np.arange(y0, y1) + 0.5) / h)[:, None]
+            pixels[y0:y1] = shade(scene, xs, ys, grain[y0:y1], w, h)
+            if self.step_delay and cancel.wait(self.step_delay):
+                raise Cancelled
+            on_progress(b + 1, BLOCKS + 1, f"rendering rows {y0}-{y1 - 1}")
+        if cancel.is_set():
+            raise Cancelled
+        Image.fromarray(pixels, "RGB").save(out, format="PNG")
+        on_progress(BLOCKS + 1, BLOCKS + 1, "encoded PNG")

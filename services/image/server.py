@@ -1,0 +1,23 @@
+"""Builds and runs the image service's gRPC server from its settings."""
+
+from __future__ import annotations
+
+from genmedia.serving import Registration, serve
+from genmedia.v1 import image_service_pb2, image_service_pb2_grpc
+from services.image.backends import create_backend
+from services.image.config import Settings
+from services.image.servicer import ImageServicer
+
+SERVICE_NAME = image_service_pb2.DESCRIPTOR.services_by_name["ImageService"].full_name
+
+
+def build_registrations(settings: Settings) -> list[Registration]:
+    backend = create_backend(settings.backend, step_delay=settings.step_delay)
+    servicer = ImageServicer(settings.assets, backend, settings.max_concurrency)
+    return [Registration(SERVICE_NAME, image_service_pb2_grpc.add_ImageServiceServicer_to_server, servicer)]
+
+
+async def serve_forever(settings: Settings | None = None) -> None:
+    """Serves until SIGTERM/SIGINT, then drains in-flight calls within the grace period."""
+    settings = settings or Settings.from_env()
+    await serve(settings.serving, build_registrations(settings))

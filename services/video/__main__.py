@@ -1,0 +1,22 @@
+"""`genmedia-video`: runs the VideoService server (configured by GENMEDIA_VIDEO_* variables)."""
+
+from __future__ import annotations
+
+import sys
+
+from genmedia.config import ConfigError
+from genmedia.serving import run_main
+from services.video.config import Settings
+from services.video.server import serve_forever
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        sys.exit(f"genmedia-video: {exc}")
+    run_main(settings.serving, lambda: serve_forever(settings))
+
+
+if __name__ == "__main__":
+    main()

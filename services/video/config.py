@@ -1,0 +1,40 @@
+"""Video service settings from GENMEDIA_* environment variables (see the README's service table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genmedia.assets import AssetStore
+from genmedia.config import ConfigError, ServingSettings, env_float, env_int, env_str
+from services.video.backends import BACKENDS
+
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+@dataclass(frozen=True)
+class Settings:
+    serving: ServingSettings
+    assets: AssetStore
+    backend: str  # GENMEDIA_VIDEO_BACKEND: kenburns
+    max_concurrency: int  # calls at once; one more gets RESOURCE_EXHAUSTED
+    frame_delay: float  # seconds of pause per encoded frame (0; raise it for demos)
+    crf: int  # x264 constant rate factor: lower is better quality and bigger files
+    preset: str  # x264 speed preset
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        backend = env_str("GENMEDIA_VIDEO_BACKEND", "kenburns")
+        if backend not in BACKENDS:
+            raise ConfigError(f"GENMEDIA_VIDEO_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
+        preset = env_str("GENMEDIA_VIDEO_X264_PRESET", "veryfast")
+        if preset not in PRESETS:
+            raise ConfigError(f"GENMEDIA_VIDEO_X264_PRESET={preset!r} is not one of {', '.join(PRESETS)}")
+        return cls(
+            serving=ServingSettings.from_env("video"),
+            assets=AssetStore.from_env(),
+            backend=backend,
+            max_concurrency=env_int("GENMEDIA_VIDEO_MAX_CONCURRENCY", 1, 1, 1000),
+            frame_delay=env_float("GENMEDIA_VIDEO_FRAME_DELAY_SECONDS", 0.0, lo=0.0),
+            crf=env_int("GENMEDIA_VIDEO_CRF", 20, 0, 51),
+            preset=preset,
+        )
