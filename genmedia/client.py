@@ -13,8 +13,7 @@ import grpc
 from genmedia.channels import aio_channel
 from genmedia.config import service_addr
 from genmedia.v1 import common_pb2 as pb
-from genmedia.v1 import job_service_pb2, job_service_pb2_grpc, progress_service_pb2
-from genmedia.v1 import progress_service_pb2_grpc
+from genmedia.v1 import job_service_pb2, job_service_pb2_grpc, progress_service_pb2, progress_service_pb2_grpc
 
 TERMINAL = {pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}
 RESUMABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL}

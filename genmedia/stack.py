@@ -205,7 +205,7 @@ async def _main(args: argparse.Namespace) -> int:
             return 1
         stack.print_endpoints()
         console.print("[bold green]genmedia is ready[/] — "
-                      f"try: genmedia video \"a lighthouse at dusk\" --watch   (Ctrl-C stops the stack)")
+                      "try: genmedia video \"a lighthouse at dusk\" --watch   (Ctrl-C stops the stack)")
         if args.demo:
             code = await _demo(stack, args.prompt)
         else:

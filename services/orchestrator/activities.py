@@ -17,8 +17,14 @@ from temporalio.exceptions import ApplicationError
 
 from genmedia import logs
 from genmedia.v1 import common_pb2 as pb
-from genmedia.v1 import image_service_pb2, image_service_pb2_grpc, progress_service_pb2
-from genmedia.v1 import progress_service_pb2_grpc, video_service_pb2, video_service_pb2_grpc
+from genmedia.v1 import (
+    image_service_pb2,
+    image_service_pb2_grpc,
+    progress_service_pb2,
+    progress_service_pb2_grpc,
+    video_service_pb2,
+    video_service_pb2_grpc,
+)
 from services.orchestrator.model import EventInput, StepInput
 
 log = logging.getLogger(__name__)

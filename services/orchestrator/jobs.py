@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf import json_format
@@ -114,7 +114,7 @@ class JobManager:
             if err.status != RPCStatusCode.NOT_FOUND:
                 log.warning("live view unavailable (%s); answering from the store", err, **logs.job(job_id))
         try:
-            job = await self.progress.GetJob(progress_service_pb2.GetJobRequest(job_id=job_id),
+            job = await self.progress.GetJob(job_service_pb2.GetJobRequest(job_id=job_id),
                                              timeout=self.settings.rpc_timeout)
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.NOT_FOUND:
@@ -150,7 +150,7 @@ class JobManager:
 
 def _timestamp(job: pb.Job, name: str, value: str) -> None:
     if value:
-        getattr(job, name).FromDatetime(datetime.fromisoformat(value).astimezone(timezone.utc))
+        getattr(job, name).FromDatetime(datetime.fromisoformat(value).astimezone(UTC))
 
 
 def status_to_job(status: JobStatus) -> pb.Job:
