@@ -1,0 +1,1 @@
+"""The progress service: the read model of jobs, recording every event and streaming it to watchers."""

@@ -1,0 +1,31 @@
+"""`genmedia-progress [serve|migrate]`: serve ProgressService, or create the database schema and exit."""
+
+from __future__ import annotations
+
+import argparse
+
+from genmedia.config import ConfigError
+from genmedia.serving import run_main
+from services.progress.config import Settings
+from services.progress.server import migrate, serve_forever
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="genmedia-progress", description=__doc__)
+    parser.add_argument(
+        "command", nargs="?", choices=("serve", "migrate"), default="serve",
+        help="serve (default) or migrate: create the schema and exit",
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise SystemExit(f"genmedia-progress: {exc}") from None
+    if args.command == "migrate":
+        run_main(settings.serving, lambda: migrate(settings))
+    else:
+        run_main(settings.serving, lambda: serve_forever(settings))
+
+
+if __name__ == "__main__":
+    main()

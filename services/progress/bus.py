@@ -1,0 +1,83 @@
+"""In-process fan-out of recorded job events to watchers; a watcher that falls behind is dropped, never awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from genmedia import logs
+from genmedia.v1 import common_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+
+class Subscription:
+    """One watcher's bounded queue of a job's events. `get` returns None once the watcher was dropped."""
+
+    def __init__(self, job_id: str, buffer: int) -> None:
+        self.job_id = job_id
+        self.dropped = False
+        self._queue: asyncio.Queue[pb.JobEvent | None] = asyncio.Queue(buffer)
+
+    def offer(self, event: pb.JobEvent) -> bool:
+        """Queues an event without waiting; False when the queue is full."""
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def drop(self) -> None:
+        """Discards what is queued so the watcher learns at once that it must resume from the database."""
+        self.dropped = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+
+    async def get(self) -> pb.JobEvent | None:
+        return await self._queue.get()
+
+
+class Bus:
+    """Per-job sets of subscriptions; publish never blocks, whatever the watchers do."""
+
+    def __init__(self, buffer: int) -> None:
+        if buffer < 1:
+            raise ValueError(f"buffer must be at least 1, got {buffer}")
+        self.buffer = buffer
+        self._subscriptions: dict[str, set[Subscription]] = {}
+
+    @contextmanager
+    def subscribe(self, job_id: str) -> Iterator[Subscription]:
+        """A subscription to a job's events for the duration of the block (also when it is cancelled)."""
+        subscription = Subscription(job_id, self.buffer)
+        self._subscriptions.setdefault(job_id, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._discard(subscription)
+
+    def publish(self, event: pb.JobEvent) -> None:
+        for subscription in list(self._subscriptions.get(event.job_id, ())):
+            if not subscription.offer(event):
+                self._discard(subscription)
+                subscription.drop()
+                log.warning(
+                    "dropped a watcher more than %d events behind (at sequence %d)",
+                    self.buffer, event.sequence, **logs.job(event.job_id),
+                )
+
+    def subscribers(self, job_id: str | None = None) -> int:
+        """How many subscriptions are open, for one job or for all."""
+        if job_id is not None:
+            return len(self._subscriptions.get(job_id, ()))
+        return sum(len(subs) for subs in self._subscriptions.values())
+
+    def _discard(self, subscription: Subscription) -> None:
+        subs = self._subscriptions.get(subscription.job_id)
+        if subs is not None:
+            subs.discard(subscription)
+            if not subs:
+                del self._subscriptions[subscription.job_id]

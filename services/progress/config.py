@@ -1,0 +1,34 @@
+"""Settings of the progress service, read once from GENMEDIA_* environment variables; bad values fail fast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genmedia.config import ConfigError, ServingSettings, env_float, env_int, env_str, var_dir
+
+
+def default_database_url() -> str:
+    """A SQLite file under GENMEDIA_VAR_DIR (its folder is created when the engine is made)."""
+    return f"sqlite+aiosqlite:///{var_dir() / 'progress.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the progress service serves, where it stores jobs and how it treats watchers."""
+
+    serving: ServingSettings
+    database_url: str  # GENMEDIA_DATABASE_URL: sqlite+aiosqlite:///... or postgresql+asyncpg://...
+    heartbeat_seconds: float  # GENMEDIA_WATCH_HEARTBEAT_SECONDS: idle time before a stream heartbeat
+    watch_buffer: int  # GENMEDIA_WATCH_BUFFER: events a watcher may fall behind before it is dropped
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        heartbeat = env_float("GENMEDIA_WATCH_HEARTBEAT_SECONDS", 15.0, lo=0.0)
+        if heartbeat <= 0:
+            raise ConfigError(f"GENMEDIA_WATCH_HEARTBEAT_SECONDS={heartbeat} must be above 0")
+        return cls(
+            serving=ServingSettings.from_env("progress"),
+            database_url=env_str("GENMEDIA_DATABASE_URL", default_database_url()),
+            heartbeat_seconds=heartbeat,
+            watch_buffer=env_int("GENMEDIA_WATCH_BUFFER", 1000, lo=1),
+        )

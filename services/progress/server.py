@@ -1,0 +1,52 @@
+"""Wiring of the progress service: engine, schema, store, bus and servicer behind the shared serving kit."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from genmedia.serving import Registration, serve
+from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
+from services.progress.bus import Bus
+from services.progress.config import Settings
+from services.progress.models import create_schema, make_engine
+from services.progress.servicer import ProgressServicer
+from services.progress.store import Store
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = progress_service_pb2.DESCRIPTOR.services_by_name["ProgressService"].full_name
+
+
+def build_registrations(store: Store, bus: Bus, heartbeat_seconds: float) -> list[Registration]:
+    """The services one progress server exposes (health and reflection are added by the kit)."""
+    servicer = ProgressServicer(store, bus, heartbeat_seconds)
+    return [Registration(SERVICE_NAME, progress_service_pb2_grpc.add_ProgressServiceServicer_to_server, servicer)]
+
+
+async def open_database(settings: Settings) -> AsyncEngine:
+    """An engine on the configured database, with the schema created."""
+    engine = make_engine(settings.database_url)
+    try:
+        await create_schema(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    log.info("database ready (%s)", engine.url.render_as_string(hide_password=True))
+    return engine
+
+
+async def migrate(settings: Settings | None = None) -> None:
+    """Creates the schema and returns (`genmedia-progress migrate`)."""
+    engine = await open_database(settings or Settings.from_env())
+    await engine.dispose()
+
+
+async def serve_forever(settings: Settings | None = None) -> None:
+    """Serves ProgressService until SIGTERM/SIGINT, then drains and closes the database."""
+    settings = settings or Settings.from_env()
+    engine = await open_database(settings)
+    store, bus = Store.for_engine(engine), Bus(settings.watch_buffer)
+    registrations = build_registrations(store, bus, settings.heartbeat_seconds)
+    await serve(settings.serving, registrations, on_stop=engine.dispose)
