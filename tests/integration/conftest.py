@@ -1,0 +1,46 @@
+"""Database fixtures for integration tests: a fresh SQLite file, and a fresh PostgreSQL schema when
+GENMEDIA_TEST_DATABASE_URL is set (tests using `database` run on both)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import postgres_url
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where a test's tables go: an async SQLAlchemy URL plus the connect_args that isolate it."""
+
+    url: str
+    connect_args: dict[str, Any] = field(default_factory=dict)
+    schema: str | None = None
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        yield Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        return
+    url = postgres_url()
+    if url is None:
+        pytest.skip("GENMEDIA_TEST_DATABASE_URL is not set")
+    # A schema per test, uniquely named: other sessions may be using the same database at the same time.
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    admin = create_async_engine(url)
+    try:
+        async with admin.begin() as connection:
+            await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield Database(url, {"server_settings": {"search_path": schema}}, schema)
+    finally:
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await admin.dispose()

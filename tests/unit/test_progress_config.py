@@ -1,0 +1,91 @@
+"""Progress settings from the environment, the engine factory, page tokens and report validation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from genmedia.config import ConfigError
+from genmedia.errors import InvalidArgument
+from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import progress_service_pb2 as ps
+from services.progress.config import Settings
+from services.progress.models import make_engine
+from services.progress.servicer import decode_page_token, encode_page_token, report_violations
+from services.progress.store import PageKey
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    for name in ("GENMEDIA_DATABASE_URL", "GENMEDIA_WATCH_HEARTBEAT_SECONDS", "GENMEDIA_WATCH_BUFFER",
+                 "GENMEDIA_PROGRESS_PORT", "GENMEDIA_PROGRESS_METRICS_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GENMEDIA_VAR_DIR", str(tmp_path / "var"))
+    return monkeypatch
+
+
+def test_defaults_work_on_one_machine(env, tmp_path: Path):
+    settings = Settings.from_env()
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'var' / 'progress.db'}"
+    assert (settings.heartbeat_seconds, settings.watch_buffer) == (15.0, 1000)
+    assert (settings.serving.port, settings.serving.metrics_port) == (50052, 9103)
+
+
+def test_environment_overrides(env):
+    env.setenv("GENMEDIA_DATABASE_URL", "postgresql+asyncpg://db/genmedia")
+    env.setenv("GENMEDIA_WATCH_HEARTBEAT_SECONDS", "0.5")
+    env.setenv("GENMEDIA_WATCH_BUFFER", "10")
+    settings = Settings.from_env()
+    assert (settings.database_url, settings.heartbeat_seconds, settings.watch_buffer) == (
+        "postgresql+asyncpg://db/genmedia", 0.5, 10,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("GENMEDIA_WATCH_HEARTBEAT_SECONDS", "0"), ("GENMEDIA_WATCH_HEARTBEAT_SECONDS", "soon"),
+     ("GENMEDIA_WATCH_BUFFER", "0"), ("GENMEDIA_WATCH_BUFFER", "many")],
+)
+def test_bad_values_fail_fast_naming_the_variable(env, name, value):
+    env.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env()
+
+
+async def test_engine_creates_the_sqlite_folder_and_uses_async_drivers(tmp_path: Path):
+    sqlite = make_engine(f"sqlite:///{tmp_path / 'a' / 'b' / 'progress.db'}")
+    postgres = make_engine("postgresql://user@db/genmedia")
+    assert (tmp_path / "a" / "b").is_dir()
+    assert (sqlite.url.drivername, postgres.url.drivername) == ("sqlite+aiosqlite", "postgresql+asyncpg")
+    await sqlite.dispose()
+    await postgres.dispose()
+
+
+def test_page_tokens_round_trip_to_the_microsecond():
+    key = PageKey(dt.datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=dt.UTC), "job:with/odd=chars")
+    token = encode_page_token(key)
+    assert decode_page_token(token) == key and "=" not in token
+
+
+@pytest.mark.parametrize("token", ["%%%", "e30", "WzEsIDIsIDNd", "WyIxIiwgIngiXQ"])  # {}, [1,2,3], ["1","x"]
+def test_malformed_page_tokens_are_invalid_arguments(token):
+    with pytest.raises(InvalidArgument) as caught:
+        decode_page_token(token)
+    assert [field for field, _ in caught.value.violations] == ["page_token"]
+
+
+@pytest.mark.parametrize(
+    ("event", "fields"),
+    [
+        (pb.JobEvent(job_id="j", type=pb.EVENT_TYPE_PROGRESS, percent=float("nan")), ["event.percent"]),
+        (pb.JobEvent(job_id="j", type=pb.EVENT_TYPE_STARTED, state=pb.JOB_STATE_PAUSED), ["event.state"]),
+        (pb.JobEvent(job_id="j", type=pb.EVENT_TYPE_COMPLETED, state=pb.JOB_STATE_COMPLETED), []),
+        (pb.JobEvent(job_id="j", type=pb.EVENT_TYPE_PROGRESS, state=99), ["event.state"]),
+        (pb.JobEvent(job_id="j" * 201, type=pb.EVENT_TYPE_PROGRESS, percent=100), ["event.job_id"]),
+    ],
+)
+def test_report_validation(event, fields):
+    request = ps.ReportProgressRequest(event=event, idempotency_key="k")
+    assert [field for field, _ in report_violations(request)] == fields
