@@ -128,9 +128,10 @@ def main(argv: list[str] | None = None) -> None:
         code = asyncio.run(run(args, console))
     except grpc.aio.AioRpcError as err:
         _, violations = details_of(err)
-        Console(stderr=True).print(f"error: {err.code().name}: {err.details()}", highlight=False)
+        errors = Console(stderr=True)
+        errors.print(f"error: {err.code().name}" + ("" if violations else f": {err.details()}"), highlight=False)
         for field, description in violations:
-            Console(stderr=True).print(f"  {field}: {description}", highlight=False)
+            errors.print(f"  {field}: {description}", highlight=False)
         code = 1
     except KeyboardInterrupt:
         code = 130

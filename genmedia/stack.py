@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -204,8 +205,9 @@ async def _main(args: argparse.Namespace) -> int:
             console.print(f"[red]genmedia could not start:[/] {err}")
             return 1
         stack.print_endpoints()
+        cli = "genmedia" if shutil.which("genmedia") == str(BIN / "genmedia") else os.path.relpath(BIN / "genmedia")
         console.print("[bold green]genmedia is ready[/] — "
-                      "try: genmedia video \"a lighthouse at dusk\" --watch   (Ctrl-C stops the stack)")
+                      f"try: {cli} video \"a lighthouse at dusk\" --watch   (Ctrl-C stops the stack)")
         if args.demo:
             code = await _demo(stack, args.prompt)
         else:

@@ -40,7 +40,9 @@ class _View:
               error: pb.JobError | None = None) -> None:
         if (state, step) != (self.state, self.step):
             self.state, self.step = state, step
-            line = f"{_name(pb.JobState, state, 'JOB_STATE_')}: {_name(pb.JobStep, step, 'JOB_STEP_')}"
+            line = _name(pb.JobState, state, "JOB_STATE_")
+            if step and state not in (pb.JOB_STATE_PENDING, pb.JOB_STATE_COMPLETED):
+                line += f": {_name(pb.JobStep, step, 'JOB_STEP_')}"
             if state == pb.JOB_STATE_RETRYING and error is not None:
                 line += f" (attempt {attempt} failed: {error.code} {error.message})"
             self.console.print(f"[{time.strftime('%H:%M:%S')}] {line}", highlight=False)

@@ -61,10 +61,14 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
             )
             started = time.perf_counter()
             written: list[Path] = []
+            delivered = False  # once the result is handed to the client, its files are the job's output
             try:
                 async for response in stream_from_thread(partial(self._generate, job_id, spec, written)):
+                    delivered = delivered or response.WhichOneof("payload") == "result"
                     yield response
             except BaseException as exc:
+                if delivered:
+                    raise
                 self._remove(job_id, written)
                 cancelled = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
                 log.info(

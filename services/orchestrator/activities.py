@@ -101,17 +101,22 @@ class JobActivities:
     async def _run_step(self, step: StepInput, call):
         """Consumes a generation stream: heartbeat and forward progress, return the result message."""
         reporter = _ProgressReporter(self, step, activity.info().attempt)
+        result = None
         try:
-            async for message in call:
+            async for message in call:  # read to the end: the call then finishes OK on both sides
                 if message.WhichOneof("payload") == "result":
-                    return message.result
-                await reporter.progress(message.progress)
+                    result = message.result
+                else:
+                    await reporter.progress(message.progress)
         except grpc.aio.AioRpcError as err:
             await reporter.failed(err)
             raise _classify(err) from None
-        finally:
-            call.cancel()  # no-op when finished; stops the service's work when we are cancelled
-        raise ApplicationError("the service ended its stream without a result", type="NO_RESULT")
+        except BaseException:
+            call.cancel()  # the activity was cancelled or timed out: the service stops and cleans up
+            raise
+        if result is None:
+            raise ApplicationError("the service ended its stream without a result", type="NO_RESULT")
+        return result
 
 
 class _ProgressReporter:

@@ -115,10 +115,14 @@ class VideoServicer(video_service_pb2_grpc.VideoServiceServicer):
             )
             started = time.perf_counter()
             written: list[Path] = []
+            delivered = False  # once the result is handed to the client, its files are the job's output
             try:
                 async for response in stream_from_thread(partial(self._render, job_id, video, written)):
+                    delivered = delivered or response.WhichOneof("payload") == "result"
                     yield response
             except BaseException as exc:
+                if delivered:
+                    raise
                 for path in written:
                     path.unlink(missing_ok=True)
                 cancelled = isinstance(exc, (asyncio.CancelledError, GeneratorExit))

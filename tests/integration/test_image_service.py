@@ -164,6 +164,17 @@ async def test_cancelling_mid_stream_removes_partial_files_and_keeps_serving(ass
     assert after[-1].result.assets[0].uri.endswith("/job-2/image-0.png")
 
 
+async def test_cancelling_after_the_result_keeps_the_delivered_files(asset_root: Path) -> None:
+    async with image_service(asset_root) as svc:
+        call = svc.stub.GenerateImages(request(), timeout=30)
+        async for response in call:
+            if response.WhichOneof("payload") == "result":
+                break
+        call.cancel()
+        await asyncio.wait_for(svc.servicer.limit.wait_idle(), 10)
+    assert (asset_root / "job-1" / "image-0.png").is_file()
+
+
 async def test_grpcurl_lists_and_calls_the_service_by_reflection(asset_root: Path) -> None:
     async with image_service(asset_root) as svc:
         proc = await asyncio.create_subprocess_exec(
