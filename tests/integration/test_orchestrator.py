@@ -1,0 +1,172 @@
+"""Jobs end to end inside one process: JobService and the worker against the real Temporal dev server,
+with the real progress, image and video servicers on port-0 servers."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import grpc
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
+
+from genmedia.errors import details_of
+from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import job_service_pb2, progress_service_pb2
+from services.orchestrator.workflows import GenerationJobWorkflow
+from tests.integration.jobstack import (
+    Stack,
+    add_api,
+    add_workers,
+    configure_env,
+    job_services,
+    start_image_server,
+    watch_to_end,
+)
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+async def stack(temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    configure_env(monkeypatch, tmp_path)
+    async with job_services(tmp_path) as stack:
+        await add_api(stack, temporal)
+        await add_workers(stack, temporal)
+        yield stack
+
+
+async def test_video_job_runs_image_then_video_and_completes_with_an_mp4(stack: Stack) -> None:
+    spec = pb.JobSpec(video=pb.VideoSpec(prompt="a lighthouse at dusk", width=128, height=96,
+                                         duration_seconds=1, fps=12))
+    job = await stack.client.create_job(spec)
+    assert job.state == pb.JOB_STATE_PENDING and job.owner == "anonymous" and job.kind == pb.JOB_KIND_VIDEO
+    events = await watch_to_end(stack.client, job.id)
+    assert events[-1].type == pb.EVENT_TYPE_COMPLETED and events[-1].percent == 100
+    steps = [e.step for e in events if e.type == pb.EVENT_TYPE_STEP_STARTED]
+    assert steps == [pb.JOB_STEP_IMAGE_GENERATION, pb.JOB_STEP_VIDEO_GENERATION]
+    percents = [e.percent for e in events]
+    assert percents == sorted(percents)
+    assert any(e.type == pb.EVENT_TYPE_PROGRESS for e in events)
+    mimes = [a.mime_type for a in events[-1].assets]
+    assert mimes == ["image/png", "video/mp4"]
+    mp4 = Path(events[-1].assets[1].uri.removeprefix("file://"))
+    with av.open(str(mp4)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("h264", "yuv420p")
+        assert sum(1 for _ in container.decode(stream)) == 12
+
+    live = await stack.client.get_job(job.id)
+    assert live.source == job_service_pb2.GetJobResponse.SOURCE_WORKFLOW
+    assert live.job.state == pb.JOB_STATE_COMPLETED and len(live.job.assets) == 2
+    assert live.job.spec.video.prompt == "a lighthouse at dusk"
+
+
+async def test_image_job_completes_with_every_image(stack: Stack) -> None:
+    job = await stack.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="two foxes", width=64, height=64,
+                                                                      num_images=2)))
+    events = await watch_to_end(stack.client, job.id)
+    assert events[-1].type == pb.EVENT_TYPE_COMPLETED
+    assert [a.mime_type for a in events[-1].assets] == ["image/png", "image/png"]
+    stored = await stack.client.progress.GetJob(job_service_pb2.GetJobRequest(job_id=job.id))
+    assert stored.state == pb.JOB_STATE_COMPLETED and stored.percent == 100
+
+
+@pytest.mark.parametrize("spec, field", [
+    (pb.JobSpec(video=pb.VideoSpec(prompt="")), "spec.video.prompt"),
+    (pb.JobSpec(video=pb.VideoSpec(prompt="x", width=0)), "spec.video.width"),
+    (pb.JobSpec(video=pb.VideoSpec(prompt="x", width=3000)), "spec.video.width"),
+    (pb.JobSpec(video=pb.VideoSpec(prompt="x", duration_seconds=999)), "spec.video.duration_seconds"),
+    (pb.JobSpec(video=pb.VideoSpec(prompt="x", fps=0)), "spec.video.fps"),
+    (pb.JobSpec(kind=42, video=pb.VideoSpec(prompt="x")), "spec.kind"),
+    (None, "spec"),
+])
+async def test_create_job_refuses_bad_input_naming_the_field(stack: Stack, spec, field) -> None:
+    request = job_service_pb2.CreateJobRequest(spec=spec) if spec else job_service_pb2.CreateJobRequest()
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stack.client.jobs.CreateJob(request)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in [f for f, _ in details_of(info.value)[1]]
+
+
+async def test_bad_request_id_and_labels_are_refused(stack: Stack) -> None:
+    request = job_service_pb2.CreateJobRequest(spec=pb.JobSpec(image=pb.ImageSpec(prompt="x")),
+                                               request_id="not-a-uuid", labels={"Bad Key": "v"})
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stack.client.jobs.CreateJob(request)
+    fields = [f for f, _ in details_of(info.value)[1]]
+    assert fields == ["request_id", "labels[Bad Key]"]
+
+
+async def test_unknown_job_is_not_found(stack: Stack) -> None:
+    for call in (stack.client.get_job(str(uuid.uuid4())),
+                 _drain(stack.client.progress.WatchJob(_watch_request(str(uuid.uuid4()))))):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stack.client.get_job("")
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _watch_request(job_id: str) -> progress_service_pb2.WatchJobRequest:
+    return progress_service_pb2.WatchJobRequest(job_id=job_id)
+
+
+async def _drain(call) -> None:
+    async for _ in call:
+        pass
+
+
+async def test_job_keeps_retrying_while_the_image_service_is_down_then_completes(stack: Stack) -> None:
+    port = stack.servers["image"].port
+    await stack.servers["image"].stop(0)
+    job = await stack.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="patience", width=64, height=64)))
+    seen: list[pb.JobEvent] = []
+    revived = None
+    async for message in stack.client.watch(job.id):
+        if message.WhichOneof("payload") != "event":
+            continue
+        seen.append(message.event)
+        retries = [e for e in seen if e.type == pb.EVENT_TYPE_RETRYING]
+        if len(retries) >= 2 and revived is None:
+            live = await stack.client.get_job(job.id)
+            assert live.job.state in (pb.JOB_STATE_RETRYING, pb.JOB_STATE_RUNNING)
+            revived = await start_image_server(f"127.0.0.1:{port}")
+    try:
+        retries = [e for e in seen if e.type == pb.EVENT_TYPE_RETRYING]
+        assert retries[0].error.code == "UNAVAILABLE" and retries[0].error.retryable
+        assert [e.attempt for e in retries[:2]] == [1, 2]
+        assert seen[-1].type == pb.EVENT_TYPE_COMPLETED
+    finally:
+        if revived is not None:
+            stack.servers["image"] = revived
+
+
+async def test_a_permanent_service_error_fails_the_job_at_once(stack: Stack, temporal) -> None:
+    """A spec the image service refuses (here: one that skipped the API's validation) is not retried."""
+    job = await stack.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="ok", width=64, height=64)))
+    await watch_to_end(stack.client, job.id)
+    handle = temporal.client.get_workflow_handle(job.id)
+    status = await handle.query(GenerationJobWorkflow.get_status)
+    bad_input = replace(status.job, job_id=f"bad-{uuid.uuid4().hex[:8]}",
+                        spec={"kind": "JOB_KIND_IMAGE", "image": {"prompt": "", "width": 64, "height": 64}})
+    await stack.client.progress.ReportProgress(_created(bad_input.job_id))
+    with pytest.raises(WorkflowFailureError):
+        await temporal.client.execute_workflow(GenerationJobWorkflow.run, bad_input, id=bad_input.job_id,
+                                               task_queue=stack.settings.task_queue)
+    events = await watch_to_end(stack.client, bad_input.job_id)
+    assert events[-1].type == pb.EVENT_TYPE_FAILED
+    assert events[-1].error.code == "INVALID_ARGUMENT" and not events[-1].error.retryable
+    assert not [e for e in events if e.type == pb.EVENT_TYPE_RETRYING]
+
+
+def _created(job_id: str) -> progress_service_pb2.ReportProgressRequest:
+    job = pb.Job(id=job_id, kind=pb.JOB_KIND_IMAGE, owner="anonymous", state=pb.JOB_STATE_PENDING)
+    event = pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_CREATED, state=pb.JOB_STATE_PENDING)
+    return progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="created", job=job)
+
+

@@ -1,0 +1,99 @@
+"""The orchestrator as real processes: `--role all` serves jobs alone, and a job survives its worker
+being killed mid-step (another worker finishes it)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from temporalio.testing import WorkflowEnvironment
+
+from genmedia.client import GenmediaClient
+from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import job_service_pb2
+from tests.conftest import free_port
+from tests.integration.jobstack import Stack, add_api, configure_env, job_services, watch_to_end
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@contextmanager
+def orchestrator(stack: Stack, temporal: WorkflowEnvironment, role: str, port: int = 0) -> Iterator[subprocess.Popen]:
+    env = stack.process_env(temporal) | {"GENMEDIA_ORCHESTRATOR_PORT": str(port)}
+    log = (stack.var / f"orchestrator-{role}-{free_port()}.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "services.orchestrator", "--role", role], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        log.close()
+
+
+async def wait_serving(port: int) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        request = health_pb2.HealthCheckRequest(service="genmedia.v1.JobService")
+        reply = await health_pb2_grpc.HealthStub(channel).Check(request, wait_for_ready=True, timeout=60)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.fixture
+async def services(temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    configure_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", "0.25")
+    async with job_services(tmp_path) as stack:
+        yield stack
+
+
+async def test_role_all_runs_api_and_worker_in_one_process(services: Stack, temporal) -> None:
+    port = free_port()
+    with orchestrator(services, temporal, "all", port) as proc:
+        await wait_serving(port)
+        async with GenmediaClient(f"127.0.0.1:{port}", services.settings.progress_addr) as client:
+            job = await client.create_job(pb.JobSpec(video=pb.VideoSpec(
+                prompt="one process", width=96, height=64, duration_seconds=1, fps=12)))
+            events = await watch_to_end(client, job.id)
+            assert events[-1].type == pb.EVENT_TYPE_COMPLETED
+            live = await client.get_job(job.id)
+            assert live.source == job_service_pb2.GetJobResponse.SOURCE_WORKFLOW
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+
+
+async def test_a_job_survives_its_worker_being_killed_mid_step(services: Stack, temporal) -> None:
+    await add_api(services, temporal)
+    client = services.client
+    with orchestrator(services, temporal, "worker") as first:
+        job = await client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="stubborn", width=256, height=256)))
+        async for message in client.watch(job.id):
+            if message.WhichOneof("payload") == "event" and message.event.type == pb.EVENT_TYPE_PROGRESS:
+                break
+        first.kill()  # SIGKILL: no cleanup, no goodbye to Temporal
+        first.wait()
+    with orchestrator(services, temporal, "worker"):
+        events = await watch_to_end(client, job.id)
+    assert events[-1].type == pb.EVENT_TYPE_COMPLETED
+    assert [a.mime_type for a in events[-1].assets] == ["image/png"]
+    assert max(e.attempt for e in events) >= 2, "the step ran again on the second worker"
+    assert len([e for e in events if e.type == pb.EVENT_TYPE_COMPLETED]) == 1
+    sequences = [e.sequence for e in events]
+    assert sequences == list(range(2, 2 + len(sequences)))
+
+
+async def test_create_job_is_unavailable_while_the_progress_service_is_down(services: Stack, temporal) -> None:
+    await add_api(services, temporal)
+    await services.servers["progress"].stop(0)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await services.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="nobody listens")))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "progress service" in info.value.details()
