@@ -190,6 +190,8 @@ def _apply(row: JobRow, event: pb.JobEvent, now: dt.datetime) -> pb.JobEvent:
     if event.HasField("error"):
         row.error_code, row.error_message = event.error.code, event.error.message
         row.error_retryable = event.error.retryable
+    elif row.state not in (pb.JOB_STATE_RETRYING, pb.JOB_STATE_FAILED):
+        row.error_code, row.error_message, row.error_retryable = "", "", False  # recovered: no stale error
     if event.assets:
         row.assets = pb.Job(assets=event.assets).SerializeToString()
     if row.state == pb.JOB_STATE_RUNNING and row.start_time is None:

@@ -120,6 +120,7 @@ async def test_events_shape_the_job(stub):
     assert retrying.error == error and retrying.HasField("start_time") and not retrying.HasField("end_time")
     assert (job.state, job.percent, list(job.assets), job.last_sequence) == (pb.JOB_STATE_COMPLETED, 100, [asset], 5)
     assert job.end_time.ToDatetime() >= job.start_time.ToDatetime() and job.update_time == job.end_time
+    assert not job.HasField("error"), "an error the job recovered from is not shown on the completed job"
 
 
 async def test_terminal_job_refuses_new_events_but_accepts_repeats(stub):
