@@ -48,9 +48,11 @@ class RunningServer:
     health: HealthServicer
     names: list[str]
 
-    async def stop(self, grace: float) -> None:
+    async def stop(self, grace: float, on_drain: Callable[[], None] | None = None) -> None:
         """Health NOT_SERVING for every service, then drain in-flight calls for up to `grace` seconds."""
         await self.health.enter_graceful_shutdown()
+        if on_drain is not None:
+            on_drain()
         await self.server.stop(grace)
 
 
@@ -122,8 +124,10 @@ async def serve(
     settings: ServingSettings,
     registrations: Sequence[Registration],
     on_stop: Callable[[], Awaitable[None]] | None = None,
+    on_drain: Callable[[], None] | None = None,
 ) -> None:
-    """Runs a server until SIGTERM or SIGINT, then shuts it down gracefully."""
+    """Runs a server until SIGTERM or SIGINT, then shuts it down gracefully: health NOT_SERVING,
+    `on_drain` (e.g. end open watch streams so their clients resume elsewhere), drain, `on_stop`."""
     metrics_port = start_metrics_server(settings.metrics_port)
     running = await create_server(registrations, settings.address)
     log.info(
@@ -133,7 +137,7 @@ async def serve(
     )
     await wait_for_signal()
     log.info("%s shutting down: draining for up to %.0fs", settings.service, settings.grace_seconds)
-    await running.stop(settings.grace_seconds)
+    await running.stop(settings.grace_seconds, on_drain)
     if on_stop is not None:
         await on_stop()
     log.info("%s stopped", settings.service)

@@ -19,6 +19,7 @@ class Subscription:
     def __init__(self, job_id: str, buffer: int) -> None:
         self.job_id = job_id
         self.dropped = False
+        self.shutting_down = False  # dropped because the server is stopping, not because it lagged
         self._queue: asyncio.Queue[pb.JobEvent | None] = asyncio.Queue(buffer)
 
     def offer(self, event: pb.JobEvent) -> bool:
@@ -47,12 +48,16 @@ class Bus:
         if buffer < 1:
             raise ValueError(f"buffer must be at least 1, got {buffer}")
         self.buffer = buffer
+        self.closed = False
         self._subscriptions: dict[str, set[Subscription]] = {}
 
     @contextmanager
     def subscribe(self, job_id: str) -> Iterator[Subscription]:
         """A subscription to a job's events for the duration of the block (also when it is cancelled)."""
         subscription = Subscription(job_id, self.buffer)
+        if self.closed:
+            subscription.shutting_down = True
+            subscription.drop()
         self._subscriptions.setdefault(job_id, set()).add(subscription)
         try:
             yield subscription
@@ -68,6 +73,15 @@ class Bus:
                     "dropped a watcher more than %d events behind (at sequence %d)",
                     self.buffer, event.sequence, **logs.job(event.job_id),
                 )
+
+    def close(self) -> None:
+        """Ends every watch at once (server shutdown), so watchers resume elsewhere instead of waiting
+        out the grace period; later subscriptions end at once too."""
+        self.closed = True
+        for subs in list(self._subscriptions.values()):
+            for subscription in list(subs):
+                subscription.shutting_down = True
+                subscription.drop()
 
     def subscribers(self, job_id: str | None = None) -> int:
         """How many subscriptions are open, for one job or for all."""

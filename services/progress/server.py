@@ -49,4 +49,4 @@ async def serve_forever(settings: Settings | None = None) -> None:
     engine = await open_database(settings)
     store, bus = Store.for_engine(engine), Bus(settings.watch_buffer)
     registrations = build_registrations(store, bus, settings.heartbeat_seconds)
-    await serve(settings.serving, registrations, on_stop=engine.dispose)
+    await serve(settings.serving, registrations, on_drain=bus.close, on_stop=engine.dispose)

@@ -147,6 +147,12 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
                 yield ps.WatchJobResponse(heartbeat=ps.Heartbeat(last_sequence=last))
                 quiet_until = clock.time() + self._heartbeat
                 continue
+            if event is None and subscription.shutting_down:
+                raise ServiceError(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"progress service is shutting down; resume with after_sequence={last}",
+                    "SERVER_SHUTTING_DOWN", metadata={"job_id": job_id, "after_sequence": str(last)},
+                )
             if event is None:
                 log.info("watcher dropped after sequence %d", last, **logs.job(job_id))
                 raise ServiceError(
