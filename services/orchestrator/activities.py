@@ -77,6 +77,12 @@ class JobActivities:
     @activity.defn(name="report_event")
     async def report_event(self, event: EventInput) -> int:
         """Records one job event; the progress service dedupes by key, so retries are harmless."""
+        try:
+            return await self.send_event(event)
+        except grpc.aio.AioRpcError as err:
+            raise _classify(err) from None
+
+    async def send_event(self, event: EventInput) -> int:
         response = await self.progress.ReportProgress(event_request(event), timeout=self.rpc_timeout)
         return response.sequence
 
@@ -162,7 +168,7 @@ class _ProgressReporter:
     async def _send(self, event: EventInput) -> None:
         """Progress is best-effort: a progress service that is down must not fail the step."""
         try:
-            await self.acts.report_event(event)
+            await self.acts.send_event(event)
         except grpc.aio.AioRpcError as err:
             log.warning("progress report dropped: %s", err.details(), **logs.job(event.job_id))
 

@@ -11,6 +11,7 @@ import grpc
 from google.protobuf import json_format
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -86,7 +87,8 @@ class JobManager:
         )
         try:
             await self.client.start_workflow(GenerationJobWorkflow.run, job_input, id=job_id,
-                                             task_queue=s.task_queue)
+                                             task_queue=s.task_queue,
+                                             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
         except WorkflowAlreadyStartedError:
             log.info("job already started (repeated request_id)", **logs.job(job_id))
         except RPCError as err:

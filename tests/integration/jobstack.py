@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
 from genmedia.channels import aio_channel
@@ -39,6 +40,7 @@ class Stack:
     var: Path
     servers: dict[str, RunningServer]
     client: GenmediaClient | None = None
+    engine: AsyncEngine | None = None
     closers: list = field(default_factory=list)
 
     def process_env(self, temporal: WorkflowEnvironment) -> dict[str, str]:
@@ -70,9 +72,8 @@ async def start_image_server(address: str = "127.0.0.1:0") -> RunningServer:
 async def job_services(var: Path) -> AsyncIterator[Stack]:
     """Progress, image and video servers, and orchestrator settings whose queues no other test uses."""
     engine = await progress_server.open_database(progress_config.Settings.from_env())
-    progress = progress_server.build_registrations(Store.for_engine(engine), Bus(1000), 15)
     servers = {
-        "progress": await create_server(progress),
+        "progress": await create_server(progress_server.build_registrations(Store.for_engine(engine), Bus(1000), 15)),
         "image": await start_image_server(),
         "video": await create_server(video_server.build_registrations(video_config.Settings.from_env())),
     }
@@ -83,7 +84,7 @@ async def job_services(var: Path) -> AsyncIterator[Stack]:
         image_addr=f"127.0.0.1:{servers['image'].port}", video_addr=f"127.0.0.1:{servers['video'].port}",
         progress_interval=0.05,
     )
-    stack = Stack(settings, var, servers)
+    stack = Stack(settings, var, servers, engine=engine)
     stack.client = GenmediaClient("127.0.0.1:1", settings.progress_addr)
     try:
         yield stack
@@ -94,6 +95,12 @@ async def job_services(var: Path) -> AsyncIterator[Stack]:
         for server in stack.servers.values():
             await server.stop(0)
         await engine.dispose()
+
+
+async def start_progress_server(stack: Stack, address: str) -> RunningServer:
+    """A new progress server on the stack's database (after the old one was stopped)."""
+    registrations = progress_server.build_registrations(Store.for_engine(stack.engine), Bus(1000), 15)
+    return await create_server(registrations, address)
 
 
 async def add_api(stack: Stack, temporal: WorkflowEnvironment) -> None:

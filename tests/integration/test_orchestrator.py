@@ -75,6 +75,19 @@ async def test_image_job_completes_with_every_image(stack: Stack) -> None:
     assert stored.state == pb.JOB_STATE_COMPLETED and stored.percent == 100
 
 
+async def test_a_repeated_request_id_returns_the_same_job_and_never_reruns_it(stack: Stack, temporal) -> None:
+    spec = pb.JobSpec(image=pb.ImageSpec(prompt="once", width=64, height=64))
+    request_id = str(uuid.uuid4())
+    first = await stack.client.create_job(spec, request_id=request_id)
+    events = await watch_to_end(stack.client, first.id)
+    again = await stack.client.create_job(spec, request_id=request_id)
+    assert again.id == first.id
+    stored = await stack.client.progress.GetJob(job_service_pb2.GetJobRequest(job_id=first.id))
+    assert stored.state == pb.JOB_STATE_COMPLETED and stored.last_sequence == events[-1].sequence
+    runs = [w async for w in temporal.client.list_workflows(f"WorkflowId = '{first.id}'")]
+    assert len(runs) == 1
+
+
 @pytest.mark.parametrize("spec, field", [
     (pb.JobSpec(video=pb.VideoSpec(prompt="")), "spec.video.prompt"),
     (pb.JobSpec(video=pb.VideoSpec(prompt="x", width=0)), "spec.video.width"),

@@ -20,7 +20,15 @@ from genmedia.client import GenmediaClient
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from tests.conftest import free_port
-from tests.integration.jobstack import Stack, add_api, configure_env, job_services, watch_to_end
+from tests.integration.jobstack import (
+    Stack,
+    add_api,
+    add_workers,
+    configure_env,
+    job_services,
+    start_progress_server,
+    watch_to_end,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -80,6 +88,10 @@ async def test_a_job_survives_its_worker_being_killed_mid_step(services: Stack, 
                 break
         first.kill()  # SIGKILL: no cleanup, no goodbye to Temporal
         first.wait()
+        # No worker can answer the workflow query now: GetJob answers from the progress store instead.
+        fallback = await client.get_job(job.id)
+        assert fallback.source == job_service_pb2.GetJobResponse.SOURCE_STORE
+        assert fallback.job.state == pb.JOB_STATE_RUNNING
     with orchestrator(services, temporal, "worker"):
         events = await watch_to_end(client, job.id)
     assert events[-1].type == pb.EVENT_TYPE_COMPLETED
@@ -88,6 +100,28 @@ async def test_a_job_survives_its_worker_being_killed_mid_step(services: Stack, 
     assert len([e for e in events if e.type == pb.EVENT_TYPE_COMPLETED]) == 1
     sequences = [e.sequence for e in events]
     assert sequences == list(range(2, 2 + len(sequences)))
+
+
+async def test_a_watch_resumes_across_a_progress_service_restart(services: Stack, temporal) -> None:
+    await add_api(services, temporal)
+    await add_workers(services, temporal)
+    client = services.client
+    job = await client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="restart me", width=256, height=256)))
+    progress = services.servers["progress"]
+    events: list[pb.JobEvent] = []
+    async for message in client.watch(job.id, after_sequence=1):
+        if message.WhichOneof("payload") != "event":
+            continue
+        events.append(message.event)
+        if message.event.type == pb.EVENT_TYPE_PROGRESS and progress is not None:
+            port = progress.port
+            await progress.stop(0)  # the watch breaks; the client retries with its last sequence
+            await asyncio.sleep(0.5)
+            services.servers["progress"] = await start_progress_server(services, f"127.0.0.1:{port}")
+            progress = None
+    assert events[-1].type == pb.EVENT_TYPE_COMPLETED
+    sequences = [e.sequence for e in events]
+    assert sequences == list(range(2, 2 + len(sequences))), "no event lost or repeated across the restart"
 
 
 async def test_create_job_is_unavailable_while_the_progress_service_is_down(services: Stack, temporal) -> None:
