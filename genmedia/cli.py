@@ -88,7 +88,7 @@ def print_job(console: Console, job: pb.Job, as_json: bool, source: str = "") ->
     state = pb.JobState.Name(job.state).removeprefix("JOB_STATE_")
     step = pb.JobStep.Name(job.step).removeprefix("JOB_STEP_").lower()
     console.print(f"job {job.id}  {state}  {step}  {job.percent:.0f}%  {job.message}"
-                  + (f"  [dim](from {source})[/dim]" if source else ""), highlight=False)
+                  + (f"  [dim](from {source})[/dim]" if source else ""), highlight=False, soft_wrap=True)
     if job.error.code:
         console.print(f"  error: {job.error.code}: {job.error.message}", highlight=False)
     for asset in job.assets:

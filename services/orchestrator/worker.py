@@ -55,13 +55,18 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
         step_timeout=max(settings.image_policy.start_to_close, settings.video_policy.start_to_close).total_seconds(),
     )
     graceful = timedelta(seconds=settings.serving.grace_seconds)
+    # Heartbeats carry the step's percent, which JobService.GetJob reads live from Temporal, so they
+    # are flushed every `heartbeat_flush` instead of the SDK's default of 0.8 x the heartbeat timeout.
+    flush = timedelta(seconds=settings.heartbeat_flush)
+    step_options = dict(graceful_shutdown_timeout=graceful, max_heartbeat_throttle_interval=flush,
+                        default_heartbeat_throttle_interval=flush)
     return [
         Worker(client, task_queue=settings.task_queue, workflows=[GenerationJobWorkflow],
                activities=[acts.report_event], graceful_shutdown_timeout=graceful),
         Worker(client, task_queue=settings.image_task_queue, activities=[acts.generate_images],
-               max_concurrent_activities=settings.image_slots, graceful_shutdown_timeout=graceful),
+               max_concurrent_activities=settings.image_slots, **step_options),
         Worker(client, task_queue=settings.video_task_queue, activities=[acts.render_video],
-               max_concurrent_activities=settings.video_slots, graceful_shutdown_timeout=graceful),
+               max_concurrent_activities=settings.video_slots, **step_options),
     ]
 
 

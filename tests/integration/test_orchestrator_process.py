@@ -7,6 +7,8 @@ import asyncio
 import signal
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import timedelta
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,6 +124,26 @@ async def test_a_watch_resumes_across_a_progress_service_restart(services: Stack
     assert events[-1].type == pb.EVENT_TYPE_COMPLETED
     sequences = [e.sequence for e in events]
     assert sequences == list(range(2, 2 + len(sequences))), "no event lost or repeated across the restart"
+
+
+async def test_get_job_shows_the_running_steps_percent_live_from_the_workflow(services: Stack, temporal) -> None:
+    # With the default 30 s heartbeat timeout the SDK would hold heartbeats back for 24 s.
+    policy = replace(services.settings.image_policy, heartbeat=timedelta(seconds=30))
+    services.settings = replace(services.settings, image_policy=policy)
+    await add_api(services, temporal)
+    await add_workers(services, temporal)
+    client = services.client
+    job = await client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="live", width=128, height=128, num_images=3)))
+    seen = []
+    async with asyncio.timeout(30):
+        while not seen or seen[-1].state == pb.JOB_STATE_PENDING or seen[-1].percent == 0:
+            live = await client.get_job(job.id)
+            assert live.source == job_service_pb2.GetJobResponse.SOURCE_WORKFLOW
+            seen.append(live.job)
+            await asyncio.sleep(0.2)
+    assert seen[-1].state == pb.JOB_STATE_RUNNING and 0 < seen[-1].percent < 95, seen[-1]
+    assert seen[-1].message.startswith("image"), seen[-1].message
+    assert (await watch_to_end(client, job.id))[-1].type == pb.EVENT_TYPE_COMPLETED
 
 
 async def test_create_job_is_unavailable_while_the_progress_service_is_down(services: Stack, temporal) -> None:
