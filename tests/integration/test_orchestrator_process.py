@@ -7,10 +7,10 @@ import asyncio
 import signal
 import subprocess
 import sys
-from dataclasses import replace
-from datetime import timedelta
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
