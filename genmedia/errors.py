@@ -29,20 +29,33 @@ class ServiceError(Exception):
         self.metadata = metadata or {}
 
     def to_status(self) -> grpc.Status:
+        """The status as sent: every text is bounded, since messages may echo what the client sent and
+        gRPC refuses trailers over 8 KiB (the client would see RESOURCE_EXHAUSTED instead)."""
         details = []
         if self.violations:
+            shown = self.violations[:MAX_VIOLATIONS]
             bad = error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-                    for f, d in self.violations
+                    error_details_pb2.BadRequest.FieldViolation(field=shorten(f, 100), description=shorten(d, 150))
+                    for f, d in shown
                 ]
             )
             details.append(_pack(bad))
-        details.append(
-            _pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata))
-        )
-        proto = status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+        metadata = {shorten(k, 40): shorten(v, 100) for k, v in self.metadata.items()}
+        details.append(_pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=metadata)))
+        proto = status_pb2.Status(code=self.code.value[0], message=shorten(self.message, 512), details=details)
         return rpc_status.to_status(proto)
+
+
+MAX_VIOLATIONS = 10
+
+
+def shorten(text: str, limit: int) -> str:
+    """text cut to at most `limit` UTF-8 bytes (on a character boundary), marked with an ellipsis."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "…"
 
 
 def _pack(message) -> any_pb2.Any:
@@ -60,7 +73,7 @@ class InvalidArgument(ServiceError):
 class NotFound(ServiceError):
     def __init__(self, what: str, ident: str) -> None:
         super().__init__(
-            grpc.StatusCode.NOT_FOUND, f"{what} {ident!r} not found", f"{what.upper()}_NOT_FOUND",
+            grpc.StatusCode.NOT_FOUND, f"{what} {shorten(ident, 100)!r} not found", f"{what.upper()}_NOT_FOUND",
             metadata={what: ident},
         )
 

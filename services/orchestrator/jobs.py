@@ -16,7 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from genmedia import logs, specs
-from genmedia.errors import NotFound, ServiceError, check
+from genmedia.errors import NotFound, ServiceError, check, shorten
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
 from services.orchestrator.config import Settings, StepPolicy
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$")
 MAX_LABELS = 32
 QUERY_TIMEOUT = timedelta(seconds=3)
+MAX_JOB_ID = 200
 
 
 def _unavailable(what: str, err: Exception) -> ServiceError:
@@ -52,14 +53,14 @@ def validate_request(request: job_service_pb2.CreateJobRequest) -> pb.JobSpec:
         try:
             uuid.UUID(request.request_id)
         except ValueError:
-            violations.append(("request_id", f"must be a UUID, got {request.request_id!r}"))
+            violations.append(("request_id", f"must be a UUID, got {shorten(request.request_id, 60)!r}"))
     if len(request.labels) > MAX_LABELS:
         violations.append(("labels", f"at most {MAX_LABELS} labels, got {len(request.labels)}"))
     for key, value in request.labels.items():
         if not LABEL_KEY.match(key):
             violations.append((f"labels[{key}]", "key must be 1-63 of a-z, 0-9, '_', '.', '-'"))
-        if len(value) > 256:
-            violations.append((f"labels[{key}]", "value must be at most 256 characters"))
+        if len(value) > 256 or not value.isprintable():
+            violations.append((f"labels[{key}]", "value must be at most 256 printable characters"))
     check(violations)
     return spec
 
@@ -108,7 +109,8 @@ class JobManager:
             raise
 
     async def get(self, job_id: str) -> job_service_pb2.GetJobResponse:
-        check([("job_id", "must not be empty")] if not job_id else [])
+        check([("job_id", "must not be empty")] if not job_id else
+              [("job_id", f"must be at most {MAX_JOB_ID} characters")] if len(job_id) > MAX_JOB_ID else [])
         try:
             job = await self._live(job_id)
             return job_service_pb2.GetJobResponse(job=job, source=job_service_pb2.GetJobResponse.SOURCE_WORKFLOW)

@@ -61,6 +61,22 @@ def report_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]
                 v.append(("job.id", "must equal event.job_id"))
             if request.job.kind == pb.JOB_KIND_UNSPECIFIED or request.job.kind not in pb.JobKind.values():
                 v.append(("job.kind", "must be JOB_KIND_IMAGE or JOB_KIND_VIDEO"))
+    return v + text_violations(request)
+
+
+MAX_TEXT = 4000
+
+
+def text_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
+    """Strings stored as text: bounded, and free of NUL (which PostgreSQL text cannot hold)."""
+    event, job = request.event, request.job
+    fields = [("event.message", event.message), ("event.error.code", event.error.code),
+              ("event.error.message", event.error.message), ("idempotency_key", request.idempotency_key),
+              ("event.job_id", event.job_id), ("job.owner", job.owner), ("job.request_id", job.request_id)]
+    fields += [(f"job.labels[{k}]", k + v) for k, v in job.labels.items()]
+    fields += [(f"event.assets[{i}].uri", a.uri + a.mime_type + a.sha256) for i, a in enumerate(event.assets)]
+    v = [(name, "must not contain NUL characters") for name, text in fields if "\x00" in text]
+    v += [(name, f"must be at most {MAX_TEXT} characters") for name, text in fields if len(text) > MAX_TEXT]
     return v
 
 

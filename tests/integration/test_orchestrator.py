@@ -183,3 +183,51 @@ def _created(job_id: str) -> progress_service_pb2.ReportProgressRequest:
     return progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="created", job=job)
 
 
+
+
+NASTY_TEXT = ["\x00", "é🦊" * 500, "x" * 100_000, "../../etc/passwd", "\n\t"]
+
+
+def nasty_requests() -> list[tuple[str, object]]:
+    """Requests a careless or hostile client might send to the public RPCs."""
+    out: list[tuple[str, object]] = []
+    for text in NASTY_TEXT:
+        out += [
+            ("CreateJob", job_service_pb2.CreateJobRequest(spec=pb.JobSpec(image=pb.ImageSpec(prompt=text, width=64,
+                                                                                              height=64)))),
+            ("CreateJob", job_service_pb2.CreateJobRequest(spec=pb.JobSpec(video=pb.VideoSpec(prompt="x", style=text)),
+                                                           labels={"k": text})),
+            ("CreateJob", job_service_pb2.CreateJobRequest(spec=pb.JobSpec(image=pb.ImageSpec(prompt="x")),
+                                                           request_id=text)),
+            ("GetJob", job_service_pb2.GetJobRequest(job_id=text)),
+            ("ProgressGetJob", job_service_pb2.GetJobRequest(job_id=text)),
+            ("WatchJob", progress_service_pb2.WatchJobRequest(job_id=text, after_sequence=2**62)),
+            ("ListJobs", progress_service_pb2.ListJobsRequest(page_token=text, page_size=-(2**31))),
+        ]
+    big = pb.VideoSpec(prompt="x", width=2**31 - 1, height=-(2**31), fps=2**31 - 1, seed=-(2**63),
+                       duration_seconds=float("inf"), motion=2**31 - 1)
+    out += [("CreateJob", job_service_pb2.CreateJobRequest(spec=pb.JobSpec(kind=-5, video=big))),
+            ("CreateJob", job_service_pb2.CreateJobRequest(spec=pb.JobSpec(video=big))),
+            ("ListJobs", progress_service_pb2.ListJobsRequest(page_size=2**31 - 1))]
+    return out
+
+
+async def test_nothing_a_client_sends_is_unknown_or_internal(stack: Stack) -> None:
+    calls = {
+        "CreateJob": stack.client.jobs.CreateJob, "GetJob": stack.client.jobs.GetJob,
+        "ProgressGetJob": stack.client.progress.GetJob, "ListJobs": stack.client.progress.ListJobs,
+        "WatchJob": lambda r, timeout: _drain(stack.client.progress.WatchJob(r, timeout=timeout)),
+    }
+    codes = []
+    for name, request in nasty_requests():
+        try:
+            await calls[name](request, timeout=20)
+            codes.append((name, grpc.StatusCode.OK, ""))
+        except grpc.aio.AioRpcError as err:
+            codes.append((name, err.code(), err.details()[:150]))
+            assert err.code() not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (name, err.details())
+    assert {code for _, code, _ in codes} <= {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT,
+                                         grpc.StatusCode.NOT_FOUND}, codes
+    # ...and every server still serves.
+    job = await stack.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="still here", width=64, height=64)))
+    assert (await watch_to_end(stack.client, job.id))[-1].type == pb.EVENT_TYPE_COMPLETED

@@ -154,6 +154,11 @@ async def test_unknown_jobs_are_not_found(stub):
         (report("j", "k", pb.EVENT_TYPE_CREATED), {"job"}),
         (ps.ReportProgressRequest(event=created("j").event, idempotency_key="k", job=pb.Job(id="x")),
          {"job.id", "job.kind"}),
+        (report("j", "k", pb.EVENT_TYPE_PROGRESS, message="a\x00b"), {"event.message"}),
+        (report("j", "k", pb.EVENT_TYPE_PROGRESS, message="m" * 4001), {"event.message"}),
+        (ps.ReportProgressRequest(event=created("j").event, idempotency_key="k",
+                                  job=pb.Job(id="j", kind=pb.JOB_KIND_IMAGE, labels={"a": "\x00"})),
+         {"job.labels[a]"}),
     ],
 )
 async def test_invalid_reports_name_every_bad_field(stub, request_, fields):

@@ -30,6 +30,8 @@ class Refusing(ig.ImageServiceServicer):
 
     async def GenerateImages(self, request, context):
         yield ipb.GenerateImagesResponse(progress=ipb.GenerationProgress(percent=1))
+        if request.spec.prompt:  # echoes what the client sent, as error messages often do
+            raise InvalidArgument([(f"labels[{request.spec.prompt}{i}]", request.spec.prompt) for i in range(50)])
         raise InvalidArgument([("spec.prompt", "must not be empty")])
 
 
@@ -93,6 +95,18 @@ async def test_service_errors_become_rich_statuses_and_are_counted(server) -> No
     started = REGISTRY.get_sample_value("grpc_server_started_total", {
         "grpc_type": "server_stream", "grpc_service": SERVICE, "grpc_method": "GenerateImages"})
     assert started and started >= 1
+
+
+async def test_huge_errors_are_bounded_so_the_client_still_gets_its_status(server) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        request = ipb.GenerateImagesRequest(spec=pb.ImageSpec(prompt="é🦊" * 20_000))
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            async for _ in ig.ImageServiceStub(channel).GenerateImages(request):
+                pass
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()[:200]
+    reason, violations = details_of(info.value)
+    assert reason == "INVALID_ARGUMENT" and len(violations) == 10
+    assert len(info.value.details().encode()) <= 512
 
 
 async def test_sigterm_drains_an_in_flight_call_then_exits_zero(tmp_path) -> None:
