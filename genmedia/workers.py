@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
 
+from genmedia import logs
 from genmedia.errors import ServiceError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Emit = Callable[[T], None]
@@ -79,3 +85,24 @@ async def stream_from_thread(work: Callable[[Emit[T], threading.Event], None]) -
             await asyncio.wait([future])
         if future.done() and not future.cancelled():
             future.exception()  # retrieved: a Cancelled raised after an early stop is expected
+
+
+async def stream_output(
+    work: Callable[[Emit[T], threading.Event], None], written: list[Path], job_id: str, what: str
+) -> AsyncIterator[T]:
+    """stream_from_thread for a call that writes files (listed by `work` in `written`): when the call
+    fails or is cancelled before its result was handed to the client, those files are removed; once the
+    result went out they are the job's output and stay."""
+    started, delivered = time.perf_counter(), False
+    try:
+        async for response in stream_from_thread(work):
+            delivered = delivered or response.WhichOneof("payload") == "result"
+            yield response
+    except BaseException as exc:
+        if not delivered:
+            for path in written:
+                path.unlink(missing_ok=True)
+            cancelled = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
+            log.info("%s %s", what, "cancelled" if cancelled else f"failed: {exc!r}", **logs.job(job_id))
+        raise
+    log.info("%s done in %.2fs (%d file(s))", what, time.perf_counter() - started, len(written), **logs.job(job_id))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -17,7 +15,7 @@ from genmedia.assets import JOB_ID_PATTERN, AssetStore
 from genmedia.errors import check
 from genmedia.v1 import common_pb2, image_service_pb2_grpc
 from genmedia.v1 import image_service_pb2 as pb
-from genmedia.workers import ConcurrencyLimit, Emit, stream_from_thread
+from genmedia.workers import ConcurrencyLimit, Emit, stream_output
 from services.image.backends import ImageBackend, ImageRequest
 
 log = logging.getLogger(__name__)
@@ -59,28 +57,14 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
                 self.backend.name,
                 **logs.job(job_id),
             )
-            started = time.perf_counter()
             written: list[Path] = []
-            delivered = False  # once the result is handed to the client, its files are the job's output
+            work = partial(self._generate, job_id, spec, written)
             try:
-                async for response in stream_from_thread(partial(self._generate, job_id, spec, written)):
-                    delivered = delivered or response.WhichOneof("payload") == "result"
+                async for response in stream_output(work, written, job_id, "image generation"):
                     yield response
-            except BaseException as exc:
-                if delivered:
-                    raise
-                self._remove(job_id, written)
-                cancelled = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
-                log.info(
-                    "generation %s", "cancelled" if cancelled else f"failed: {exc!r}", **logs.job(job_id)
-                )
+            except BaseException:
+                self._remove_empty_folder(job_id)
                 raise
-            log.info(
-                "generated %d image(s) in %.2fs",
-                len(written),
-                time.perf_counter() - started,
-                **logs.job(job_id),
-            )
 
     def _generate(
         self,
@@ -116,10 +100,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
             assets.append(self.store.describe(path, MIME, width=spec.width, height=spec.height))
         emit(pb.GenerateImagesResponse(result=pb.ImageResult(assets=assets)))
 
-    def _remove(self, job_id: str, written: list[Path]) -> None:
-        """Deletes the files this call wrote (temporary files are removed by AssetStore.write)."""
-        for path in written:
-            path.unlink(missing_ok=True)
+    def _remove_empty_folder(self, job_id: str) -> None:
         try:
             self.store.path_for(job_id, "x").parent.rmdir()  # only when nothing else is in it
         except OSError:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import threading
-import time
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -19,7 +17,7 @@ from genmedia.assets import JOB_ID_PATTERN, AssetError, AssetStore
 from genmedia.errors import InvalidArgument, check
 from genmedia.v1 import common_pb2, image_service_pb2, video_service_pb2_grpc
 from genmedia.v1 import video_service_pb2 as pb
-from genmedia.workers import ConcurrencyLimit, Emit, stream_from_thread
+from genmedia.workers import ConcurrencyLimit, Emit, stream_output
 from services.video.backends import Motion, UnreadableImage, VideoBackend, VideoRequest
 
 log = logging.getLogger(__name__)
@@ -113,22 +111,10 @@ class VideoServicer(video_service_pb2_grpc.VideoServiceServicer):
                 self.backend.name,
                 **logs.job(job_id),
             )
-            started = time.perf_counter()
             written: list[Path] = []
-            delivered = False  # once the result is handed to the client, its files are the job's output
-            try:
-                async for response in stream_from_thread(partial(self._render, job_id, video, written)):
-                    delivered = delivered or response.WhichOneof("payload") == "result"
-                    yield response
-            except BaseException as exc:
-                if delivered:
-                    raise
-                for path in written:
-                    path.unlink(missing_ok=True)
-                cancelled = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
-                log.info("rendering %s", "cancelled" if cancelled else f"failed: {exc!r}", **logs.job(job_id))
-                raise
-            log.info("rendered in %.2fs", time.perf_counter() - started, **logs.job(job_id))
+            work = partial(self._render, job_id, video, written)
+            async for response in stream_output(work, written, job_id, "rendering"):
+                yield response
 
     def _render(
         self,
