@@ -89,13 +89,27 @@ class JobManager:
         try:
             await self.client.start_workflow(GenerationJobWorkflow.run, job_input, id=job_id,
                                              task_queue=s.task_queue,
-                                             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+                                             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                                             rpc_timeout=timedelta(seconds=s.rpc_timeout))
         except WorkflowAlreadyStartedError:
             log.info("job already started (repeated request_id)", **logs.job(job_id))
         except RPCError as err:
+            if not request.request_id:
+                await self._record_start_failure(job, err)  # nobody can retry this job: don't leave it PENDING
             raise _unavailable("temporal", err) from err
         log.info("job created: %s", pb.JobKind.Name(spec.kind), **logs.job(job_id))
         return job
+
+    async def _record_start_failure(self, job: pb.Job, err: RPCError) -> None:
+        """Marks a job FAILED whose workflow could not be started. A job with a request_id stays
+        PENDING instead: repeating the request (same id) starts it."""
+        error = pb.JobError(code="START_FAILED", message=f"the job could not be started: {err}", retryable=True)
+        event = pb.JobEvent(job_id=job.id, type=pb.EVENT_TYPE_FAILED, error=error, message=error.message)
+        request = progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="failed")
+        try:
+            await self.progress.ReportProgress(request, timeout=self.settings.rpc_timeout)
+        except grpc.aio.AioRpcError as report_err:
+            log.warning("could not mark the unstarted job FAILED: %s", report_err.details(), **logs.job(job.id))
 
     async def _record_created(self, job: pb.Job) -> None:
         event = pb.JobEvent(job_id=job.id, type=pb.EVENT_TYPE_CREATED, state=pb.JOB_STATE_PENDING,
@@ -106,7 +120,8 @@ class JobManager:
         except grpc.aio.AioRpcError as err:
             if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise _unavailable("progress service", err.details()) from err
-            raise
+            raise ServiceError(grpc.StatusCode.INTERNAL, f"the progress service refused the job: {err.details()}",
+                               "PROGRESS_REFUSED") from err
 
     async def get(self, job_id: str) -> job_service_pb2.GetJobResponse:
         check([("job_id", "must not be empty")] if not job_id else

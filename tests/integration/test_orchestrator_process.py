@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from genmedia.client import GenmediaClient
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
-from tests.conftest import free_port
+from tests.conftest import free_port, venv_bin
 from tests.integration.jobstack import (
     Stack,
     add_api,
@@ -144,6 +144,18 @@ async def test_get_job_shows_the_running_steps_percent_live_from_the_workflow(se
     assert seen[-1].state == pb.JOB_STATE_RUNNING and 0 < seen[-1].percent < 95, seen[-1]
     assert seen[-1].message.startswith("image"), seen[-1].message
     assert (await watch_to_end(client, job.id))[-1].type == pb.EVENT_TYPE_COMPLETED
+
+
+async def test_create_job_is_unavailable_while_temporal_is_down_and_leaves_no_pending_job(services: Stack) -> None:
+    doomed = await WorkflowEnvironment.start_local(dev_server_existing_path=str(venv_bin("temporal")),
+                                                   dev_server_log_level="error")
+    await add_api(services, doomed)
+    await doomed.shutdown()
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await services.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="no temporal")))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE and "temporal" in info.value.details()
+    (job,) = (await services.client.list_jobs()).jobs
+    assert job.state == pb.JOB_STATE_FAILED and job.error.code == "START_FAILED", job
 
 
 async def test_create_job_is_unavailable_while_the_progress_service_is_down(services: Stack, temporal) -> None:
