@@ -25,7 +25,7 @@ HANDLING = Histogram(
 )
 
 
-def start_metrics_server(port: int, host: str = "0.0.0.0") -> int | None:
+def start_metrics_server(port: int, host: str = "127.0.0.1") -> int | None:
     """Serves /metrics on port (0 = any free port; -1 = off). Returns the port it listens on."""
     if port < 0:
         return None

@@ -128,7 +128,7 @@ async def serve(
 ) -> None:
     """Runs a server until SIGTERM or SIGINT, then shuts it down gracefully: health NOT_SERVING,
     `on_drain` (e.g. end open watch streams so their clients resume elsewhere), drain, `on_stop`."""
-    metrics_port = start_metrics_server(settings.metrics_port)
+    metrics_port = start_metrics_server(settings.metrics_port, settings.host)
     running = await create_server(registrations, settings.address)
     log.info(
         "%s serving %s on %s:%d (metrics on %s)",

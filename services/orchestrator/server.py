@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 
 from genmedia import serving
 from genmedia.channels import aio_channel
-from genmedia.metrics import start_metrics_server
 from genmedia.v1 import job_service_pb2_grpc, progress_service_pb2_grpc
 from services.orchestrator.config import Settings
 from services.orchestrator.jobs import JobManager
@@ -18,6 +19,14 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "genmedia.v1.JobService"
 
 
+def _exit_if_crashed(task: asyncio.Task, stop: asyncio.Event) -> None:
+    """Workers that die on their own take the process down (SIGTERM to itself: the usual graceful path,
+    whose await of the workers then raises), so a supervisor restarts it instead of it idling."""
+    if not stop.is_set() and (task.cancelled() or task.exception() is not None):
+        log.error("workers stopped unexpectedly: %r", None if task.cancelled() else task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def build_registrations(manager: JobManager) -> list[serving.Registration]:
     return [serving.Registration(SERVICE_NAME, job_service_pb2_grpc.add_JobServiceServicer_to_server,
                                  JobServicer(manager))]
@@ -25,28 +34,28 @@ def build_registrations(manager: JobManager) -> list[serving.Registration]:
 
 async def serve_forever(role: str) -> None:
     settings = Settings.from_env()
-    client = await connect_temporal(settings, metrics_runtime(
-        settings.worker_metrics_port if role in ("worker", "all") else -1))
+    worker_metrics = settings.worker_metrics_port if role in ("worker", "all") else -1
+    client = await connect_temporal(settings, metrics_runtime(worker_metrics, settings.serving.host))
     stop = asyncio.Event()
-    tasks = []
+    workers = None
     if role in ("worker", "all"):
-        workers = build_workers(client, settings)
-        tasks.append(asyncio.create_task(run_workers(workers, stop)))
+        workers = asyncio.create_task(run_workers(build_workers(client, settings), stop))
+        workers.add_done_callback(lambda task: _exit_if_crashed(task, stop))
         log.info("worker polling %s, %s (%d slots), %s (%d slots) on %s", settings.task_queue,
                  settings.image_task_queue, settings.image_slots, settings.video_task_queue,
                  settings.video_slots, settings.temporal_address)
-    running = None
-    if role in ("api", "all"):
-        progress = progress_service_pb2_grpc.ProgressServiceStub(aio_channel(settings.progress_addr))
-        metrics_port = start_metrics_server(settings.serving.metrics_port)
-        running = await serving.create_server(build_registrations(JobManager(client, progress, settings)),
-                                              settings.serving.address)
-        log.info("orchestrator serving %s on %s:%d (metrics on %s)", SERVICE_NAME, settings.serving.host,
-                 running.port, f":{metrics_port}/metrics" if metrics_port else "off")
-    await serving.wait_for_signal()
-    log.info("orchestrator (%s) shutting down", role)
-    if running is not None:
-        await running.stop(settings.serving.grace_seconds)
-    stop.set()
-    await asyncio.gather(*tasks)
-    log.info("orchestrator (%s) stopped", role)
+
+    async def stop_workers() -> None:
+        stop.set()
+        if workers is not None:
+            await workers
+        log.info("orchestrator (%s) stopped", role)
+
+    if role == "worker":
+        await serving.wait_for_signal()
+        log.info("worker shutting down: finishing running activities for up to %.0fs", settings.serving.grace_seconds)
+        await stop_workers()
+        return
+    progress = progress_service_pb2_grpc.ProgressServiceStub(aio_channel(settings.progress_addr))
+    manager = JobManager(client, progress, settings)
+    await serving.serve(settings.serving, build_registrations(manager), on_stop=stop_workers)

@@ -36,11 +36,11 @@ async def connect_temporal(settings: Settings, runtime: Runtime | None = None,
             await asyncio.sleep(1.0)
 
 
-def metrics_runtime(port: int) -> Runtime | None:
+def metrics_runtime(port: int, host: str) -> Runtime | None:
     """A Temporal runtime exporting the SDK's metrics for Prometheus, or None when metrics are off."""
     if port < 0:
         return None
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
 
 
 def build_workers(client: Client, settings: Settings) -> list[Worker]:
