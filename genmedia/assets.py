@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -40,7 +41,7 @@ class AssetStore:
     def write(self, path: Path, produce: Callable[[Path], None]) -> None:
         """Calls produce(tmp_path) and moves the result to path; removes the temporary file on error."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")  # unique: calls may overlap
         try:
             produce(tmp)
             os.replace(tmp, path)
