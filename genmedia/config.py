@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A GENMEDIA_* variable has a value that cannot be used."""
+
+
+def load_or_exit(prog: str, factory: Callable[[], T]) -> T:
+    """Builds a process's settings; a bad GENMEDIA_* value ends it with one line naming the variable."""
+    try:
+        return factory()
+    except ConfigError as exc:
+        raise SystemExit(f"{prog}: {exc}") from None
 
 
 def env_str(name: str, default: str) -> str:

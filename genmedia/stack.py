@@ -21,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from genmedia.config import METRICS_PORTS, PORTS, env_int, env_str, var_dir
-from genmedia.stackcheck import wait_grpc_healthy, wait_temporal, wait_worker
+from genmedia.stackcheck import endpoints_table, wait_grpc_healthy, wait_temporal, wait_worker
 
 BIN = Path(sys.executable).parent
 PR_SET_PDEATHSIG = 1
@@ -179,8 +179,6 @@ class Stack:
                 proc.wait()
 
     def print_endpoints(self) -> None:
-        from genmedia.stackcheck import endpoints_table
-
         self.console.print(endpoints_table(self.layout, self.children))
 
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-
-from genmedia.config import ConfigError
+from genmedia.config import load_or_exit
 from genmedia.serving import run_main
 from services.image.config import Settings
 from services.image.server import serve_forever
 
 
 def main() -> None:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        sys.exit(f"genmedia-image: {exc}")
+    settings = load_or_exit("genmedia-image", Settings.from_env)
     run_main(settings.serving, lambda: serve_forever(settings))
 
 

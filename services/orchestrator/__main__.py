@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from genmedia import serving
-from genmedia.config import ServingSettings
+from genmedia.config import load_or_exit
+from services.orchestrator.config import Settings
 from services.orchestrator.server import serve_forever
 
 
@@ -14,7 +15,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--role", choices=("api", "worker", "all"), default="all",
                         help="api: JobService only; worker: the Temporal worker only; all: both (default)")
     args = parser.parse_args(argv)
-    serving.run_main(ServingSettings.from_env("orchestrator"), lambda: serve_forever(args.role))
+    settings = load_or_exit("genmedia-orchestrator", Settings.from_env)
+    serving.run_main(settings.serving, lambda: serve_forever(args.role, settings))
 
 
 if __name__ == "__main__":

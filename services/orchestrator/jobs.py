@@ -31,8 +31,8 @@ QUERY_TIMEOUT = timedelta(seconds=3)
 MAX_JOB_ID = 200
 
 
-def _unavailable(what: str, err: Exception) -> ServiceError:
-    return ServiceError(grpc.StatusCode.UNAVAILABLE, f"{what} is unavailable, try again: {err}",
+def _unavailable(what: str, cause: object) -> ServiceError:
+    return ServiceError(grpc.StatusCode.UNAVAILABLE, f"{what} is unavailable, try again: {cause}",
                         f"{what.upper().replace(' ', '_')}_UNAVAILABLE")
 
 

@@ -32,8 +32,7 @@ def build_registrations(manager: JobManager) -> list[serving.Registration]:
                                  JobServicer(manager))]
 
 
-async def serve_forever(role: str) -> None:
-    settings = Settings.from_env()
+async def serve_forever(role: str, settings: Settings) -> None:
     worker_metrics = settings.worker_metrics_port if role in ("worker", "all") else -1
     client = await connect_temporal(settings, metrics_runtime(worker_metrics, settings.serving.host))
     stop = asyncio.Event()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from genmedia.config import ConfigError
+from genmedia.config import load_or_exit
 from genmedia.serving import run_main
 from services.progress.config import Settings
 from services.progress.server import migrate, serve_forever
@@ -17,10 +17,7 @@ def main(argv: list[str] | None = None) -> None:
         help="serve (default) or migrate: create the schema and exit",
     )
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        raise SystemExit(f"genmedia-progress: {exc}") from None
+    settings = load_or_exit("genmedia-progress", Settings.from_env)
     if args.command == "migrate":
         run_main(settings.serving, lambda: migrate(settings))
     else:

@@ -4,6 +4,7 @@ being killed mid-step (another worker finishes it)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -165,3 +166,12 @@ async def test_create_job_is_unavailable_while_the_progress_service_is_down(serv
         await services.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="nobody listens")))
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "progress service" in info.value.details()
+
+
+async def test_a_bad_setting_stops_the_orchestrator_naming_the_variable() -> None:
+    env = dict(os.environ, GENMEDIA_IMAGE_SLOTS="0")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.orchestrator", env=env,
+                                                stderr=asyncio.subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1
+    assert stderr.decode().strip() == "genmedia-orchestrator: GENMEDIA_IMAGE_SLOTS=0 is outside 1..1000"
