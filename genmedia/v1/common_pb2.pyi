@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -45,6 +46,12 @@ class Motion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MOTION_PAN_LEFT: _ClassVar[Motion]
     MOTION_PAN_RIGHT: _ClassVar[Motion]
 
+class ReviewDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REVIEW_DECISION_UNSPECIFIED: _ClassVar[ReviewDecision]
+    REVIEW_DECISION_APPROVE: _ClassVar[ReviewDecision]
+    REVIEW_DECISION_REJECT: _ClassVar[ReviewDecision]
+
 class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EVENT_TYPE_UNSPECIFIED: _ClassVar[EventType]
@@ -84,6 +91,9 @@ MOTION_ZOOM_IN: Motion
 MOTION_ZOOM_OUT: Motion
 MOTION_PAN_LEFT: Motion
 MOTION_PAN_RIGHT: Motion
+REVIEW_DECISION_UNSPECIFIED: ReviewDecision
+REVIEW_DECISION_APPROVE: ReviewDecision
+REVIEW_DECISION_REJECT: ReviewDecision
 EVENT_TYPE_UNSPECIFIED: EventType
 EVENT_TYPE_CREATED: EventType
 EVENT_TYPE_STARTED: EventType
@@ -182,7 +192,7 @@ class JobError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "kind", "state", "step", "percent", "message", "assets", "error", "attempt", "owner", "spec", "labels", "request_id", "create_time", "start_time", "update_time", "end_time", "estimated_completion_time", "last_sequence")
+    __slots__ = ("id", "kind", "state", "step", "percent", "message", "assets", "error", "attempt", "owner", "spec", "labels", "request_id", "create_time", "start_time", "update_time", "end_time", "estimated_completion_time", "last_sequence", "priority", "deadline", "review", "review_timeout", "review_round", "reviews", "batch_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +219,13 @@ class Job(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_COMPLETION_TIME_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_ROUND_FIELD_NUMBER: _ClassVar[int]
+    REVIEWS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: JobKind
     state: JobState
@@ -228,10 +245,49 @@ class Job(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     estimated_completion_time: _timestamp_pb2.Timestamp
     last_sequence: int
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ..., owner: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+    priority: int
+    deadline: _timestamp_pb2.Timestamp
+    review: bool
+    review_timeout: _duration_pb2.Duration
+    review_round: int
+    reviews: _containers.RepeatedCompositeFieldContainer[Review]
+    batch_id: str
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ..., owner: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., priority: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review: _Optional[bool] = ..., review_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., review_round: _Optional[int] = ..., reviews: _Optional[_Iterable[_Union[Review, _Mapping]]] = ..., batch_id: _Optional[str] = ...) -> None: ...
+
+class ReviewCorrections(_message.Message):
+    __slots__ = ("prompt", "negative_prompt", "seed", "style", "width", "height")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    negative_prompt: str
+    seed: int
+    style: str
+    width: int
+    height: int
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., seed: _Optional[int] = ..., style: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class Review(_message.Message):
+    __slots__ = ("round", "decision", "reviewer", "time", "feedback", "corrections")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    CORRECTIONS_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    decision: ReviewDecision
+    reviewer: str
+    time: _timestamp_pb2.Timestamp
+    feedback: str
+    corrections: ReviewCorrections
+    def __init__(self, round: _Optional[int] = ..., decision: _Optional[_Union[ReviewDecision, str]] = ..., reviewer: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feedback: _Optional[str] = ..., corrections: _Optional[_Union[ReviewCorrections, _Mapping]] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job_id", "sequence", "type", "time", "state", "step", "percent", "message", "assets", "error", "attempt")
+    __slots__ = ("job_id", "sequence", "type", "time", "state", "step", "percent", "message", "assets", "error", "attempt", "review", "review_round", "estimated_completion_time", "spec")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -243,6 +299,10 @@ class JobEvent(_message.Message):
     ASSETS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_ROUND_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_COMPLETION_TIME_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     sequence: int
     type: EventType
@@ -254,4 +314,8 @@ class JobEvent(_message.Message):
     assets: _containers.RepeatedCompositeFieldContainer[Asset]
     error: JobError
     attempt: int
-    def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...
+    review: Review
+    review_round: int
+    estimated_completion_time: _timestamp_pb2.Timestamp
+    spec: JobSpec
+    def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ..., review: _Optional[_Union[Review, _Mapping]] = ..., review_round: _Optional[int] = ..., estimated_completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...

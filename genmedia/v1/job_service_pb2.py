@@ -23,9 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from genmedia.v1 import common_pb2 as genmedia_dot_v1_dot_common__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgenmedia/v1/job_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\"\xb4\x01\n\x10\x43reateJobRequest\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.genmedia.v1.JobSpec\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x39\n\x06labels\x18\x03 \x03(\x0b\x32).genmedia.v1.CreateJobRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xac\x01\n\x0eGetJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.genmedia.v1.Job\x12\x32\n\x06source\x18\x02 \x01(\x0e\x32\".genmedia.v1.GetJobResponse.Source\"G\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSOURCE_WORKFLOW\x10\x01\x12\x10\n\x0cSOURCE_STORE\x10\x02\x32\x8d\x01\n\nJobService\x12<\n\tCreateJob\x12\x1d.genmedia.v1.CreateJobRequest\x1a\x10.genmedia.v1.Job\x12\x41\n\x06GetJob\x12\x1a.genmedia.v1.GetJobRequest\x1a\x1b.genmedia.v1.GetJobResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgenmedia/v1/job_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x02\n\x10\x43reateJobRequest\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.genmedia.v1.JobSpec\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x39\n\x06labels\x18\x03 \x03(\x0b\x32).genmedia.v1.CreateJobRequest.LabelsEntry\x12\x0e\n\x06review\x18\x04 \x01(\x08\x12\x31\n\x0ereview_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\x08\x64\x65\x61\x64line\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08priority\x18\x07 \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"2\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"!\n\x0fPauseJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10ResumeJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa7\x01\n\x10ReviewJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12-\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x1b.genmedia.v1.ReviewDecision\x12\x10\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x03 \x01(\t\x12\x33\n\x0b\x63orrections\x18\x04 \x01(\x0b\x32\x1e.genmedia.v1.ReviewCorrections\x12\r\n\x05round\x18\x05 \x01(\x05\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xac\x01\n\x0eGetJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.genmedia.v1.Job\x12\x32\n\x06source\x18\x02 \x01(\x0e\x32\".genmedia.v1.GetJobResponse.Source\"G\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSOURCE_WORKFLOW\x10\x01\x12\x10\n\x0cSOURCE_STORE\x10\x02\x32\x83\x03\n\nJobService\x12<\n\tCreateJob\x12\x1d.genmedia.v1.CreateJobRequest\x1a\x10.genmedia.v1.Job\x12\x41\n\x06GetJob\x12\x1a.genmedia.v1.GetJobRequest\x1a\x1b.genmedia.v1.GetJobResponse\x12<\n\tCancelJob\x12\x1d.genmedia.v1.CancelJobRequest\x1a\x10.genmedia.v1.Job\x12:\n\x08PauseJob\x12\x1c.genmedia.v1.PauseJobRequest\x1a\x10.genmedia.v1.Job\x12<\n\tResumeJob\x12\x1d.genmedia.v1.ResumeJobRequest\x1a\x10.genmedia.v1.Job\x12<\n\tReviewJob\x12\x1d.genmedia.v1.ReviewJobRequest\x1a\x10.genmedia.v1.Jobb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,16 +36,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATEJOBREQUEST_LABELSENTRY']._loaded_options = None
   _globals['_CREATEJOBREQUEST_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_CREATEJOBREQUEST']._serialized_start=73
-  _globals['_CREATEJOBREQUEST']._serialized_end=253
-  _globals['_CREATEJOBREQUEST_LABELSENTRY']._serialized_start=208
-  _globals['_CREATEJOBREQUEST_LABELSENTRY']._serialized_end=253
-  _globals['_GETJOBREQUEST']._serialized_start=255
-  _globals['_GETJOBREQUEST']._serialized_end=286
-  _globals['_GETJOBRESPONSE']._serialized_start=289
-  _globals['_GETJOBRESPONSE']._serialized_end=461
-  _globals['_GETJOBRESPONSE_SOURCE']._serialized_start=390
-  _globals['_GETJOBRESPONSE_SOURCE']._serialized_end=461
-  _globals['_JOBSERVICE']._serialized_start=464
-  _globals['_JOBSERVICE']._serialized_end=605
+  _globals['_CREATEJOBREQUEST']._serialized_start=138
+  _globals['_CREATEJOBREQUEST']._serialized_end=449
+  _globals['_CREATEJOBREQUEST_LABELSENTRY']._serialized_start=404
+  _globals['_CREATEJOBREQUEST_LABELSENTRY']._serialized_end=449
+  _globals['_CANCELJOBREQUEST']._serialized_start=451
+  _globals['_CANCELJOBREQUEST']._serialized_end=501
+  _globals['_PAUSEJOBREQUEST']._serialized_start=503
+  _globals['_PAUSEJOBREQUEST']._serialized_end=536
+  _globals['_RESUMEJOBREQUEST']._serialized_start=538
+  _globals['_RESUMEJOBREQUEST']._serialized_end=572
+  _globals['_REVIEWJOBREQUEST']._serialized_start=575
+  _globals['_REVIEWJOBREQUEST']._serialized_end=742
+  _globals['_GETJOBREQUEST']._serialized_start=744
+  _globals['_GETJOBREQUEST']._serialized_end=775
+  _globals['_GETJOBRESPONSE']._serialized_start=778
+  _globals['_GETJOBRESPONSE']._serialized_end=950
+  _globals['_GETJOBRESPONSE_SOURCE']._serialized_start=879
+  _globals['_GETJOBRESPONSE_SOURCE']._serialized_end=950
+  _globals['_JOBSERVICE']._serialized_start=953
+  _globals['_JOBSERVICE']._serialized_end=1340
 # @@protoc_insertion_point(module_scope)

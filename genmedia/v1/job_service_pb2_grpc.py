@@ -45,6 +45,26 @@ class JobServiceStub:
                 request_serializer=genmedia_dot_v1_dot_job__service__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=genmedia_dot_v1_dot_job__service__pb2.GetJobResponse.FromString,
                 _registered_method=True)
+        self.CancelJob = channel.unary_unary(
+                '/genmedia.v1.JobService/CancelJob',
+                request_serializer=genmedia_dot_v1_dot_job__service__pb2.CancelJobRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_common__pb2.Job.FromString,
+                _registered_method=True)
+        self.PauseJob = channel.unary_unary(
+                '/genmedia.v1.JobService/PauseJob',
+                request_serializer=genmedia_dot_v1_dot_job__service__pb2.PauseJobRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_common__pb2.Job.FromString,
+                _registered_method=True)
+        self.ResumeJob = channel.unary_unary(
+                '/genmedia.v1.JobService/ResumeJob',
+                request_serializer=genmedia_dot_v1_dot_job__service__pb2.ResumeJobRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_common__pb2.Job.FromString,
+                _registered_method=True)
+        self.ReviewJob = channel.unary_unary(
+                '/genmedia.v1.JobService/ReviewJob',
+                request_serializer=genmedia_dot_v1_dot_job__service__pb2.ReviewJobRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_common__pb2.Job.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -64,6 +84,34 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelJob(self, request, context):
+        """Stops a pending, running, paused or awaiting-review job; it ends CANCELLED. Repeating it is harmless;
+        a job that already ended answers FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseJob(self, request, context):
+        """The job finishes its current step, then waits in PAUSED until ResumeJob or CancelJob.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviewJob(self, request, context):
+        """Decides on a job AWAITING_REVIEW: approve, or reject (with corrections: regenerate and review again).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +124,26 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetJob,
                     request_deserializer=genmedia_dot_v1_dot_job__service__pb2.GetJobRequest.FromString,
                     response_serializer=genmedia_dot_v1_dot_job__service__pb2.GetJobResponse.SerializeToString,
+            ),
+            'CancelJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelJob,
+                    request_deserializer=genmedia_dot_v1_dot_job__service__pb2.CancelJobRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_common__pb2.Job.SerializeToString,
+            ),
+            'PauseJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseJob,
+                    request_deserializer=genmedia_dot_v1_dot_job__service__pb2.PauseJobRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_common__pb2.Job.SerializeToString,
+            ),
+            'ResumeJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeJob,
+                    request_deserializer=genmedia_dot_v1_dot_job__service__pb2.ResumeJobRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_common__pb2.Job.SerializeToString,
+            ),
+            'ReviewJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviewJob,
+                    request_deserializer=genmedia_dot_v1_dot_job__service__pb2.ReviewJobRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_common__pb2.Job.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +200,114 @@ class JobService:
             '/genmedia.v1.JobService/GetJob',
             genmedia_dot_v1_dot_job__service__pb2.GetJobRequest.SerializeToString,
             genmedia_dot_v1_dot_job__service__pb2.GetJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.JobService/CancelJob',
+            genmedia_dot_v1_dot_job__service__pb2.CancelJobRequest.SerializeToString,
+            genmedia_dot_v1_dot_common__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.JobService/PauseJob',
+            genmedia_dot_v1_dot_job__service__pb2.PauseJobRequest.SerializeToString,
+            genmedia_dot_v1_dot_common__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.JobService/ResumeJob',
+            genmedia_dot_v1_dot_job__service__pb2.ResumeJobRequest.SerializeToString,
+            genmedia_dot_v1_dot_common__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviewJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.JobService/ReviewJob',
+            genmedia_dot_v1_dot_job__service__pb2.ReviewJobRequest.SerializeToString,
+            genmedia_dot_v1_dot_common__pb2.Job.FromString,
             options,
             channel_credentials,
             insecure,
