@@ -113,3 +113,23 @@ def normalized_job_spec(spec: pb.JobSpec | None, field: str = "spec") -> pb.JobS
     if which == "image":
         return pb.JobSpec(kind=pb.JOB_KIND_IMAGE, image=normalized_image(spec.image, f"{field}.image"))
     return pb.JobSpec(kind=pb.JOB_KIND_VIDEO, video=normalized_video(spec.video, f"{field}.video"))
+
+
+def correction_violations(corrections: pb.ReviewCorrections, kind: int, prefix: str = "corrections") -> Violations:
+    """Review corrections are checked by the rules of the spec they change (an image or a video spec)."""
+    v: Violations = []
+    c = corrections
+    if c.HasField("prompt"):
+        _text(v, f"{prefix}.prompt", c.prompt, MAX_PROMPT, True)
+    if c.HasField("negative_prompt"):
+        _text(v, f"{prefix}.negative_prompt", c.negative_prompt, MAX_PROMPT, False)
+    if c.HasField("style"):
+        _text(v, f"{prefix}.style", c.style, MAX_STYLE, False)
+    size = VIDEO_SIZE if kind == pb.JOB_KIND_VIDEO else IMAGE_SIZE
+    for name in ("width", "height"):
+        if c.HasField(name):
+            value = getattr(c, name)
+            _range(v, f"{prefix}.{name}", value, *size)
+            if kind == pb.JOB_KIND_VIDEO and value % 2:
+                v.append((f"{prefix}.{name}", f"must be even (H.264 with yuv420p), got {value}"))
+    return v

@@ -6,8 +6,11 @@ Temporal (the job shows RETRYING), permanent ones fail the step at once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -16,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from genmedia import logs
+from genmedia.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import (
     image_service_pb2,
@@ -25,6 +29,7 @@ from genmedia.v1 import (
     video_service_pb2,
     video_service_pb2_grpc,
 )
+from services.orchestrator import eta
 from services.orchestrator.model import EventInput, StepInput
 
 log = logging.getLogger(__name__)
@@ -48,6 +53,13 @@ def event_request(event: EventInput) -> progress_service_pb2.ReportProgressReque
     )
     if event.error:
         proto.error.CopyFrom(json_format.ParseDict(event.error, pb.JobError()))
+    if event.review:
+        proto.review.CopyFrom(json_format.ParseDict(event.review, pb.Review()))
+    if event.spec:
+        proto.spec.CopyFrom(json_format.ParseDict(event.spec, pb.JobSpec()))
+    if event.eta:
+        proto.estimated_completion_time.FromJsonString(event.eta)
+    proto.review_round = event.review_round
     return progress_service_pb2.ReportProgressRequest(event=proto, idempotency_key=event.key)
 
 
@@ -66,6 +78,7 @@ class JobActivities:
         progress_interval: float = 0.25,
         rpc_timeout: float = 5.0,
         step_timeout: float = 1800.0,
+        heartbeat_every: float = 0.5,
     ) -> None:
         self.progress = progress
         self.image = image
@@ -73,6 +86,8 @@ class JobActivities:
         self.progress_interval = progress_interval
         self.rpc_timeout = rpc_timeout
         self.step_timeout = step_timeout
+        self.heartbeat_every = heartbeat_every
+        self.durations = eta.StepDurations()
 
     @activity.defn(name="report_event")
     async def report_event(self, event: EventInput) -> int:
@@ -81,6 +96,12 @@ class JobActivities:
             return await self.send_event(event)
         except grpc.aio.AioRpcError as err:
             raise _classify(err) from None
+
+    @activity.defn(name="estimate_steps")
+    async def estimate_steps(self, specs: list[dict[str, Any] | None]) -> list[float]:
+        """Expected seconds of each step, for [image spec, video spec] (a missing one counts 0)."""
+        steps = (pb.JOB_STEP_IMAGE_GENERATION, pb.JOB_STEP_VIDEO_GENERATION)
+        return [self.durations.estimate(step, spec) if spec else 0.0 for step, spec in zip(steps, specs, strict=True)]
 
     async def send_event(self, event: EventInput) -> int:
         response = await self.progress.ReportProgress(event_request(event), timeout=self.rpc_timeout)
@@ -107,7 +128,11 @@ class JobActivities:
     async def _run_step(self, step: StepInput, call):
         """Consumes a generation stream: heartbeat and forward progress, return the result message."""
         reporter = _ProgressReporter(self, step, activity.info().attempt)
+        started = time.monotonic()
         result = None
+        # Cancellation reaches an activity only in a heartbeat's answer: beat even when the service is
+        # quiet, so that a cancelled job stops within about a second.
+        beat = asyncio.create_task(reporter.beat_every(self.heartbeat_every))
         try:
             async for message in call:  # read to the end: the call then finishes OK on both sides
                 if message.WhichOneof("payload") == "result":
@@ -120,8 +145,13 @@ class JobActivities:
         except BaseException:
             call.cancel()  # the activity was cancelled or timed out: the service stops and cleans up
             raise
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
         if result is None:
             raise ApplicationError("the service ended its stream without a result", type="NO_RESULT")
+        self.durations.observe(step.step, step.spec, time.monotonic() - started)
         return result
 
 
@@ -132,6 +162,21 @@ class _ProgressReporter:
         self.acts, self.step, self.attempt = acts, step, attempt
         self.last_sent = 0.0
         self.sent_running = attempt == 1
+        self.started = time.monotonic()
+        self.details: dict[str, Any] = {"percent": step.percent_from, "message": "", "attempt": attempt,
+                                        "eta": self.eta(0.0)}
+        self.key = f"{step.step}.{step.round}"  # unique per step and review round
+
+    def eta(self, step_percent: float) -> str:
+        """The job's estimated completion: this step's remaining time plus the later steps'."""
+        elapsed = time.monotonic() - self.started
+        left = eta.remaining(self.step.estimate_s, elapsed, step_percent / 100.0) + self.step.later_s
+        return (datetime.now(UTC) + timedelta(seconds=left)).isoformat()
+
+    async def beat_every(self, seconds: float) -> None:
+        while True:
+            activity.heartbeat(self.details)
+            await asyncio.sleep(seconds)
 
     def job_percent(self, step_percent: float) -> float:
         span = self.step.percent_to - self.step.percent_from
@@ -139,26 +184,29 @@ class _ProgressReporter:
 
     async def progress(self, progress: image_service_pb2.GenerationProgress) -> None:
         percent = self.job_percent(progress.percent)
-        activity.heartbeat({"percent": percent, "message": progress.message, "attempt": self.attempt})
+        self.details = {"percent": percent, "message": progress.message, "attempt": self.attempt,
+                        "eta": self.eta(progress.percent)}
+        activity.heartbeat(self.details)
         now = time.monotonic()
         if self.sent_running and now - self.last_sent < self.acts.progress_interval:
             return
         self.last_sent = now
         # After a retry the first report says RUNNING again under a key of its own.
-        key = f"{self.step.step}:progress:{percent}" if self.sent_running else (
-            f"{self.step.step}:attempt:{self.attempt}:running"
+        key = f"{self.key}:progress:{percent}" if self.sent_running else (
+            f"{self.key}:attempt:{self.attempt}:running"
         )
         self.sent_running = True
         await self._send(EventInput(
             job_id=self.step.job_id, key=key, type=pb.EVENT_TYPE_PROGRESS, state=pb.JOB_STATE_RUNNING,
             step=self.step.step, percent=percent, message=progress.message, attempt=self.attempt,
+            eta=self.details["eta"],
         ))
 
     async def failed(self, err: grpc.aio.AioRpcError) -> None:
         if err.code() not in TRANSIENT:
             return  # the workflow reports the failure of the job
         await self._send(EventInput(
-            job_id=self.step.job_id, key=f"{self.step.step}:attempt:{self.attempt}:retrying",
+            job_id=self.step.job_id, key=f"{self.key}:attempt:{self.attempt}:retrying",
             type=pb.EVENT_TYPE_RETRYING, state=pb.JOB_STATE_RETRYING, step=self.step.step,
             percent=self.step.percent_from,
             message=f"attempt {self.attempt} failed, retrying: {err.details()}", attempt=self.attempt,
@@ -174,8 +222,11 @@ class _ProgressReporter:
 
 
 def _classify(err: grpc.aio.AioRpcError) -> ApplicationError:
+    """Transient codes are retried by Temporal; the others fail the step at once. The job's error code
+    is the service's ErrorInfo reason when it gave one (e.g. CONTENT_POLICY), else the status code."""
     code = err.code()
+    reason = details_of(err)[0] or code.name
     return ApplicationError(
-        f"{code.name}: {err.details()}", {"code": code.name, "message": err.details() or ""},
-        type=code.name, non_retryable=code not in TRANSIENT,
+        f"{code.name}: {err.details()}", {"code": reason, "message": err.details() or ""},
+        type=reason, non_retryable=code not in TRANSIENT,
     )

@@ -57,7 +57,7 @@ class Settings:
             video_addr=service_addr("video"),
             progress_interval=env_float("GENMEDIA_PROGRESS_INTERVAL_SECONDS", 0.25, lo=0.0),
             rpc_timeout=env_float("GENMEDIA_RPC_TIMEOUT_SECONDS", 5.0, lo=0.1),
-            heartbeat_flush=env_float("GENMEDIA_HEARTBEAT_FLUSH_SECONDS", 1.0, lo=0.1),
+            heartbeat_flush=env_float("GENMEDIA_HEARTBEAT_FLUSH_SECONDS", 0.5, lo=0.1),
             image_policy=_policy("IMAGE", schedule_to_close=3600, start_to_close=600),
             video_policy=_policy("VIDEO", schedule_to_close=3600, start_to_close=1800),
         )

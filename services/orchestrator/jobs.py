@@ -10,9 +10,15 @@ from datetime import UTC, datetime, timedelta
 import grpc
 from google.protobuf import json_format
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import Priority, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from genmedia import logs, specs
@@ -20,7 +26,7 @@ from genmedia.errors import NotFound, ServiceError, check, shorten
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
 from services.orchestrator.config import Settings, StepPolicy
-from services.orchestrator.model import JobInput, JobStatus, StepPolicyInput
+from services.orchestrator.model import JobInput, JobStatus, ReviewInput, StepPolicyInput
 from services.orchestrator.workflows import GenerationJobWorkflow
 
 log = logging.getLogger(__name__)
@@ -28,7 +34,22 @@ log = logging.getLogger(__name__)
 LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$")
 MAX_LABELS = 32
 QUERY_TIMEOUT = timedelta(seconds=3)
+UPDATE_TIMEOUT = timedelta(seconds=10)  # an update waits for a worker to take it
 MAX_JOB_ID = 200
+PRIORITIES, DEFAULT_PRIORITY = (1, 5), 3
+REVIEW_TIMEOUT_RANGE = (timedelta(minutes=1), timedelta(days=30))
+DEFAULT_REVIEW_TIMEOUT = timedelta(hours=24)
+MAX_DEADLINE = timedelta(days=365)
+MAX_FEEDBACK, MAX_REASON = 2000, 500
+TERMINAL = (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
+# The job state of a workflow that has closed.
+CLOSED_STATES = {
+    WorkflowExecutionStatus.COMPLETED: pb.JOB_STATE_COMPLETED,
+    WorkflowExecutionStatus.CANCELED: pb.JOB_STATE_CANCELLED,
+    WorkflowExecutionStatus.FAILED: pb.JOB_STATE_FAILED,
+    WorkflowExecutionStatus.TERMINATED: pb.JOB_STATE_FAILED,
+    WorkflowExecutionStatus.TIMED_OUT: pb.JOB_STATE_FAILED,
+}
 
 
 def _unavailable(what: str, cause: object) -> ServiceError:
@@ -54,6 +75,22 @@ def validate_request(request: job_service_pb2.CreateJobRequest) -> pb.JobSpec:
             uuid.UUID(request.request_id)
         except ValueError:
             violations.append(("request_id", f"must be a UUID, got {shorten(request.request_id, 60)!r}"))
+    if request.priority and not PRIORITIES[0] <= request.priority <= PRIORITIES[1]:
+        violations.append(("priority", f"must be 1 (highest) to 5 (lowest), or 0 for 3; got {request.priority}"))
+    if request.HasField("review_timeout"):
+        timeout = request.review_timeout
+        lo, hi = REVIEW_TIMEOUT_RANGE
+        if not request.review:
+            violations.append(("review_timeout", "is only allowed with review=true"))
+        elif not 0 <= timeout.nanos < 1_000_000_000 or not lo <= timedelta(seconds=timeout.seconds) <= hi:
+            violations.append(("review_timeout", "must be between 1 minute and 30 days"))
+    if request.HasField("deadline"):
+        deadline = request.deadline
+        now = datetime.now(UTC)
+        if not 0 <= deadline.nanos < 1_000_000_000 or not now.timestamp() < deadline.seconds + deadline.nanos / 1e9:
+            violations.append(("deadline", "must be a time in the future"))
+        elif deadline.seconds - now.timestamp() > MAX_DEADLINE.total_seconds():
+            violations.append(("deadline", "must be within 365 days"))
     if len(request.labels) > MAX_LABELS:
         violations.append(("labels", f"at most {MAX_LABELS} labels, got {len(request.labels)}"))
     for key, value in request.labels.items():
@@ -75,21 +112,33 @@ class JobManager:
         job_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))
                   if request.request_id else str(uuid.uuid4()))
         job = pb.Job(id=job_id, kind=spec.kind, state=pb.JOB_STATE_PENDING, owner=owner, spec=spec,
-                     labels=request.labels, request_id=request.request_id, message="queued")
+                     labels=request.labels, request_id=request.request_id, message="queued",
+                     priority=request.priority or DEFAULT_PRIORITY, review=request.review)
+        if request.review:
+            job.review_timeout.CopyFrom(request.review_timeout if request.HasField("review_timeout") else
+                                        _duration(DEFAULT_REVIEW_TIMEOUT))
+        if request.HasField("deadline"):
+            job.deadline.CopyFrom(request.deadline)
         job.create_time.GetCurrentTime()
         job.update_time.CopyFrom(job.create_time)
-        await self._record_created(job)
+        # A repeated request_id: the same job (its workflow is started if the first request could not), or
+        # ALREADY_EXISTS when it asks for something else.
+        existing = await self._existing(job) if await self._record_created(job) else None
         s = self.settings
         job_input = JobInput(
             job_id=job_id, kind=spec.kind, spec=json_format.MessageToDict(spec, preserving_proto_field_name=True),
             owner=owner, create_time=job.create_time.ToJsonString(), labels=dict(request.labels),
             request_id=request.request_id, image_policy=_policy(s.image_policy, s.image_task_queue),
-            video_policy=_policy(s.video_policy, s.video_task_queue),
+            video_policy=_policy(s.video_policy, s.video_task_queue), priority=job.priority,
+            deadline=job.deadline.ToJsonString() if job.HasField("deadline") else "", review=job.review,
+            review_timeout_s=job.review_timeout.ToTimedelta().total_seconds() if job.review else 0.0,
         )
         try:
+            # Activities inherit the workflow's priority, so a backlog on any task queue is served by it.
             await self.client.start_workflow(GenerationJobWorkflow.run, job_input, id=job_id,
                                              task_queue=s.task_queue,
                                              id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                                             priority=Priority(priority_key=job.priority),
                                              rpc_timeout=timedelta(seconds=s.rpc_timeout))
         except WorkflowAlreadyStartedError:
             log.info("job already started (repeated request_id)", **logs.job(job_id))
@@ -97,6 +146,8 @@ class JobManager:
             if not request.request_id:
                 await self._record_start_failure(job, err)  # nobody can retry this job: don't leave it PENDING
             raise _unavailable("temporal", err) from err
+        if existing is not None:
+            return existing
         log.info("job created: %s", pb.JobKind.Name(spec.kind), **logs.job(job_id))
         return job
 
@@ -111,12 +162,36 @@ class JobManager:
         except grpc.aio.AioRpcError as report_err:
             log.warning("could not mark the unstarted job FAILED: %s", report_err.details(), **logs.job(job.id))
 
-    async def _record_created(self, job: pb.Job) -> None:
+    async def _existing(self, job: pb.Job) -> pb.Job:
+        """The job a repeated request_id made before; ALREADY_EXISTS when this request asks otherwise."""
+        stored = await self._stored(job.id)
+        differing = [name for name in ("spec", "labels") if getattr(stored, name) != getattr(job, name)]
+        if differing:
+            raise ServiceError(
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"request_id {job.request_id} was used for job {job.id} with a different {' and '.join(differing)}; "
+                "use a new request_id for a new job", "REQUEST_ID_REUSED",
+                metadata={"job_id": job.id, "request_id": job.request_id},
+            )
+        return stored
+
+    async def _stored(self, job_id: str) -> pb.Job:
+        try:
+            return await self.progress.GetJob(job_service_pb2.GetJobRequest(job_id=job_id),
+                                              timeout=self.settings.rpc_timeout)
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                raise NotFound("job", job_id) from None
+            raise _unavailable("progress service", err.details()) from err
+
+    async def _record_created(self, job: pb.Job) -> bool:
+        """Records the job; True when it had been recorded before (a repeated request_id)."""
         event = pb.JobEvent(job_id=job.id, type=pb.EVENT_TYPE_CREATED, state=pb.JOB_STATE_PENDING,
                             message="queued")
         request = progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="created", job=job)
         try:
-            await self.progress.ReportProgress(request, timeout=self.settings.rpc_timeout)
+            response = await self.progress.ReportProgress(request, timeout=self.settings.rpc_timeout)
+            return response.duplicate
         except grpc.aio.AioRpcError as err:
             if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise _unavailable("progress service", err.details()) from err
@@ -124,21 +199,14 @@ class JobManager:
                                "PROGRESS_REFUSED") from err
 
     async def get(self, job_id: str) -> job_service_pb2.GetJobResponse:
-        check([("job_id", "must not be empty")] if not job_id else
-              [("job_id", f"must be at most {MAX_JOB_ID} characters")] if len(job_id) > MAX_JOB_ID else [])
+        check(job_id_violations(job_id))
         try:
             job = await self._live(job_id)
             return job_service_pb2.GetJobResponse(job=job, source=job_service_pb2.GetJobResponse.SOURCE_WORKFLOW)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 log.warning("live view unavailable (%s); answering from the store", err, **logs.job(job_id))
-        try:
-            job = await self.progress.GetJob(job_service_pb2.GetJobRequest(job_id=job_id),
-                                             timeout=self.settings.rpc_timeout)
-        except grpc.aio.AioRpcError as err:
-            if err.code() == grpc.StatusCode.NOT_FOUND:
-                raise NotFound("job", job_id) from None
-            raise _unavailable("progress service", err.details()) from err
+        job = await self._stored(job_id)
         return job_service_pb2.GetJobResponse(job=job, source=job_service_pb2.GetJobResponse.SOURCE_STORE)
 
     async def _live(self, job_id: str) -> pb.Job:
@@ -159,12 +227,158 @@ class JobManager:
         if pending.heartbeat_details.payloads:
             (details,) = await self.client.data_converter.decode(pending.heartbeat_details.payloads)
             job.percent = max(job.percent, float(details.get("percent", 0)))
-            job.message = details.get("message", job.message)
+            job.message = details.get("message") or job.message
+            if details.get("eta"):
+                job.estimated_completion_time.FromDatetime(datetime.fromisoformat(details["eta"]))
         if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED and pending.attempt > 1:
             job.state = pb.JOB_STATE_RETRYING
             code = pending.last_failure.application_failure_info.type or "RETRYING"
             job.error.CopyFrom(pb.JobError(code=code, message=pending.last_failure.message,
                                            retryable=True))
+
+
+    # -- steering --
+
+    async def cancel(self, request: job_service_pb2.CancelJobRequest) -> pb.Job:
+        """Requests Temporal cancellation: it reaches the running step through its heartbeat, the step
+        stops its service call, and the workflow reports CANCELLED. A repeat is harmless."""
+        violations = job_id_violations(request.job_id)
+        if len(request.reason) > MAX_REASON:
+            violations.append(("reason", f"must be at most {MAX_REASON} characters"))
+        check(violations)
+        job_id = request.job_id
+        handle = self.client.get_workflow_handle(job_id)
+        try:
+            description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+            if description.status == WorkflowExecutionStatus.RUNNING:
+                await handle.cancel(rpc_timeout=QUERY_TIMEOUT)
+                log.info("cancel requested%s", f": {request.reason}" if request.reason else "", **logs.job(job_id))
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise _unavailable("temporal", err) from err
+            return await self._cancel_unstarted(job_id)
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            raise _not_in_state(job_id, CLOSED_STATES[description.status], "cancelled",
+                                "a pending, running, paused or awaiting-review job")
+        job = await self._view(handle)
+        job.message = "cancelling" + (f": {request.reason}" if request.reason else "")
+        return job
+
+    async def _cancel_unstarted(self, job_id: str) -> pb.Job:
+        """A job whose workflow never started (its start failed; it has a request_id): end it here."""
+        job = await self._stored(job_id)
+        if job.state in TERMINAL:
+            raise _not_in_state(job_id, job.state, "cancelled", "a pending, running, paused or awaiting-review job")
+        event = pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_CANCELLED, message="cancelled before it started")
+        request = progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="cancelled")
+        try:
+            await self.progress.ReportProgress(request, timeout=self.settings.rpc_timeout)
+        except grpc.aio.AioRpcError as err:
+            raise _unavailable("progress service", err.details()) from err
+        return await self._stored(job_id)
+
+    async def pause(self, job_id: str) -> pb.Job:
+        check(job_id_violations(job_id))
+        return await self._update(job_id, GenerationJobWorkflow.pause, None, "paused", "a pending or running job")
+
+    async def resume(self, job_id: str) -> pb.Job:
+        check(job_id_violations(job_id))
+        return await self._update(job_id, GenerationJobWorkflow.resume, None, "resumed", "a PAUSED job")
+
+    async def review(self, request: job_service_pb2.ReviewJobRequest, reviewer: str) -> pb.Job:
+        violations = job_id_violations(request.job_id)
+        if request.decision not in (pb.REVIEW_DECISION_APPROVE, pb.REVIEW_DECISION_REJECT):
+            violations.append(("decision", "must be REVIEW_DECISION_APPROVE or REVIEW_DECISION_REJECT"))
+        if len(request.feedback) > MAX_FEEDBACK:
+            violations.append(("feedback", f"must be at most {MAX_FEEDBACK} characters"))
+        if request.round < 0:
+            violations.append(("round", f"must not be negative, got {request.round}"))
+        corrections = request.corrections if request.HasField("corrections") else None
+        if corrections is not None and corrections.ListFields() and request.decision != pb.REVIEW_DECISION_REJECT:
+            violations.append(("corrections", "are only allowed with REVIEW_DECISION_REJECT"))
+        check(violations)
+        if corrections is not None and corrections.ListFields():
+            kind = await self._kind(request.job_id)
+            check(specs.correction_violations(corrections, kind))
+        decision = ReviewInput(
+            decision=request.decision, reviewer=reviewer, feedback=request.feedback, round=request.round,
+            corrections=json_format.MessageToDict(corrections, preserving_proto_field_name=True)
+            if corrections is not None else {},
+        )
+        return await self._update(request.job_id, GenerationJobWorkflow.review, decision, "reviewed",
+                                  "a job AWAITING_REVIEW")
+
+    async def _kind(self, job_id: str) -> int:
+        try:
+            return (await self._live(job_id)).kind
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise _unavailable("temporal", err) from err
+        return (await self._stored(job_id)).kind
+
+    async def _update(self, job_id: str, update, arg: object, verb: str, needs: str) -> pb.Job:
+        """Runs a workflow update; its validator's refusal becomes FAILED_PRECONDITION naming the state."""
+        handle = self.client.get_workflow_handle(job_id)
+        args = [] if arg is None else [arg]
+        try:
+            status = await handle.execute_update(update, *args, rpc_timeout=UPDATE_TIMEOUT)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == "FAILED_PRECONDITION":
+                reason = cause.details[0].get("reason", "FAILED_PRECONDITION") if cause.details else ""
+                raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, f"job {job_id} cannot be {verb}: "
+                                   f"{cause.message}", reason or "FAILED_PRECONDITION",
+                                   metadata={"job_id": job_id}) from None
+            raise ServiceError(grpc.StatusCode.ABORTED, f"the job could not be {verb}: {err.cause or err}",
+                               "UPDATE_FAILED", metadata={"job_id": job_id}) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+            raise _unavailable("temporal", "no worker took the request in time") from err
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise _unavailable("temporal", err) from err
+            raise await self._closed(handle, verb, needs) from None
+        return status_to_job(status)
+
+    async def _closed(self, handle: WorkflowHandle, verb: str, needs: str) -> ServiceError:
+        """The error for a command on a job whose workflow has ended or never existed."""
+        try:
+            description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                return _unavailable("temporal", err)
+            job = await self._stored(handle.id)  # NOT_FOUND when there is no such job
+            return _not_in_state(handle.id, job.state, verb, needs)
+        return _not_in_state(handle.id, CLOSED_STATES.get(description.status, pb.JOB_STATE_FAILED), verb, needs)
+
+    async def _view(self, handle: WorkflowHandle) -> pb.Job:
+        try:
+            return await self._live(handle.id)
+        except RPCError:
+            return await self._stored(handle.id)
+
+
+def job_id_violations(job_id: str) -> list[tuple[str, str]]:
+    if not job_id:
+        return [("job_id", "must not be empty")]
+    if len(job_id) > MAX_JOB_ID:
+        return [("job_id", f"must be at most {MAX_JOB_ID} characters")]
+    return []
+
+
+def _not_in_state(job_id: str, state: int, verb: str, needs: str) -> ServiceError:
+    name = pb.JobState.Name(state).removeprefix("JOB_STATE_")
+    return ServiceError(grpc.StatusCode.FAILED_PRECONDITION,
+                        f"job {job_id} is {name}; only {needs} can be {verb}",
+                        "JOB_TERMINAL" if state in TERMINAL else "JOB_NOT_STARTED",
+                        metadata={"job_id": job_id, "state": name})
+
+
+def _duration(value: timedelta):
+    from google.protobuf.duration_pb2 import Duration
+
+    duration = Duration()
+    duration.FromTimedelta(value)
+    return duration
 
 
 def _timestamp(job: pb.Job, name: str, value: str) -> None:
@@ -182,7 +396,15 @@ def status_to_job(status: JobStatus) -> pb.Job:
     )
     if status.error:
         job.error.CopyFrom(json_format.ParseDict(status.error, pb.JobError()))
+    if status.spec:
+        job.spec.CopyFrom(json_format.ParseDict(status.spec, pb.JobSpec()))
+    job.priority, job.review, job.review_round = source.priority, source.review, status.review_round
+    job.reviews.extend(json_format.ParseDict(r, pb.Review()) for r in status.reviews)
+    if source.review:
+        job.review_timeout.FromTimedelta(timedelta(seconds=source.review_timeout_s))
     job.create_time.FromJsonString(source.create_time)
     _timestamp(job, "start_time", status.start_time)
     _timestamp(job, "end_time", status.end_time)
+    _timestamp(job, "deadline", source.deadline)
+    _timestamp(job, "estimated_completion_time", status.eta)
     return job

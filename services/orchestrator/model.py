@@ -31,6 +31,10 @@ class JobInput:
     request_id: str = ""
     image_policy: StepPolicyInput | None = None
     video_policy: StepPolicyInput | None = None
+    priority: int = 3  # 1 (highest) - 5; Temporal task priority of the workflow and its activities
+    deadline: str = ""  # RFC 3339; past it the job FAILS with DEADLINE_EXCEEDED
+    review: bool = False  # stop for human review after image generation
+    review_timeout_s: float = 86400.0
 
 
 @dataclass
@@ -43,6 +47,9 @@ class StepInput:
     percent_from: float
     percent_to: float
     image_uri: str = ""  # the video step's input
+    round: int = 1  # the review round the step runs in (its event keys are unique per round)
+    estimate_s: float = 0.0  # the step's expected duration, before its own progress tells better
+    later_s: float = 0.0  # expected duration of the steps after this one (for the ETA)
 
 
 @dataclass
@@ -59,6 +66,21 @@ class EventInput:
     attempt: int = 1
     assets: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    review: dict[str, Any] | None = None  # genmedia.v1.Review as proto JSON, on REVIEWED
+    review_round: int = 0
+    eta: str = ""  # RFC 3339 estimated completion time
+    spec: dict[str, Any] | None = None  # the job's new JobSpec, when review corrections changed it
+
+
+@dataclass
+class ReviewInput:
+    """A ReviewJob decision, checked by the API before it reaches the workflow."""
+
+    decision: int  # genmedia.v1.ReviewDecision
+    reviewer: str
+    feedback: str = ""
+    corrections: dict[str, Any] = field(default_factory=dict)  # genmedia.v1.ReviewCorrections, proto JSON
+    round: int = 0  # the round decided; 0 = the current one
 
 
 @dataclass
@@ -75,3 +97,8 @@ class JobStatus:
     error: dict[str, Any] | None = None
     start_time: str = ""
     end_time: str = ""
+    pause_requested: bool = False
+    review_round: int = 0
+    reviews: list[dict[str, Any]] = field(default_factory=list)  # genmedia.v1.Review, proto JSON
+    eta: str = ""  # RFC 3339 estimated completion time, while the job runs
+    spec: dict[str, Any] | None = None  # the JobSpec after review corrections (None: job.spec)

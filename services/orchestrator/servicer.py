@@ -25,3 +25,15 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
 
     async def GetJob(self, request: job_service_pb2.GetJobRequest, context) -> job_service_pb2.GetJobResponse:
         return await self.jobs.get(request.job_id)
+
+    async def CancelJob(self, request: job_service_pb2.CancelJobRequest, context) -> pb.Job:
+        return await self.jobs.cancel(request)
+
+    async def PauseJob(self, request: job_service_pb2.PauseJobRequest, context) -> pb.Job:
+        return await self.jobs.pause(request.job_id)
+
+    async def ResumeJob(self, request: job_service_pb2.ResumeJobRequest, context) -> pb.Job:
+        return await self.jobs.resume(request.job_id)
+
+    async def ReviewJob(self, request: job_service_pb2.ReviewJobRequest, context) -> pb.Job:
+        return await self.jobs.review(request, reviewer=caller(context))

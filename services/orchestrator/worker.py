@@ -62,7 +62,7 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
                         default_heartbeat_throttle_interval=flush)
     return [
         Worker(client, task_queue=settings.task_queue, workflows=[GenerationJobWorkflow],
-               activities=[acts.report_event], graceful_shutdown_timeout=graceful),
+               activities=[acts.report_event, acts.estimate_steps], graceful_shutdown_timeout=graceful),
         Worker(client, task_queue=settings.image_task_queue, activities=[acts.generate_images],
                max_concurrent_activities=settings.image_slots, **step_options),
         Worker(client, task_queue=settings.video_task_queue, activities=[acts.render_video],

@@ -1,88 +1,264 @@
-"""GenerationJobWorkflow: drives one job through its steps (image generation, then video rendering).
+"""GenerationJobWorkflow: drives one job through its steps (image generation, an optional human review,
+video rendering), steered by cancellation, pause/resume and review updates, within an optional deadline.
 
 No I/O here: every effect is an activity. The workflow keeps the job's status for the `status` query
 (the live view JobService.GetJob reads) and reports each transition to the progress service."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from genmedia.v1 import common_pb2 as pb
     from services.orchestrator.activities import JobActivities
-    from services.orchestrator.model import EventInput, JobInput, JobStatus, StepInput, StepPolicyInput
+    from services.orchestrator.model import (
+        EventInput,
+        JobInput,
+        JobStatus,
+        ReviewInput,
+        StepInput,
+        StepPolicyInput,
+    )
 
 WORKFLOW_NAME = "GenerationJob"
 # Share of the job's percent each step covers: (image generation, video rendering).
 VIDEO_SPLIT = (0.0, 30.0, 95.0)
 IMAGE_SPLIT = (0.0, 95.0)
 EVENT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
+# Spec fields review corrections may change, and where they apply in an image or a video spec.
+CORRECTABLE = ("prompt", "negative_prompt", "seed", "style", "width", "height")
+PAUSABLE = (pb.JOB_STATE_PENDING, pb.JOB_STATE_RUNNING, pb.JOB_STATE_RETRYING)
+TERMINAL = (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
+
+
+class JobFailed(Exception):
+    """Ends the job FAILED with a stable reason (REJECTED, REVIEW_TIMEOUT, DEADLINE_EXCEEDED...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _refuse(message: str, reason: str) -> ApplicationError:
+    """An update refused by its validator: JobService answers FAILED_PRECONDITION with this reason."""
+    return ApplicationError(message, {"reason": reason}, type="FAILED_PRECONDITION", non_retryable=True)
+
+
+def _state(state: int) -> str:
+    return pb.JobState.Name(state).removeprefix("JOB_STATE_")
 
 
 @workflow.defn(name=WORKFLOW_NAME)
 class GenerationJobWorkflow:
     @workflow.init
     def __init__(self, job: JobInput) -> None:
+        self.job = job
         self.status = JobStatus(job=job, state=pb.JOB_STATE_PENDING, step=pb.JOB_STEP_UNSPECIFIED,
-                                percent=0.0, message="queued")
+                                percent=0.0, message="queued", spec=dict(job.spec))
+        self.decision: ReviewInput | None = None  # set by the review update, taken by the main loop
+        self.applied = 0  # review decisions the main loop has acted on
+        self.pauses = 0
+        self.deadline_passed = False
+        self.estimates = (0.0, 0.0)  # expected seconds of (image generation, video rendering)
 
     @workflow.query(name="status")
     def get_status(self) -> JobStatus:
         return self.status
 
+    # -- steering: updates whose validators refuse wrong-state calls before anything is recorded --
+
+    @workflow.update(name="pause")
+    def pause(self) -> JobStatus:
+        if not self.status.pause_requested:
+            self.status.pause_requested = True
+            if self.status.state != pb.JOB_STATE_PAUSED:
+                self.status.message = "pausing after the current step"
+        return self.status
+
+    @pause.validator
+    def _check_pause(self) -> None:
+        if self.status.state not in PAUSABLE:
+            raise _refuse(f"job is {_state(self.status.state)}; only a pending or running job can be paused",
+                          "JOB_NOT_PAUSABLE")
+
+    @workflow.update(name="resume")
+    def resume(self) -> JobStatus:
+        self.status.pause_requested = False
+        if self.status.state != pb.JOB_STATE_PAUSED:
+            self.status.message = "running"  # the pause had not begun: it is called off
+        return self.status
+
+    @resume.validator
+    def _check_resume(self) -> None:
+        if self.status.state != pb.JOB_STATE_PAUSED and not self.status.pause_requested:
+            raise _refuse(f"job is {_state(self.status.state)}, not PAUSED", "JOB_NOT_PAUSED")
+
+    @workflow.update(name="review")
+    async def review(self, decision: ReviewInput) -> JobStatus:
+        self.decision = decision
+        done = self.applied + 1
+        await workflow.wait_condition(lambda: self.applied >= done)  # the decision is recorded and acted on
+        return self.status
+
+    @review.validator
+    def _check_review(self, decision: ReviewInput) -> None:
+        if self.status.state != pb.JOB_STATE_AWAITING_REVIEW or self.decision is not None:
+            raise _refuse(f"job is {_state(self.status.state)}, not AWAITING_REVIEW", "JOB_NOT_AWAITING_REVIEW")
+        if decision.round and decision.round != self.status.review_round:
+            raise _refuse(f"round {decision.round} was decided already; the job awaits the review of round "
+                          f"{self.status.review_round}", "REVIEW_ROUND_MISMATCH")
+
+    # -- the job --
+
     @workflow.run
     async def run(self, job: JobInput) -> JobStatus:
         self.status.start_time = workflow.now().isoformat()
-        await self._report(pb.EVENT_TYPE_STARTED, "started", pb.JOB_STATE_RUNNING, pb.JOB_STEP_VALIDATING,
-                           "started")
+        body = asyncio.create_task(self._body(job))
         try:
-            assets = await self._steps(job)
-        except ActivityError as err:
-            await self._fail(err)
-            raise ApplicationError(self.status.message, type=self.status.error["code"],
-                                   non_retryable=True) from None
+            await self._within_deadline(body, job.deadline)
+            assets = body.result()
+        except BaseException as exc:  # every ending is reported, then re-raised or mapped
+            await self._stop(body)
+            if self.deadline_passed:
+                failure = JobFailed("DEADLINE_EXCEEDED", f"the job passed its deadline {job.deadline}")
+            elif is_cancelled_exception(exc):
+                await self._end(pb.EVENT_TYPE_CANCELLED, "cancelled", pb.JOB_STATE_CANCELLED, "cancelled")
+                raise asyncio.CancelledError("the job was cancelled") from None
+            elif isinstance(exc, ActivityError):
+                failure = _step_failure(exc)
+            elif isinstance(exc, JobFailed):
+                failure = exc
+            else:
+                raise
+            self.status.error = {"code": failure.code, "message": failure.message, "retryable": False}
+            await self._end(pb.EVENT_TYPE_FAILED, "failed", pb.JOB_STATE_FAILED, f"failed: {failure.message}",
+                            error=self.status.error)
+            raise ApplicationError(failure.message, type=failure.code, non_retryable=True) from None
         self.status.assets = assets
-        self.status.end_time = workflow.now().isoformat()
-        await self._report(pb.EVENT_TYPE_COMPLETED, "completed", pb.JOB_STATE_COMPLETED,
-                           pb.JOB_STEP_FINALIZING, "completed", percent=100.0, assets=assets)
+        await self._end(pb.EVENT_TYPE_COMPLETED, "completed", pb.JOB_STATE_COMPLETED, "completed",
+                        percent=100.0, assets=assets)
         return self.status
 
-    async def _steps(self, job: JobInput) -> list[dict[str, Any]]:
-        spec = job.spec
+    async def _within_deadline(self, body: asyncio.Task, deadline: str) -> None:
+        if not deadline:
+            await workflow.wait([body])
+            return
+        left = (datetime.fromisoformat(deadline) - workflow.now()).total_seconds()
+        try:
+            await workflow.wait_condition(body.done, timeout=max(left, 0.001))
+        except TimeoutError:
+            self.deadline_passed = True
+            raise
+
+    @staticmethod
+    async def _stop(body: asyncio.Task) -> None:
+        """Cancels the job's work and waits until its running step has stopped and cleaned up."""
+        if not body.done():
+            body.cancel()
+        await workflow.wait([body])
+
+    async def _body(self, job: JobInput) -> list[dict[str, Any]]:
+        await self._report(pb.EVENT_TYPE_STARTED, "started", pb.JOB_STATE_RUNNING, pb.JOB_STEP_VALIDATING,
+                           "started")
+        while True:
+            images = await self._generate_images(job)
+            if not job.review or await self._review(job, images):
+                break
         if job.kind == pb.JOB_KIND_IMAGE:
-            return await self._step(
-                JobActivities.generate_images, job.image_policy, pb.JOB_STEP_IMAGE_GENERATION,
-                spec["image"], IMAGE_SPLIT[0], IMAGE_SPLIT[1],
-            )
-        video = spec["video"]
-        image_spec = {k: video[k] for k in ("prompt", "negative_prompt", "seed", "style") if k in video}
-        image_spec.update(width=video["width"], height=video["height"], num_images=1)
-        images = await self._step(
-            JobActivities.generate_images, job.image_policy, pb.JOB_STEP_IMAGE_GENERATION,
-            image_spec, VIDEO_SPLIT[0], VIDEO_SPLIT[1],
-        )
-        rendered = await self._step(
-            JobActivities.render_video, job.video_policy, pb.JOB_STEP_VIDEO_GENERATION,
-            video, VIDEO_SPLIT[1], VIDEO_SPLIT[2], image_uri=images[0]["uri"],
-        )
+            return images
+        video = self.status.spec["video"]
+        rendered = await self._step(JobActivities.render_video, job.video_policy, pb.JOB_STEP_VIDEO_GENERATION,
+                                    video, VIDEO_SPLIT[1], VIDEO_SPLIT[2], image_uri=images[0]["uri"])
         return images + rendered
+
+    async def _generate_images(self, job: JobInput) -> list[dict[str, Any]]:
+        spec = self.status.spec
+        if job.kind == pb.JOB_KIND_IMAGE:
+            image_spec, (start, end) = spec["image"], IMAGE_SPLIT
+        else:
+            video = spec["video"]
+            image_spec = {k: video[k] for k in ("prompt", "negative_prompt", "seed", "style") if k in video}
+            image_spec.update(width=video["width"], height=video["height"], num_images=1)
+            start, end = VIDEO_SPLIT[0], VIDEO_SPLIT[1]
+        self.estimates = tuple(await workflow.execute_local_activity_method(
+            JobActivities.estimate_steps, [image_spec, spec.get("video")],
+            start_to_close_timeout=timedelta(seconds=10),
+        ))
+        return await self._step(JobActivities.generate_images, job.image_policy, pb.JOB_STEP_IMAGE_GENERATION,
+                                image_spec, start, end)
+
+    async def _review(self, job: JobInput, images: list[dict[str, Any]]) -> bool:
+        """Waits for a decision on the candidate images: True to go on, False to regenerate."""
+        status = self.status
+        status.review_round += 1
+        rnd = status.review_round
+        status.assets, status.eta = images, ""
+        await self._report(pb.EVENT_TYPE_AWAITING_REVIEW, f"review.{rnd}:awaiting", pb.JOB_STATE_AWAITING_REVIEW,
+                           pb.JOB_STEP_REVIEW, f"awaiting review (round {rnd})", assets=images, review_round=rnd)
+        try:
+            await workflow.wait_condition(lambda: self.decision is not None,
+                                          timeout=timedelta(seconds=job.review_timeout_s))
+        except TimeoutError:
+            raise JobFailed("REVIEW_TIMEOUT", f"no review decision within {_human(job.review_timeout_s)}") from None
+        decision, self.decision = self.decision, None
+        assert decision is not None
+        record = {"round": rnd, "decision": pb.ReviewDecision.Name(decision.decision), "reviewer": decision.reviewer,
+                  "time": workflow.now().isoformat().replace("+00:00", "Z"), "feedback": decision.feedback,
+                  "corrections": decision.corrections}
+        status.reviews.append(record)
+        approved = decision.decision == pb.REVIEW_DECISION_APPROVE
+        corrected = not approved and bool(decision.corrections)
+        if corrected:
+            status.spec = _corrected(status.spec, decision.corrections)
+        verdict = "approved" if approved else "rejected with corrections" if corrected else "rejected"
+        await self._report(pb.EVENT_TYPE_REVIEWED, f"review.{rnd}:decided", pb.JOB_STATE_RUNNING, pb.JOB_STEP_REVIEW,
+                           f"round {rnd} {verdict}" + (f": {decision.feedback}" if decision.feedback else ""),
+                           review=record, review_round=rnd, spec=status.spec if corrected else None)
+        self.applied += 1
+        if not approved and not corrected:
+            raise JobFailed("REJECTED", f"rejected in review round {rnd}"
+                            + (f": {decision.feedback}" if decision.feedback else ""))
+        return approved
+
+    async def _pause_point(self) -> None:
+        """Between steps: a requested pause begins here and lasts until resumed (or cancelled)."""
+        status = self.status
+        if not status.pause_requested:
+            return
+        self.pauses += 1
+        before = (status.step, status.eta)
+        status.eta = ""
+        await self._report(pb.EVENT_TYPE_PAUSED, f"paused.{self.pauses}", pb.JOB_STATE_PAUSED, status.step, "paused")
+        await workflow.wait_condition(lambda: not status.pause_requested)
+        status.eta = before[1]
+        await self._report(pb.EVENT_TYPE_RESUMED, f"resumed.{self.pauses}", pb.JOB_STATE_RUNNING, before[0],
+                           "resumed")
 
     async def _step(self, fn, policy: StepPolicyInput | None, step: int, spec: dict[str, Any],
                     start: float, end: float, image_uri: str = "") -> list[dict[str, Any]]:
-        name = pb.JobStep.Name(step).removeprefix("JOB_STEP_").lower()
-        await self._report(pb.EVENT_TYPE_STEP_STARTED, f"{name}:started", pb.JOB_STATE_RUNNING, step,
-                           f"{name.replace('_', ' ')} started", percent=start)
+        await self._pause_point()
         assert policy is not None
+        name = pb.JobStep.Name(step).removeprefix("JOB_STEP_").lower()
+        rnd = self.status.review_round + 1 if step == pb.JOB_STEP_IMAGE_GENERATION else 1
+        estimate, later = self.estimates if step == pb.JOB_STEP_IMAGE_GENERATION else (self.estimates[1], 0.0)
+        if step == pb.JOB_STEP_IMAGE_GENERATION and self.job.review:
+            later = 0.0  # the time after a review is unknown until it is decided
+        self.status.eta = (workflow.now() + timedelta(seconds=estimate + later)).isoformat()
+        self.status.attempt = 1
+        await self._report(pb.EVENT_TYPE_STEP_STARTED, f"{name}.{rnd}:started", pb.JOB_STATE_RUNNING, step,
+                           f"{name.replace('_', ' ')} started", percent=start)
         assets = await workflow.execute_activity_method(
             fn,
             StepInput(job_id=self.status.job.job_id, spec=spec, step=step, percent_from=start,
-                      percent_to=end, image_uri=image_uri),
+                      percent_to=end, image_uri=image_uri, round=rnd, estimate_s=estimate, later_s=later),
             task_queue=policy.task_queue,
             schedule_to_close_timeout=timedelta(seconds=policy.schedule_to_close_s),
             start_to_close_timeout=timedelta(seconds=policy.start_to_close_s),
@@ -92,29 +268,23 @@ class GenerationJobWorkflow:
                 backoff_coefficient=policy.backoff,
                 maximum_interval=timedelta(seconds=policy.max_interval_s),
             ),
+            # A cancelled job waits for the step to stop, so the service has removed its partial files.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
-        await self._report(pb.EVENT_TYPE_STEP_FINISHED, f"{name}:finished", pb.JOB_STATE_RUNNING, step,
+        self.status.eta = (workflow.now() + timedelta(seconds=later)).isoformat() if later else ""
+        await self._report(pb.EVENT_TYPE_STEP_FINISHED, f"{name}.{rnd}:finished", pb.JOB_STATE_RUNNING, step,
                            f"{name.replace('_', ' ')} finished", percent=end, assets=assets)
         return assets
 
-    async def _fail(self, err: ActivityError) -> None:
-        cause = err.cause
-        details = cause.details if isinstance(cause, ApplicationError) else ()
-        if details and isinstance(details[0], dict):
-            code, message = details[0]["code"], details[0]["message"]
-        elif isinstance(cause, TemporalTimeoutError):
-            code, message = "DEADLINE_EXCEEDED", "the step did not finish within its time limit"
-        else:
-            code = getattr(cause, "type", None) or "STEP_FAILED"
-            message = str(cause or err)
-        error = {"code": code, "message": message, "retryable": False}
-        self.status.error = error
+    async def _end(self, type_: int, key: str, state: int, message: str, **fields: Any) -> None:
         self.status.end_time = workflow.now().isoformat()
-        await self._report(pb.EVENT_TYPE_FAILED, "failed", pb.JOB_STATE_FAILED, self.status.step,
-                           f"failed: {message}", error=error)
+        self.status.eta = ""
+        self.status.pause_requested = False
+        await self._report(type_, key, state, self.status.step, message, **fields)
 
     async def _report(self, type_: int, key: str, state: int, step: int, message: str,
-                      percent: float | None = None, assets: list | None = None, error: dict | None = None):
+                      percent: float | None = None, assets: list | None = None, error: dict | None = None,
+                      review: dict | None = None, review_round: int = 0, spec: dict | None = None) -> None:
         status = self.status
         status.state, status.step, status.message = state, step, message
         if percent is not None:
@@ -122,8 +292,35 @@ class GenerationJobWorkflow:
         await workflow.execute_local_activity_method(
             JobActivities.report_event,
             EventInput(job_id=status.job.job_id, key=key, type=type_, state=state, step=step,
-                       percent=status.percent, message=message, assets=assets or [], error=error),
+                       percent=status.percent, message=message, assets=assets or [], error=error,
+                       review=review, review_round=review_round, eta=status.eta, spec=spec),
             schedule_to_close_timeout=timedelta(hours=1),
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=EVENT_RETRY,
         )
+
+
+def _step_failure(err: ActivityError) -> JobFailed:
+    cause = err.cause
+    details = cause.details if isinstance(cause, ApplicationError) else ()
+    if details and isinstance(details[0], dict) and "code" in details[0]:
+        return JobFailed(details[0]["code"], details[0]["message"])
+    if isinstance(cause, TemporalTimeoutError):
+        return JobFailed("STEP_TIMEOUT", "the step did not finish within its time limit")
+    return JobFailed(getattr(cause, "type", None) or "STEP_FAILED", str(cause or err))
+
+
+def _corrected(spec: dict[str, Any], corrections: dict[str, Any]) -> dict[str, Any]:
+    """The job spec with the review's corrections applied (they were validated by the API)."""
+    kind = "image" if "image" in spec else "video"
+    params = dict(spec[kind])
+    params.update({k: v for k, v in corrections.items() if k in CORRECTABLE})
+    return {**spec, kind: params}
+
+
+def _human(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
