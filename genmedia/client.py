@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 import grpc
 
@@ -37,10 +38,33 @@ class GenmediaClient:
     async def close(self) -> None:
         await asyncio.gather(self._orchestrator.close(), self._progress.close())
 
-    async def create_job(self, spec: pb.JobSpec, request_id: str = "",
-                         labels: dict[str, str] | None = None) -> pb.Job:
-        request = job_service_pb2.CreateJobRequest(spec=spec, request_id=request_id, labels=labels or {})
+    async def create_job(self, spec: pb.JobSpec, request_id: str = "", labels: dict[str, str] | None = None,
+                         *, review: bool = False, review_timeout: timedelta | None = None,
+                         deadline: datetime | None = None, priority: int = 0) -> pb.Job:
+        request = job_service_pb2.CreateJobRequest(spec=spec, request_id=request_id, labels=labels or {},
+                                                   review=review, priority=priority)
+        if review_timeout is not None:
+            request.review_timeout.FromTimedelta(review_timeout)
+        if deadline is not None:
+            request.deadline.FromDatetime(deadline)
         return await self.jobs.CreateJob(request, timeout=self.timeout)
+
+    async def cancel_job(self, job_id: str, reason: str = "") -> pb.Job:
+        return await self.jobs.CancelJob(job_service_pb2.CancelJobRequest(job_id=job_id, reason=reason),
+                                         timeout=self.timeout)
+
+    async def pause_job(self, job_id: str) -> pb.Job:
+        return await self.jobs.PauseJob(job_service_pb2.PauseJobRequest(job_id=job_id), timeout=self.timeout)
+
+    async def resume_job(self, job_id: str) -> pb.Job:
+        return await self.jobs.ResumeJob(job_service_pb2.ResumeJobRequest(job_id=job_id), timeout=self.timeout)
+
+    async def review_job(self, job_id: str, approve: bool, feedback: str = "",
+                         corrections: pb.ReviewCorrections | None = None, round: int = 0) -> pb.Job:
+        decision = pb.REVIEW_DECISION_APPROVE if approve else pb.REVIEW_DECISION_REJECT
+        request = job_service_pb2.ReviewJobRequest(job_id=job_id, decision=decision, feedback=feedback,
+                                                   corrections=corrections, round=round)
+        return await self.jobs.ReviewJob(request, timeout=self.timeout)
 
     async def get_job(self, job_id: str) -> job_service_pb2.GetJobResponse:
         return await self.jobs.GetJob(job_service_pb2.GetJobRequest(job_id=job_id), timeout=self.timeout)

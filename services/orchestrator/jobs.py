@@ -250,16 +250,19 @@ class JobManager:
         handle = self.client.get_workflow_handle(job_id)
         try:
             description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
-            if description.status == WorkflowExecutionStatus.RUNNING:
+            state = CLOSED_STATES.get(description.status, pb.JOB_STATE_RUNNING)
+            if state not in TERMINAL:
+                # The workflow reports its end before it closes: its own status says whether it is ending.
+                state = (await self._view(handle)).state
+            if state not in TERMINAL:
                 await handle.cancel(rpc_timeout=QUERY_TIMEOUT)
                 log.info("cancel requested%s", f": {request.reason}" if request.reason else "", **logs.job(job_id))
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise _unavailable("temporal", err) from err
             return await self._cancel_unstarted(job_id)
-        if description.status != WorkflowExecutionStatus.RUNNING:
-            raise _not_in_state(job_id, CLOSED_STATES[description.status], "cancelled",
-                                "a pending, running, paused or awaiting-review job")
+        if state in TERMINAL:
+            raise _not_in_state(job_id, state, "cancelled", "a pending, running, paused or awaiting-review job")
         job = await self._view(handle)
         job.message = "cancelling" + (f": {request.reason}" if request.reason else "")
         return job

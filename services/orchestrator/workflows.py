@@ -164,6 +164,8 @@ class GenerationJobWorkflow:
         if not body.done():
             body.cancel()
         await workflow.wait([body])
+        if not body.cancelled():
+            body.exception()  # retrieved: the caller maps the ending from the exception it already holds
 
     async def _body(self, job: JobInput) -> list[dict[str, Any]]:
         await self._report(pb.EVENT_TYPE_STARTED, "started", pb.JOB_STATE_RUNNING, pb.JOB_STEP_VALIDATING,

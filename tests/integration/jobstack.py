@@ -127,3 +127,44 @@ async def add_workers(stack: Stack, temporal: WorkflowEnvironment) -> None:
 async def watch_to_end(client: GenmediaClient, job_id: str) -> list[pb.JobEvent]:
     """Every event after CREATED (sequence 1), replayed and then live, until the job ends."""
     return [m.event async for m in client.watch(job_id, after_sequence=1) if m.WhichOneof("payload") == "event"]
+
+
+class EventLog:
+    """Follows a job's events in the background, so a test can wait for one and then act mid-job."""
+
+    def __init__(self, client: GenmediaClient, job_id: str) -> None:
+        self.events: list[pb.JobEvent] = []
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._follow(client, job_id))
+
+    async def _follow(self, client: GenmediaClient, job_id: str) -> None:
+        async for message in client.watch(job_id, after_sequence=1):
+            if message.WhichOneof("payload") == "event":
+                self.events.append(message.event)
+                self._changed.set()
+
+    async def wait_for(self, predicate, timeout: float = 60.0) -> pb.JobEvent:
+        """The first event (seen so far or to come) that satisfies `predicate`."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                if self._task.done():
+                    self._task.result()
+                    raise AssertionError(f"the job ended without such an event: {[e.type for e in self.events]}")
+                self._changed.clear()
+                waiter = asyncio.create_task(self._changed.wait())
+                try:
+                    await asyncio.wait([self._task, waiter], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+
+    async def end(self, timeout: float = 60.0) -> list[pb.JobEvent]:
+        """Every event once the job has ended."""
+        async with asyncio.timeout(timeout):
+            await self._task
+        return self.events
+
+    def types(self) -> list[int]:
+        return [e.type for e in self.events]
