@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from genmedia.errors import details_of
 from genmedia.v1 import common_pb2 as pb
+from tests.conftest import venv_bin
 from tests.integration.jobstack import EventLog, Stack, add_api, add_workers, configure_env, job_services
 
 pytestmark = pytest.mark.timeout(240)
@@ -313,3 +315,35 @@ async def test_with_a_backlog_a_priority_1_job_starts_before_earlier_priority_5_
         assert order[0] == high.id, {("high" if k == high.id else "low"): v.time() for k, v in started.items()}
         error = await _refused(stack.client.create_job(IMAGE, priority=9), grpc.StatusCode.INVALID_ARGUMENT)
         assert details_of(error)[1][0][0] == "priority"
+
+
+# -- review timeout, on the time-skipping server --
+
+@pytest.fixture
+async def skipping() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(venv_bin("temporal-test-server")))
+    yield env
+    await env.shutdown()
+
+
+async def test_an_unreviewed_job_fails_review_timeout(skipping: WorkflowEnvironment, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_env(monkeypatch, tmp_path)
+    async with job_services(tmp_path) as stack:
+        await add_api(stack, skipping)
+        await add_workers(stack, skipping)
+        job = await stack.client.create_job(IMAGE, review=True)  # the default review timeout: 24 h
+        log = EventLog(stack.client, job.id)
+        await log.wait_for(_of(pb.EVENT_TYPE_AWAITING_REVIEW))
+        await skipping.sleep(timedelta(hours=23, minutes=59))
+        assert (await stack.client.get_job(job.id)).job.state == pb.JOB_STATE_AWAITING_REVIEW
+        await skipping.sleep(timedelta(minutes=2))
+        events = await log.end()
+        assert [e.type for e in events[-2:]] == [pb.EVENT_TYPE_AWAITING_REVIEW, pb.EVENT_TYPE_FAILED]
+        assert events[-1].error.code == "REVIEW_TIMEOUT" and "24 h" in events[-1].error.message
+        short = await stack.client.create_job(IMAGE, review=True, review_timeout=timedelta(minutes=5))
+        log = EventLog(stack.client, short.id)
+        await log.wait_for(_of(pb.EVENT_TYPE_AWAITING_REVIEW))
+        await skipping.sleep(timedelta(minutes=6))
+        last = (await log.end())[-1]
+        assert last.error.code == "REVIEW_TIMEOUT" and "5 min" in last.error.message

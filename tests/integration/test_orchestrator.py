@@ -203,12 +203,26 @@ def nasty_requests() -> list[tuple[str, object]]:
             ("ProgressGetJob", job_service_pb2.GetJobRequest(job_id=text)),
             ("WatchJob", progress_service_pb2.WatchJobRequest(job_id=text, after_sequence=2**62)),
             ("ListJobs", progress_service_pb2.ListJobsRequest(page_token=text, page_size=-(2**31))),
+            ("CancelJob", job_service_pb2.CancelJobRequest(job_id=text, reason=text)),
+            ("PauseJob", job_service_pb2.PauseJobRequest(job_id=text)),
+            ("ResumeJob", job_service_pb2.ResumeJobRequest(job_id=text)),
+            ("ReviewJob", job_service_pb2.ReviewJobRequest(job_id=text, decision=pb.REVIEW_DECISION_REJECT,
+                                                           feedback=text, corrections=pb.ReviewCorrections(
+                                                               prompt=text, style=text, width=-1))),
         ]
     big = pb.VideoSpec(prompt="x", width=2**31 - 1, height=-(2**31), fps=2**31 - 1, seed=-(2**63),
                        duration_seconds=float("inf"), motion=2**31 - 1)
     out += [("CreateJob", job_service_pb2.CreateJobRequest(spec=pb.JobSpec(kind=-5, video=big))),
             ("CreateJob", job_service_pb2.CreateJobRequest(spec=pb.JobSpec(video=big))),
-            ("ListJobs", progress_service_pb2.ListJobsRequest(page_size=2**31 - 1))]
+            ("ListJobs", progress_service_pb2.ListJobsRequest(page_size=2**31 - 1)),
+            ("ReviewJob", job_service_pb2.ReviewJobRequest(job_id="x", decision=2**31 - 1, round=-(2**31)))]
+    odd = job_service_pb2.CreateJobRequest(spec=pb.JobSpec(image=pb.ImageSpec(prompt="x")), priority=-(2**31),
+                                           review=True)
+    odd.deadline.seconds, odd.deadline.nanos = 2**62, -5
+    odd.review_timeout.seconds, odd.review_timeout.nanos = -(2**62), 2**31 - 1
+    far = job_service_pb2.CreateJobRequest(spec=pb.JobSpec(image=pb.ImageSpec(prompt="x")))
+    far.deadline.seconds = 2**62
+    out += [("CreateJob", odd), ("CreateJob", far)]
     return out
 
 
@@ -217,6 +231,8 @@ async def test_nothing_a_client_sends_is_unknown_or_internal(stack: Stack) -> No
         "CreateJob": stack.client.jobs.CreateJob, "GetJob": stack.client.jobs.GetJob,
         "ProgressGetJob": stack.client.progress.GetJob, "ListJobs": stack.client.progress.ListJobs,
         "WatchJob": lambda r, timeout: _drain(stack.client.progress.WatchJob(r, timeout=timeout)),
+        "CancelJob": stack.client.jobs.CancelJob, "PauseJob": stack.client.jobs.PauseJob,
+        "ResumeJob": stack.client.jobs.ResumeJob, "ReviewJob": stack.client.jobs.ReviewJob,
     }
     codes = []
     for name, request in nasty_requests():

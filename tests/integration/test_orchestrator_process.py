@@ -24,6 +24,7 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from tests.conftest import free_port, venv_bin
 from tests.integration.jobstack import (
+    EventLog,
     Stack,
     add_api,
     add_workers,
@@ -103,6 +104,55 @@ async def test_a_job_survives_its_worker_being_killed_mid_step(services: Stack, 
     assert len([e for e in events if e.type == pb.EVENT_TYPE_COMPLETED]) == 1
     sequences = [e.sequence for e in events]
     assert sequences == list(range(2, 2 + len(sequences)))
+
+
+@contextmanager
+def image_process(stack: Stack, port: int) -> Iterator[subprocess.Popen]:
+    log = (stack.var / f"image-{free_port()}.log").open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "services.image"], env=dict(os.environ, GENMEDIA_IMAGE_PORT=str(port)),
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        log.close()
+
+
+async def test_a_job_shows_retrying_while_its_image_service_is_killed_then_completes(services: Stack,
+                                                                                    temporal) -> None:
+    port = free_port()
+    services.settings = replace(services.settings, image_addr=f"127.0.0.1:{port}")
+    await add_api(services, temporal)
+    await add_workers(services, temporal)
+    client = services.client
+    with image_process(services, port) as image:
+        job = await client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="resilient", width=256, height=256)))
+        log = EventLog(client, job.id)
+        await log.wait_for(lambda e: e.type == pb.EVENT_TYPE_PROGRESS)
+        image.kill()  # SIGKILL mid-step
+        image.wait()
+        retrying = await log.wait_for(lambda e: e.type == pb.EVENT_TYPE_RETRYING)
+        assert retrying.state == pb.JOB_STATE_RETRYING and retrying.attempt >= 1
+        assert retrying.error.code == "UNAVAILABLE" and retrying.error.retryable
+        live = []
+        async with asyncio.timeout(10):
+            while not live or live[-1].state != pb.JOB_STATE_RETRYING:
+                response = await client.get_job(job.id)
+                assert response.source == job_service_pb2.GetJobResponse.SOURCE_WORKFLOW
+                live.append(response.job)
+                await asyncio.sleep(0.05)
+        assert live[-1].attempt >= 2 and live[-1].error.retryable and live[-1].error.message
+        await asyncio.sleep(3)  # down for a few seconds
+    with image_process(services, port):
+        events = await log.end(timeout=60)
+    assert events[-1].type == pb.EVENT_TYPE_COMPLETED
+    retries = [e for e in events if e.type == pb.EVENT_TYPE_RETRYING]
+    assert len(retries) >= 2 and [e.attempt for e in retries] == sorted({e.attempt for e in retries})
+    after = [e for e in events if e.type == pb.EVENT_TYPE_PROGRESS and e.sequence > retries[-1].sequence]
+    assert after and after[0].attempt == retries[-1].attempt + 1, "the attempt after the last failure finished"
+    assert after[0].state == pb.JOB_STATE_RUNNING and not after[0].HasField("error")
 
 
 async def test_a_watch_resumes_across_a_progress_service_restart(services: Stack, temporal) -> None:
