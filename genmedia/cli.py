@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf import json_format
@@ -13,7 +14,7 @@ from rich.console import Console
 from genmedia.client import GenmediaClient
 from genmedia.errors import details_of
 from genmedia.v1 import common_pb2 as pb
-from genmedia.watch import describe_asset, watch_job
+from genmedia.watch import describe_asset, eta_text, watch_job
 
 MOTIONS = {m.removeprefix("MOTION_").lower().replace("_", "-"): v
            for m, v in pb.Motion.items() if v != pb.MOTION_UNSPECIFIED}
@@ -26,6 +27,27 @@ def _label(text: str) -> tuple[str, str]:
     return key, value
 
 
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> timedelta:
+    """`90s`, `10m`, `2h`, `1d`, or plain seconds."""
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in UNITS else (text, "s")
+    try:
+        return timedelta(seconds=float(number) * UNITS[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 10m, 2h or 1d") from None
+
+
+def _deadline(text: str) -> datetime:
+    """A duration from now (`10m`) or an RFC 3339 time (`2026-11-23T18:00:00Z`)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.now(UTC) + _duration(text)
+    return when if when.tzinfo else when.astimezone()
+
+
 def _submit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("prompt")
     p.add_argument("--negative-prompt", default="")
@@ -36,6 +58,11 @@ def _submit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", type=_label, action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--request-id", default="", help="a UUID: repeating it returns the same job")
     p.add_argument("--watch", action="store_true", help="show live progress until the job ends")
+    p.add_argument("--review", action="store_true", help="stop after image generation for a human review")
+    p.add_argument("--review-timeout", type=_duration, help="how long the review may wait (default 24h)")
+    p.add_argument("--deadline", type=_deadline, help="stop and fail past this: 30m, 2h, or an RFC 3339 time")
+    p.add_argument("--priority", type=int, default=0, choices=range(1, 6), metavar="1-5",
+                   help="1 is the highest (default 3)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +87,30 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--page-token", default="")
     watch = sub.add_parser("watch", help="follow a job live until it ends")
     watch.add_argument("job_id")
+    cancel = sub.add_parser("cancel", help="stop a job; it ends CANCELLED")
+    cancel.add_argument("job_id")
+    cancel.add_argument("--reason", default="")
+    for name, text in (("pause", "let the current step finish, then wait"), ("resume", "continue a paused job")):
+        sub.add_parser(name, help=text).add_argument("job_id")
+    review = sub.add_parser("review", help="decide on a job awaiting review")
+    review.add_argument("job_id")
+    decision = review.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--approve", action="store_true", help="go on (video jobs render)")
+    decision.add_argument("--reject", action="store_true",
+                          help="with corrections: regenerate and review again; without: the job fails REJECTED")
+    review.add_argument("--feedback", default="")
+    review.add_argument("--round", type=int, default=0, help="the round decided (default: the current one)")
+    for name in ("prompt", "negative-prompt", "style"):
+        review.add_argument(f"--{name}", help=f"correction: a new {name.replace('-', ' ')}")
+    for name in ("seed", "width", "height"):
+        review.add_argument(f"--{name}", type=int, help=f"correction: a new {name}")
     return parser
+
+
+def build_corrections(args: argparse.Namespace) -> pb.ReviewCorrections | None:
+    fields = {name: getattr(args, name) for name in ("prompt", "negative_prompt", "style", "seed", "width", "height")
+              if getattr(args, name) is not None}
+    return pb.ReviewCorrections(**fields) if fields else None
 
 
 def build_spec(args: argparse.Namespace) -> pb.JobSpec:
@@ -91,6 +141,16 @@ def print_job(console: Console, job: pb.Job, as_json: bool, source: str = "") ->
                   + (f"  [dim](from {source})[/dim]" if source else ""), highlight=False, soft_wrap=True)
     if job.error.code:
         console.print(f"  error: {job.error.code}: {job.error.message}", highlight=False)
+    if job.HasField("estimated_completion_time"):
+        console.print(f"  {eta_text(job.estimated_completion_time)}", highlight=False)
+    if job.review:
+        console.print(f"  review round {job.review_round}", highlight=False)
+    for review in job.reviews:
+        decision = pb.ReviewDecision.Name(review.decision).removeprefix("REVIEW_DECISION_").lower()
+        corrections = json_format.MessageToDict(review.corrections, preserving_proto_field_name=True)
+        console.print(f"  round {review.round}: {decision} by {review.reviewer} at {review.time.ToJsonString()}"
+                      + (f": {review.feedback}" if review.feedback else "")
+                      + (f" corrections {corrections}" if corrections else ""), highlight=False, soft_wrap=True)
     for asset in job.assets:
         console.print(f"  {describe_asset(asset)}", highlight=False, soft_wrap=True)
 
@@ -98,8 +158,9 @@ def print_job(console: Console, job: pb.Job, as_json: bool, source: str = "") ->
 async def run(args: argparse.Namespace, console: Console) -> int:
     async with GenmediaClient(args.server, args.progress_server) as client:
         if args.command in ("image", "video"):
-            job = await client.create_job(build_spec(args), request_id=args.request_id,
-                                          labels=dict(args.label))
+            job = await client.create_job(build_spec(args), request_id=args.request_id, labels=dict(args.label),
+                                          review=args.review, review_timeout=args.review_timeout,
+                                          deadline=args.deadline, priority=args.priority)
             if not args.watch:
                 print_job(console, job, args.json)
                 return 0
@@ -107,6 +168,16 @@ async def run(args: argparse.Namespace, console: Console) -> int:
             return await watch_job(client, job.id, console)
         if args.command == "watch":
             return await watch_job(client, args.job_id, console)
+        if args.command in ("cancel", "pause", "resume", "review"):
+            if args.command == "cancel":
+                job = await client.cancel_job(args.job_id, args.reason)
+            elif args.command == "review":
+                job = await client.review_job(args.job_id, approve=args.approve, feedback=args.feedback,
+                                              corrections=build_corrections(args), round=args.round)
+            else:
+                job = await getattr(client, f"{args.command}_job")(args.job_id)
+            print_job(console, job, args.json)
+            return 0
         if args.command == "get":
             response = await client.get_job(args.job_id)
             source = "workflow" if response.source == response.SOURCE_WORKFLOW else "store"

@@ -4,8 +4,10 @@ change of state or step, and the assets at the end."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
@@ -25,6 +27,13 @@ def describe_asset(asset: pb.Asset) -> str:
     return f"{asset.mime_type:<10} {asset_path(asset.uri)}  ({size}, {asset.size_bytes} bytes)"
 
 
+def eta_text(eta: Timestamp) -> str:
+    """`ETA 12:03:04 (in 35s)`, in local time."""
+    when = eta.ToDatetime(tzinfo=UTC)
+    left = max((when - datetime.now(UTC)).total_seconds(), 0)
+    return f"ETA {when.astimezone():%H:%M:%S} (in {left:.0f}s)"
+
+
 def _name(enum, value: int, prefix: str) -> str:
     return enum.Name(value).removeprefix(prefix).lower().replace("_", " ")
 
@@ -36,8 +45,10 @@ class _View:
         self.state = self.step = None
         self.job: pb.Job | None = None
 
-    def apply(self, state: int, step: int, percent: float, message: str, attempt: int = 0,
-              error: pb.JobError | None = None) -> None:
+    def apply(self, item: pb.Job | pb.JobEvent, job_id: str) -> None:
+        """Shows a snapshot or an event: a line when the state or step changes, and the bar."""
+        state, step, percent, attempt = item.state, item.step, item.percent, item.attempt
+        message, error = item.message, item.error if item.HasField("error") else None
         if (state, step) != (self.state, self.step):
             self.state, self.step = state, step
             line = _name(pb.JobState, state, "JOB_STATE_")
@@ -46,8 +57,14 @@ class _View:
             if state == pb.JOB_STATE_RETRYING and error is not None:
                 line += f" (attempt {attempt} failed: {error.code} {error.message})"
             self.console.print(f"[{time.strftime('%H:%M:%S')}] {line}", highlight=False)
+            if state == pb.JOB_STATE_AWAITING_REVIEW:
+                for asset in item.assets:
+                    self.console.print(f"  candidate: {describe_asset(asset)}", highlight=False, soft_wrap=True)
+                self.console.print(f"  decide with: genmedia review {job_id} --approve | --reject "
+                                   "[--prompt ... --seed ... --feedback ...]", highlight=False, soft_wrap=True)
         label = _name(pb.JobStep, step, "JOB_STEP_") if step else _name(pb.JobState, state, "JOB_STATE_")
-        self.progress.update(self.task, completed=percent, description=f"{label:<17} {message[:40]}")
+        eta = eta_text(item.estimated_completion_time) if item.HasField("estimated_completion_time") else ""
+        self.progress.update(self.task, completed=percent, description=f"{label:<17} {message[:40]:<40} {eta}")
 
 
 async def watch_job(client: GenmediaClient, job_id: str, console: Console) -> int:
@@ -62,10 +79,10 @@ async def watch_job(client: GenmediaClient, job_id: str, console: Console) -> in
             if kind == "snapshot":
                 job = message.snapshot
                 final, assets = job, list(job.assets)
-                view.apply(job.state, job.step, job.percent, job.message, job.attempt, job.error)
+                view.apply(job, job_id)
             elif kind == "event":
                 e = message.event
-                view.apply(e.state, e.step, e.percent, e.message, e.attempt, e.error)
+                view.apply(e, job_id)
                 if e.type == pb.EVENT_TYPE_COMPLETED:
                     assets = list(e.assets)
                 final = final or pb.Job(id=job_id)

@@ -174,12 +174,12 @@ class GenerationJobWorkflow:
             images = await self._generate_images(job)
             if not job.review or await self._review(job, images):
                 break
-        if job.kind == pb.JOB_KIND_IMAGE:
-            return images
-        video = self.status.spec["video"]
-        rendered = await self._step(JobActivities.render_video, job.video_policy, pb.JOB_STEP_VIDEO_GENERATION,
-                                    video, VIDEO_SPLIT[1], VIDEO_SPLIT[2], image_uri=images[0]["uri"])
-        return images + rendered
+        if job.kind == pb.JOB_KIND_VIDEO:
+            video = self.status.spec["video"]
+            images += await self._step(JobActivities.render_video, job.video_policy, pb.JOB_STEP_VIDEO_GENERATION,
+                                       video, VIDEO_SPLIT[1], VIDEO_SPLIT[2], image_uri=images[0]["uri"])
+        await self._pause_point()  # a pause asked for in the last step holds the job before it completes
+        return images
 
     async def _generate_images(self, job: JobInput) -> list[dict[str, Any]]:
         spec = self.status.spec

@@ -124,6 +124,21 @@ async def test_pause_finishes_the_current_step_then_waits_until_resumed(stack: S
     await _refused(stack.client.pause_job(job.id), grpc.StatusCode.FAILED_PRECONDITION)
 
 
+async def test_a_pause_in_the_last_step_holds_the_job_before_it_completes(stack: Stack) -> None:
+    job = await stack.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="hold", width=128, height=128)))
+    log = EventLog(stack.client, job.id)
+    await log.wait_for(_of(pb.EVENT_TYPE_STEP_STARTED))
+    await stack.client.pause_job(job.id)
+    paused = await log.wait_for(_of(pb.EVENT_TYPE_PAUSED))
+    assert paused.state == pb.JOB_STATE_PAUSED and paused.percent == 95
+    await asyncio.sleep(0.5)
+    assert (await stack.client.get_job(job.id)).job.state == pb.JOB_STATE_PAUSED
+    await stack.client.resume_job(job.id)
+    events = await log.end()
+    assert [e.type for e in events[-4:]] == [pb.EVENT_TYPE_STEP_FINISHED, pb.EVENT_TYPE_PAUSED,
+                                             pb.EVENT_TYPE_RESUMED, pb.EVENT_TYPE_COMPLETED]
+
+
 async def test_a_paused_job_can_be_cancelled(stack: Stack) -> None:
     job = await stack.client.create_job(VIDEO)
     log = EventLog(stack.client, job.id)

@@ -109,8 +109,8 @@ async def test_a_job_survives_its_worker_being_killed_mid_step(services: Stack, 
 @contextmanager
 def image_process(stack: Stack, port: int) -> Iterator[subprocess.Popen]:
     log = (stack.var / f"image-{free_port()}.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "services.image"], env=dict(os.environ, GENMEDIA_IMAGE_PORT=str(port)),
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "services.image"],
+                            env=dict(os.environ, GENMEDIA_IMAGE_PORT=str(port)), stdout=log, stderr=subprocess.STDOUT)
     try:
         yield proc
     finally:
