@@ -250,10 +250,11 @@ class JobManager:
         handle = self.client.get_workflow_handle(job_id)
         try:
             description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
-            state = CLOSED_STATES.get(description.status, pb.JOB_STATE_RUNNING)
+            state, job = CLOSED_STATES.get(description.status, pb.JOB_STATE_RUNNING), None
             if state not in TERMINAL:
                 # The workflow reports its end before it closes: its own status says whether it is ending.
-                state = (await self._view(handle)).state
+                job = await self._view(handle)
+                state = job.state
             if state not in TERMINAL:
                 await handle.cancel(rpc_timeout=QUERY_TIMEOUT)
                 log.info("cancel requested%s", f": {request.reason}" if request.reason else "", **logs.job(job_id))
@@ -261,9 +262,8 @@ class JobManager:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise _unavailable("temporal", err) from err
             return await self._cancel_unstarted(job_id)
-        if state in TERMINAL:
+        if state in TERMINAL or job is None:
             raise _not_in_state(job_id, state, "cancelled", "a pending, running, paused or awaiting-review job")
-        job = await self._view(handle)
         job.message = "cancelling" + (f": {request.reason}" if request.reason else "")
         return job
 

@@ -94,6 +94,20 @@ async def test_cancel_is_harmless_to_repeat_and_refused_once_the_job_completed(s
     await _refused(stack.client.cancel_job(""), grpc.StatusCode.INVALID_ARGUMENT)
 
 
+async def test_a_pending_job_is_cancelled_before_any_step_runs(
+        temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_env(monkeypatch, tmp_path)
+    async with job_services(tmp_path) as stack:
+        await add_api(stack, temporal)  # no worker yet: the job waits in Temporal
+        job = await stack.client.create_job(VIDEO)
+        answer = await stack.client.cancel_job(job.id)
+        assert answer.state == pb.JOB_STATE_PENDING and answer.message == "cancelling"
+        await add_workers(stack, temporal)
+        events = await EventLog(stack.client, job.id).end()
+        assert [e.type for e in events] == [pb.EVENT_TYPE_CANCELLED]
+        assert not (stack.var / "assets" / job.id).exists()
+
+
 # -- pause / resume --
 
 async def test_pause_finishes_the_current_step_then_waits_until_resumed(stack: Stack) -> None:
