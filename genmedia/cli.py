@@ -144,7 +144,8 @@ def print_job(console: Console, job: pb.Job, as_json: bool, source: str = "") ->
     if job.HasField("estimated_completion_time"):
         console.print(f"  {eta_text(job.estimated_completion_time)}", highlight=False)
     if job.review:
-        console.print(f"  review round {job.review_round}", highlight=False)
+        console.print(f"  review round {job.review_round}" if job.review_round else "  review requested",
+                      highlight=False)
     for review in job.reviews:
         decision = pb.ReviewDecision.Name(review.decision).removeprefix("REVIEW_DECISION_").lower()
         corrections = json_format.MessageToDict(review.corrections, preserving_proto_field_name=True)

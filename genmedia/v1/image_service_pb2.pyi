@@ -8,12 +8,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GenerateImagesRequest(_message.Message):
-    __slots__ = ("job_id", "spec")
+    __slots__ = ("job_id", "spec", "revision")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     spec: _common_pb2.ImageSpec
-    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.ImageSpec, _Mapping]] = ...) -> None: ...
+    revision: int
+    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.ImageSpec, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class GenerationProgress(_message.Message):
     __slots__ = ("percent", "message", "item_index")

@@ -21,6 +21,7 @@ from services.image.backends import ImageBackend, ImageRequest
 log = logging.getLogger(__name__)
 
 MIME = "image/png"
+MAX_REVISION = 1000
 
 
 def job_id_violations(job_id: str) -> list[tuple[str, str]]:
@@ -44,7 +45,9 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
     async def GenerateImages(
         self, request: pb.GenerateImagesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GenerateImagesResponse]:
-        check(job_id_violations(request.job_id) + specs.image_violations(request.spec, "spec"))
+        revision = [] if 0 <= request.revision <= MAX_REVISION else [
+            ("revision", f"must be between 0 and {MAX_REVISION}, got {request.revision}")]
+        check(job_id_violations(request.job_id) + specs.image_violations(request.spec, "spec") + revision)
         spec = specs.normalized_image(request.spec, "spec")
         job_id = request.job_id
         with self.limit.slot():
@@ -58,7 +61,8 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
                 **logs.job(job_id),
             )
             written: list[Path] = []
-            work = partial(self._generate, job_id, spec, written)
+            prefix = f"image-{request.revision}-" if request.revision > 1 else "image-"
+            work = partial(self._generate, job_id, spec, prefix, written)
             try:
                 async for response in stream_output(work, written, job_id, "image generation"):
                     yield response
@@ -70,11 +74,12 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
         self,
         job_id: str,
         spec: common_pb2.ImageSpec,
+        prefix: str,
         written: list[Path],
         emit: Emit[pb.GenerateImagesResponse],
         cancel: threading.Event,
     ) -> None:
-        """Worker thread: renders each image to <root>/<job_id>/image-<i>.png, then emits the result."""
+        """Worker thread: renders each image to <root>/<job_id>/<prefix><i>.png, then emits the result."""
         n = spec.num_images
         emit(_progress(0.0, f"starting {n} image(s) of {spec.width}x{spec.height}", 0))
         assets = []
@@ -92,7 +97,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
             def on_progress(done: int, total: int, message: str, i: int = i) -> None:
                 emit(_progress(100.0 * (i + done / total) / n, f"image {i + 1}/{n}: {message}", i))
 
-            path = self.store.path_for(job_id, f"image-{i}.png")
+            path = self.store.path_for(job_id, f"{prefix}{i}.png")
             self.store.write(
                 path, partial(self.backend.render, request, on_progress=on_progress, cancel=cancel)
             )

@@ -110,7 +110,7 @@ class JobActivities:
     @activity.defn(name="generate_images")
     async def generate_images(self, step: StepInput) -> list[dict[str, Any]]:
         request = image_service_pb2.GenerateImagesRequest(
-            job_id=step.job_id, spec=json_format.ParseDict(step.spec, pb.ImageSpec())
+            job_id=step.job_id, spec=json_format.ParseDict(step.spec, pb.ImageSpec()), revision=step.round
         )
         result = await self._run_step(step, self.image.GenerateImages(request, timeout=self.step_timeout))
         return [to_dict(asset) for asset in result.assets]

@@ -191,3 +191,18 @@ async def test_grpcurl_lists_and_calls_the_service_by_reflection(asset_root: Pat
     assert proc.returncode == 0, err.decode()
     assert '"result"' in out.decode() and '"image/png"' in out.decode()
     assert (asset_root / "curl" / "image-0.png").exists()
+
+
+async def test_a_later_revision_keeps_the_earlier_files(asset_root: Path) -> None:
+    async with image_service(asset_root) as svc:
+        for revision in (1, 2):
+            request_ = request("job-rev", num_images=2)
+            request_.revision = revision
+            [m async for m in svc.stub.GenerateImages(request_, timeout=30)]
+        bad = request("job-rev")
+        bad.revision = -1
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            [m async for m in svc.stub.GenerateImages(bad, timeout=30)]
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "revision" in info.value.details()
+    names = sorted(p.name for p in (asset_root / "job-rev").iterdir())
+    assert names == ["image-0.png", "image-1.png", "image-2-0.png", "image-2-1.png"]

@@ -220,6 +220,8 @@ async def test_review_reject_with_corrections_regenerates_then_approve(stack: St
     assert answer.spec.image.prompt == "a stormy harbour" and answer.spec.image.width == 96
     second = await log.wait_for(lambda e: e.type == pb.EVENT_TYPE_AWAITING_REVIEW and e.review_round == 2)
     assert second.assets[0].sha256 != first.assets[0].sha256 and second.assets[0].width == 96
+    assert first.assets[0].uri.endswith("/image-0.png") and second.assets[0].uri.endswith("/image-2-0.png")
+    assert _files(stack.var / "assets" / job.id) == ["image-0.png", "image-2-0.png"]  # round 1's candidate stays
     stale = await _refused(stack.client.review_job(job.id, approve=True, round=1), grpc.StatusCode.FAILED_PRECONDITION)
     assert details_of(stale)[0] == "REVIEW_ROUND_MISMATCH"
     await stack.client.review_job(job.id, approve=True, round=2)
