@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -80,6 +80,9 @@ class ServingSettings:
     grace_seconds: float
     log_format: str
     log_level: str
+    max_message_bytes: int = 4 * 1024 * 1024
+    auth: Any = None  # genmedia.auth.Authenticator; None: authentication off
+    tls: Any = None  # genmedia.tls.ServerTls; None: plaintext
 
     @classmethod
     def from_env(cls, service: str, metrics_name: str | None = None) -> ServingSettings:
@@ -98,9 +101,24 @@ class ServingSettings:
             grace_seconds=env_float("GENMEDIA_SHUTDOWN_GRACE_SECONDS", 10.0, lo=0.0),
             log_format=log_format,
             log_level=env_str("GENMEDIA_LOG_LEVEL", "INFO").upper(),
+            max_message_bytes=env_int("GENMEDIA_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+            auth=_auth_from_env(),
+            tls=_tls_from_env(),
         )
 
     @property
     def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
         return f"{host}:{self.port}"
+
+
+def _auth_from_env():
+    from genmedia.auth import Authenticator  # here: genmedia.auth imports this module
+
+    return Authenticator.from_env()
+
+
+def _tls_from_env():
+    from genmedia.tls import ServerTls
+
+    return ServerTls.from_env()

@@ -20,6 +20,7 @@ class ServiceError(Exception):
         reason: str,
         violations: list[tuple[str, str]] | None = None,
         metadata: dict[str, str] | None = None,
+        details: list | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -27,6 +28,7 @@ class ServiceError(Exception):
         self.reason = reason
         self.violations = violations or []
         self.metadata = metadata or {}
+        self.details = details or []  # more google.rpc details, e.g. RetryInfo, QuotaFailure
 
     def to_status(self) -> grpc.Status:
         """The status as sent: every text is bounded, since messages may echo what the client sent and
@@ -43,6 +45,7 @@ class ServiceError(Exception):
             details.append(_pack(bad))
         metadata = {shorten(k, 40): shorten(v, 100) for k, v in self.metadata.items()}
         details.append(_pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=metadata)))
+        details.extend(_pack(detail) for detail in self.details)
         proto = status_pb2.Status(code=self.code.value[0], message=shorten(self.message, 512), details=details)
         return rpc_status.to_status(proto)
 

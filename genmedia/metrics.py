@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import grpc
 from prometheus_client import Counter, Histogram, start_http_server
@@ -78,8 +79,15 @@ def _code_of(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
     return code or grpc.StatusCode.OK
 
 
+Guard = Callable[[str, grpc.aio.ServicerContext], Awaitable[None]]
+
+
 class ServerInterceptor(grpc.aio.ServerInterceptor):
-    """Counts every RPC and turns ServiceError into its rich gRPC status."""
+    """Counts every RPC, runs the guard (authentication, rate limits) before the servicer, and turns
+    ServiceError into its rich gRPC status."""
+
+    def __init__(self, guard: Guard | None = None) -> None:
+        self.guard = guard
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -99,18 +107,20 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             response_serializer=handler.response_serializer,
         )
 
-    @staticmethod
-    def _wrap_unary(behavior, labels, method):
+    def _wrap_unary(self, behavior, labels, method):
         async def wrapper(request, context):
             async with _Booked(labels, context, method):
+                if self.guard is not None:
+                    await self.guard(method, context)
                 return await behavior(request, context)
 
         return wrapper
 
-    @staticmethod
-    def _wrap_stream(behavior, labels, method):
+    def _wrap_stream(self, behavior, labels, method):
         async def wrapper(request, context):
             async with _Booked(labels, context, method):
+                if self.guard is not None:
+                    await self.guard(method, context)
                 if inspect.isasyncgenfunction(behavior):
                     async for response in behavior(request, context):
                         yield response

@@ -18,7 +18,8 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from genmedia import logs
 from genmedia.config import ServingSettings
-from genmedia.metrics import ServerInterceptor, start_metrics_server
+from genmedia.metrics import Guard, ServerInterceptor, start_metrics_server
+from genmedia.tls import ServerTls
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,6 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
 ]
 
 
@@ -101,10 +101,13 @@ def _enable_reflection(names: Sequence[str], server: grpc.aio.Server) -> None:
 
 
 async def create_server(
-    registrations: Sequence[Registration], address: str = "127.0.0.1:0", interceptors: Sequence = ()
+    registrations: Sequence[Registration], address: str = "127.0.0.1:0", interceptors: Sequence = (),
+    guard: Guard | None = None, tls: ServerTls | None = None, max_message_bytes: int = 4 * 1024 * 1024,
 ) -> RunningServer:
-    """Builds, binds and starts a server; returns it with the port it got (address may use port 0)."""
-    server = grpc.aio.server(interceptors=[ServerInterceptor(), *interceptors], options=SERVER_OPTIONS)
+    """Builds, binds and starts a server; returns it with the port it got (address may use port 0).
+    `guard` checks each call's credentials before its servicer runs; `tls` serves TLS (or mTLS)."""
+    options = [*SERVER_OPTIONS, ("grpc.max_receive_message_length", max_message_bytes)]
+    server = grpc.aio.server(interceptors=[ServerInterceptor(guard), *interceptors], options=options)
     for reg in registrations:
         reg.add(reg.servicer, server)
     health = HealthServicer()
@@ -113,7 +116,7 @@ async def create_server(
     for name in ("", *names):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     _enable_reflection([*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], server)
-    port = server.add_insecure_port(address)
+    port = server.add_secure_port(address, tls.credentials()) if tls else server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind {address}")
     await server.start()
@@ -129,10 +132,14 @@ async def serve(
     """Runs a server until SIGTERM or SIGINT, then shuts it down gracefully: health NOT_SERVING,
     `on_drain` (e.g. end open watch streams so their clients resume elsewhere), drain, `on_stop`."""
     metrics_port = start_metrics_server(settings.metrics_port, settings.host)
-    running = await create_server(registrations, settings.address)
+    if settings.auth is not None:
+        settings.auth.warn_if_off(settings.service)
+    running = await create_server(registrations, settings.address, guard=settings.auth, tls=settings.tls,
+                                  max_message_bytes=settings.max_message_bytes)
     log.info(
-        "%s serving %s on %s:%d (metrics on %s)",
+        "%s serving %s on %s:%d%s (metrics on %s)",
         settings.service, ", ".join(running.names), settings.host, running.port,
+        " with TLS" + (" (client certificates required)" if settings.tls.client_ca else "") if settings.tls else "",
         f":{metrics_port}/metrics" if metrics_port else "off",
     )
     await wait_for_signal()

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import grpc
+
+from genmedia.auth import secret
+from genmedia.channels import aio_channel
 from genmedia.config import ServingSettings, env_float, env_int, env_str, service_addr
+from genmedia.policy import ContentPolicy
+from genmedia.tls import ClientTls
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,13 @@ class Settings:
     heartbeat_flush: float  # seconds between heartbeats sent to Temporal (the live view's freshness)
     image_policy: StepPolicy
     video_policy: StepPolicy
+    internal_token: str = ""  # the credential the API and worker send to the other services
+    client_tls: ClientTls | None = None  # TLS of the channels to the other services
+    content_policy: ContentPolicy = ContentPolicy()
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        """A channel from this process to another genmedia service."""
+        return aio_channel(address, token=self.internal_token, tls=self.client_tls)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,6 +73,9 @@ class Settings:
             heartbeat_flush=env_float("GENMEDIA_HEARTBEAT_FLUSH_SECONDS", 0.5, lo=0.1),
             image_policy=_policy("IMAGE", schedule_to_close=3600, start_to_close=600),
             video_policy=_policy("VIDEO", schedule_to_close=3600, start_to_close=1800),
+            internal_token=secret("GENMEDIA_INTERNAL_TOKEN"),
+            client_tls=ClientTls.from_env(),
+            content_policy=ContentPolicy.from_env(),
         )
 
 

@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from genmedia import logs, specs
+from genmedia.auth import Principal
 from genmedia.errors import NotFound, ServiceError, check, shorten
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
@@ -107,8 +108,13 @@ class JobManager:
                  settings: Settings) -> None:
         self.client, self.progress, self.settings = client, progress, settings
 
-    async def create(self, request: job_service_pb2.CreateJobRequest, owner: str) -> pb.Job:
+    async def create(self, request: job_service_pb2.CreateJobRequest, principal: Principal) -> pb.Job:
         spec = validate_request(request)
+        params = spec.image if spec.kind == pb.JOB_KIND_IMAGE else spec.video
+        kind = "image" if spec.kind == pb.JOB_KIND_IMAGE else "video"
+        self.settings.content_policy.check([(f"spec.{kind}.prompt", params.prompt),
+                                            (f"spec.{kind}.negative_prompt", params.negative_prompt)])
+        owner = principal.user
         job_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))
                   if request.request_id else str(uuid.uuid4()))
         job = pb.Job(id=job_id, kind=spec.kind, state=pb.JOB_STATE_PENDING, owner=owner, spec=spec,
@@ -198,16 +204,23 @@ class JobManager:
             raise ServiceError(grpc.StatusCode.INTERNAL, f"the progress service refused the job: {err.details()}",
                                "PROGRESS_REFUSED") from err
 
-    async def get(self, job_id: str) -> job_service_pb2.GetJobResponse:
+    async def get(self, job_id: str, principal: Principal) -> job_service_pb2.GetJobResponse:
         check(job_id_violations(job_id))
+        job, source = await self._find(job_id, principal)
+        return job_service_pb2.GetJobResponse(job=job, source=source)
+
+    async def _find(self, job_id: str, principal: Principal) -> tuple[pb.Job, int]:
+        """The job as its workflow sees it (the store, when the workflow is gone or Temporal is not
+        answering) and which source answered. Another user's job is NOT_FOUND, exactly like an unknown id."""
         try:
-            job = await self._live(job_id)
-            return job_service_pb2.GetJobResponse(job=job, source=job_service_pb2.GetJobResponse.SOURCE_WORKFLOW)
+            job, source = await self._live(job_id), job_service_pb2.GetJobResponse.SOURCE_WORKFLOW
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 log.warning("live view unavailable (%s); answering from the store", err, **logs.job(job_id))
-        job = await self._stored(job_id)
-        return job_service_pb2.GetJobResponse(job=job, source=job_service_pb2.GetJobResponse.SOURCE_STORE)
+            job, source = await self._stored(job_id), job_service_pb2.GetJobResponse.SOURCE_STORE
+        if not principal.admin and job.owner != principal.user:
+            raise NotFound("job", job_id)
+        return job, source
 
     async def _live(self, job_id: str) -> pb.Job:
         handle = self.client.get_workflow_handle(job_id)
@@ -239,7 +252,7 @@ class JobManager:
 
     # -- steering --
 
-    async def cancel(self, request: job_service_pb2.CancelJobRequest) -> pb.Job:
+    async def cancel(self, request: job_service_pb2.CancelJobRequest, principal: Principal) -> pb.Job:
         """Requests Temporal cancellation: it reaches the running step through its heartbeat, the step
         stops its service call, and the workflow reports CANCELLED. A repeat is harmless."""
         violations = job_id_violations(request.job_id)
@@ -247,28 +260,22 @@ class JobManager:
             violations.append(("reason", f"must be at most {MAX_REASON} characters"))
         check(violations)
         job_id = request.job_id
-        handle = self.client.get_workflow_handle(job_id)
+        # The workflow reports its end before it closes: its own status says whether it is ending.
+        job, _ = await self._find(job_id, principal)
+        if job.state in TERMINAL:
+            raise _not_in_state(job_id, job.state, "cancelled", "a pending, running, paused or awaiting-review job")
         try:
-            description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
-            state, job = CLOSED_STATES.get(description.status, pb.JOB_STATE_RUNNING), None
-            if state not in TERMINAL:
-                # The workflow reports its end before it closes: its own status says whether it is ending.
-                job = await self._view(handle)
-                state = job.state
-            if state not in TERMINAL:
-                await handle.cancel(rpc_timeout=QUERY_TIMEOUT)
-                log.info("cancel requested%s", f": {request.reason}" if request.reason else "", **logs.job(job_id))
+            await self.client.get_workflow_handle(job_id).cancel(rpc_timeout=QUERY_TIMEOUT)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise _unavailable("temporal", err) from err
             return await self._cancel_unstarted(job_id)
-        if state in TERMINAL or job is None:
-            raise _not_in_state(job_id, state, "cancelled", "a pending, running, paused or awaiting-review job")
+        log.info("cancel requested%s", f": {request.reason}" if request.reason else "", **logs.job(job_id))
         job.message = "cancelling" + (f": {request.reason}" if request.reason else "")
         return job
 
     async def _cancel_unstarted(self, job_id: str) -> pb.Job:
-        """A job whose workflow never started (its start failed; it has a request_id): end it here."""
+        """A job whose workflow is gone or never started (its start failed; it has a request_id)."""
         job = await self._stored(job_id)
         if job.state in TERMINAL:
             raise _not_in_state(job_id, job.state, "cancelled", "a pending, running, paused or awaiting-review job")
@@ -280,15 +287,17 @@ class JobManager:
             raise _unavailable("progress service", err.details()) from err
         return await self._stored(job_id)
 
-    async def pause(self, job_id: str) -> pb.Job:
+    async def pause(self, job_id: str, principal: Principal) -> pb.Job:
         check(job_id_violations(job_id))
+        await self._find(job_id, principal)
         return await self._update(job_id, GenerationJobWorkflow.pause, None, "paused", "a pending or running job")
 
-    async def resume(self, job_id: str) -> pb.Job:
+    async def resume(self, job_id: str, principal: Principal) -> pb.Job:
         check(job_id_violations(job_id))
+        await self._find(job_id, principal)
         return await self._update(job_id, GenerationJobWorkflow.resume, None, "resumed", "a PAUSED job")
 
-    async def review(self, request: job_service_pb2.ReviewJobRequest, reviewer: str) -> pb.Job:
+    async def review(self, request: job_service_pb2.ReviewJobRequest, principal: Principal) -> pb.Job:
         violations = job_id_violations(request.job_id)
         if request.decision not in (pb.REVIEW_DECISION_APPROVE, pb.REVIEW_DECISION_REJECT):
             violations.append(("decision", "must be REVIEW_DECISION_APPROVE or REVIEW_DECISION_REJECT"))
@@ -300,24 +309,18 @@ class JobManager:
         if corrections is not None and corrections.ListFields() and request.decision != pb.REVIEW_DECISION_REJECT:
             violations.append(("corrections", "are only allowed with REVIEW_DECISION_REJECT"))
         check(violations)
+        job, _ = await self._find(request.job_id, principal)
         if corrections is not None and corrections.ListFields():
-            kind = await self._kind(request.job_id)
-            check(specs.correction_violations(corrections, kind))
+            check(specs.correction_violations(corrections, job.kind))
+            self.settings.content_policy.check([("corrections.prompt", corrections.prompt),
+                                                ("corrections.negative_prompt", corrections.negative_prompt)])
         decision = ReviewInput(
-            decision=request.decision, reviewer=reviewer, feedback=request.feedback, round=request.round,
+            decision=request.decision, reviewer=principal.user, feedback=request.feedback, round=request.round,
             corrections=json_format.MessageToDict(corrections, preserving_proto_field_name=True)
             if corrections is not None else {},
         )
         return await self._update(request.job_id, GenerationJobWorkflow.review, decision, "reviewed",
                                   "a job AWAITING_REVIEW")
-
-    async def _kind(self, job_id: str) -> int:
-        try:
-            return (await self._live(job_id)).kind
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise _unavailable("temporal", err) from err
-        return (await self._stored(job_id)).kind
 
     async def _update(self, job_id: str, update, arg: object, verb: str, needs: str) -> pb.Job:
         """Runs a workflow update; its validator's refusal becomes FAILED_PRECONDITION naming the state."""

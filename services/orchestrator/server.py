@@ -8,7 +8,6 @@ import os
 import signal
 
 from genmedia import serving
-from genmedia.channels import aio_channel
 from genmedia.v1 import job_service_pb2_grpc, progress_service_pb2_grpc
 from services.orchestrator.config import Settings
 from services.orchestrator.jobs import JobManager
@@ -55,6 +54,6 @@ async def serve_forever(role: str, settings: Settings) -> None:
         log.info("worker shutting down: finishing running activities for up to %.0fs", settings.serving.grace_seconds)
         await stop_workers()
         return
-    progress = progress_service_pb2_grpc.ProgressServiceStub(aio_channel(settings.progress_addr))
+    progress = progress_service_pb2_grpc.ProgressServiceStub(settings.channel(settings.progress_addr))
     manager = JobManager(client, progress, settings)
     await serving.serve(settings.serving, build_registrations(manager), on_stop=stop_workers)

@@ -1,19 +1,11 @@
-"""JobService: proto in, JobManager, proto out."""
+"""JobService: proto in, JobManager (with the authenticated caller), proto out."""
 
 from __future__ import annotations
 
-import grpc
-
+from genmedia.auth import caller
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc
 from services.orchestrator.jobs import JobManager
-
-ANONYMOUS = "anonymous"
-
-
-def caller(context: grpc.aio.ServicerContext) -> str:
-    """The authenticated caller; `anonymous` while authentication is off."""
-    return ANONYMOUS
 
 
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):
@@ -21,19 +13,19 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self.jobs = jobs
 
     async def CreateJob(self, request: job_service_pb2.CreateJobRequest, context) -> pb.Job:
-        return await self.jobs.create(request, owner=caller(context))
+        return await self.jobs.create(request, caller())
 
     async def GetJob(self, request: job_service_pb2.GetJobRequest, context) -> job_service_pb2.GetJobResponse:
-        return await self.jobs.get(request.job_id)
+        return await self.jobs.get(request.job_id, caller())
 
     async def CancelJob(self, request: job_service_pb2.CancelJobRequest, context) -> pb.Job:
-        return await self.jobs.cancel(request)
+        return await self.jobs.cancel(request, caller())
 
     async def PauseJob(self, request: job_service_pb2.PauseJobRequest, context) -> pb.Job:
-        return await self.jobs.pause(request.job_id)
+        return await self.jobs.pause(request.job_id, caller())
 
     async def ResumeJob(self, request: job_service_pb2.ResumeJobRequest, context) -> pb.Job:
-        return await self.jobs.resume(request.job_id)
+        return await self.jobs.resume(request.job_id, caller())
 
     async def ReviewJob(self, request: job_service_pb2.ReviewJobRequest, context) -> pb.Job:
-        return await self.jobs.review(request, reviewer=caller(context))
+        return await self.jobs.review(request, caller())

@@ -11,7 +11,6 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from genmedia.channels import aio_channel
 from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
 from services.orchestrator.activities import JobActivities
 from services.orchestrator.config import Settings
@@ -44,7 +43,7 @@ def metrics_runtime(port: int, host: str) -> Runtime | None:
 
 
 def build_workers(client: Client, settings: Settings) -> list[Worker]:
-    channels = {name: aio_channel(addr) for name, addr in (
+    channels = {name: settings.channel(addr) for name, addr in (
         ("progress", settings.progress_addr), ("image", settings.image_addr), ("video", settings.video_addr))}
     acts = JobActivities(
         progress=progress_service_pb2_grpc.ProgressServiceStub(channels["progress"]),

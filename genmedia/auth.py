@@ -1,0 +1,311 @@
+"""Authentication, roles and rate limits of every public RPC, checked by the serving kit before a servicer runs.
+
+Callers send `authorization: Bearer <token>` metadata, where the token is an API key (from
+GENMEDIA_API_KEYS_FILE, each mapped to a user and a role), a JWT (HS256 with a shared secret or RS256
+with a public key; exp, nbf, aud and iss checked) or the internal credential the services use among
+themselves (GENMEDIA_INTERNAL_TOKEN). Health and reflection stay open. Keys and tokens are compared by
+their SHA-256 and never logged or echoed."""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import jwt
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
+
+from genmedia.config import ConfigError, env_str
+from genmedia.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+ROLES = ("user", "admin", "internal")
+OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+# Only the services' own credential may call these: they write the job record or generate media.
+INTERNAL_METHODS = ("/genmedia.v1.ProgressService/ReportProgress", "/genmedia.v1.ProgressService/PurgeJobs",
+                    "/genmedia.v1.ImageService/", "/genmedia.v1.VideoService/")
+CREATE_METHODS = ("/genmedia.v1.JobService/CreateJob", "/genmedia.v1.JobService/CreateBatch")
+JWT_LEEWAY_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user id jobs are owned by, and the role that decides what they may do."""
+
+    user: str
+    role: str
+
+    @property
+    def admin(self) -> bool:
+        return self.role in ("admin", "internal")
+
+
+# While authentication is off every caller is this one, and may do everything.
+ANONYMOUS = Principal("anonymous", "admin")
+_caller: contextvars.ContextVar[Principal] = contextvars.ContextVar("genmedia_caller", default=ANONYMOUS)
+
+
+def caller() -> Principal:
+    """The authenticated caller of the RPC being served."""
+    return _caller.get()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _unauthenticated(message: str, reason: str) -> ServiceError:
+    return ServiceError(grpc.StatusCode.UNAUTHENTICATED, message, reason)
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    audience: str
+    issuer: str
+    hs256_secret: str = ""
+    rs256_public_key: str = ""
+    role_claim: str = "role"
+
+    def decode(self, token: str) -> Principal:
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError:
+            raise _unauthenticated("the bearer token is not a well-formed JWT", "TOKEN_MALFORMED") from None
+        key = {"HS256": self.hs256_secret, "RS256": self.rs256_public_key}.get(algorithm or "")
+        if not key:
+            raise _unauthenticated(f"JWT algorithm {str(algorithm)[:20]!r} is not accepted here", "TOKEN_INVALID")
+        try:
+            claims = jwt.decode(token, key, algorithms=[algorithm], audience=self.audience, issuer=self.issuer,
+                                leeway=JWT_LEEWAY_SECONDS, options={"require": ["exp", "sub", "aud", "iss"]})
+        except jwt.ExpiredSignatureError:
+            raise _unauthenticated("the token has expired", "TOKEN_EXPIRED") from None
+        except jwt.ImmatureSignatureError:
+            raise _unauthenticated("the token is not valid yet (nbf)", "TOKEN_NOT_YET_VALID") from None
+        except jwt.InvalidAudienceError:
+            raise _unauthenticated(f"the token is not for this audience ({self.audience})", "TOKEN_INVALID") from None
+        except jwt.InvalidIssuerError:
+            raise _unauthenticated(f"the token was not issued by {self.issuer}", "TOKEN_INVALID") from None
+        except jwt.InvalidSignatureError:
+            raise _unauthenticated("the token's signature does not verify", "TOKEN_INVALID") from None
+        except jwt.PyJWTError as err:
+            raise _unauthenticated(f"the token is invalid: {type(err).__name__}", "TOKEN_INVALID") from None
+        role = claims.get(self.role_claim, "user")
+        user = claims.get("sub")
+        if role not in ("user", "admin") or not isinstance(user, str) or not 0 < len(user) <= 200:
+            raise _unauthenticated("the token needs a sub of 1-200 characters and a role of user or admin",
+                                   "TOKEN_INVALID")
+        return Principal(user, role)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: `rate` requests a second on average, bursts of up to `burst`. rate 0 = unlimited."""
+
+    rate: float
+    burst: float
+
+
+@dataclass(frozen=True)
+class RoleLimits:
+    create: RateLimit = RateLimit(5, 20)  # CreateJob, CreateBatch
+    read: RateLimit = RateLimit(50, 200)  # every other public RPC
+    max_active_jobs: int = 100  # jobs not yet ended; 0 = unlimited
+
+
+DEFAULT_LIMITS = {"user": RoleLimits(), "admin": RoleLimits(RateLimit(0, 0), RateLimit(0, 0), 0)}
+
+
+def _limits_from(text: str, source: str) -> dict[str, RoleLimits]:
+    """`{"user": {"create": [5, 20], "read": [50, 200], "max_active_jobs": 100}, "admin": {...}}`."""
+    limits = dict(DEFAULT_LIMITS)
+    try:
+        for role, spec in json.loads(text).items():
+            if role not in ("user", "admin"):
+                raise ValueError(f"unknown role {role!r}")
+            base = limits[role]
+            limits[role] = RoleLimits(
+                RateLimit(*map(float, spec.get("create", (base.create.rate, base.create.burst)))),
+                RateLimit(*map(float, spec.get("read", (base.read.rate, base.read.burst)))),
+                int(spec.get("max_active_jobs", base.max_active_jobs)),
+            )
+    except (ValueError, TypeError, AttributeError) as err:
+        raise ConfigError(f"{source}: expected {{role: {{create: [rate, burst], read: [rate, burst], "
+                          f"max_active_jobs: n}}}}: {err}") from None
+    return limits
+
+
+class RateLimiter:
+    """Per user and class of RPC (create / read): token buckets in this process."""
+
+    MAX_BUCKETS = 100_000
+
+    def __init__(self, limits: dict[str, RoleLimits]) -> None:
+        self.limits = limits
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # -> (tokens, last refill)
+
+    def check(self, principal: Principal, method: str) -> None:
+        limits = self.limits.get(principal.role)
+        if limits is None:
+            return
+        kind = "create" if method.startswith(CREATE_METHODS) else "read"
+        limit: RateLimit = getattr(limits, kind)
+        if limit.rate <= 0:
+            return
+        now = time.monotonic()
+        key = (principal.user, kind)
+        tokens, last = self._buckets.get(key, (limit.burst, now))
+        tokens = min(limit.burst, tokens + (now - last) * limit.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            wait = (1 - tokens) / limit.rate
+            retry = duration_pb2.Duration()
+            retry.FromNanoseconds(int(wait * 1e9))
+            raise ServiceError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"rate limit of {limit.rate:g} {kind} requests/s (bursts of {limit.burst:g}) reached; "
+                f"retry in {wait:.2f}s", "RATE_LIMITED", metadata={"limit": kind},
+                details=[error_details_pb2.RetryInfo(retry_delay=retry)],
+            )
+        self._buckets[key] = (tokens - 1, now)
+        if len(self._buckets) > self.MAX_BUCKETS:
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+
+
+@dataclass
+class Authenticator:
+    """Checks the credentials and role of each call and sets `caller()` for the servicer."""
+
+    enabled: bool
+    keys: dict[str, Principal] = field(default_factory=dict)  # sha256(key) -> principal
+    jwt: JwtSettings | None = None
+    limiter: RateLimiter | None = None
+
+    async def __call__(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        if method.startswith(OPEN_PREFIXES):
+            return
+        if not self.enabled:
+            _caller.set(ANONYMOUS)
+            return
+        principal = self.authenticate(_authorization(context))
+        internal_only = method.startswith(INTERNAL_METHODS)
+        if internal_only and principal.role != "internal":
+            raise ServiceError(grpc.StatusCode.PERMISSION_DENIED,
+                               f"{method.rsplit('/', 1)[-1]} is internal: only genmedia's services may call it",
+                               "INTERNAL_ONLY")
+        if self.limiter is not None and principal.role != "internal":
+            self.limiter.check(principal, method)
+        _caller.set(principal)
+
+    def authenticate(self, header: str) -> Principal:
+        if not header:
+            raise _unauthenticated("credentials are missing: send 'authorization: Bearer <API key or JWT>'",
+                                   "CREDENTIALS_MISSING")
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() not in ("bearer", "apikey") or not token:
+            raise _unauthenticated("the authorization metadata must be 'Bearer <API key or JWT>'",
+                                   "CREDENTIALS_MALFORMED")
+        principal = self.keys.get(_sha256(token))
+        if principal is not None:
+            return principal
+        if token.count(".") == 2 and self.jwt is not None:
+            return self.jwt.decode(token)
+        raise _unauthenticated("the API key or token is not valid", "CREDENTIALS_INVALID")
+
+    @classmethod
+    def from_env(cls) -> Authenticator:
+        """GENMEDIA_AUTH: `auto` (on when any credential is configured), `on` or `off`."""
+        mode = env_str("GENMEDIA_AUTH", "auto").lower()
+        if mode not in ("auto", "on", "off"):
+            raise ConfigError(f"GENMEDIA_AUTH must be auto, on or off, got {mode!r}")
+        keys = _api_keys()
+        internal = secret("GENMEDIA_INTERNAL_TOKEN")
+        if internal:
+            keys[_sha256(internal)] = Principal("genmedia-internal", "internal")
+        jwt_settings = _jwt_settings()
+        configured = bool(keys or jwt_settings)
+        enabled = mode == "on" or (mode == "auto" and configured)
+        if enabled and not internal:
+            raise ConfigError("GENMEDIA_INTERNAL_TOKEN (or GENMEDIA_INTERNAL_TOKEN_FILE) is required when "
+                              "authentication is on: the services use it to call each other")
+        if enabled and not (keys.keys() - {_sha256(internal)} or jwt_settings):
+            raise ConfigError("authentication is on but no user credential is configured: set GENMEDIA_API_KEYS_FILE "
+                              "or GENMEDIA_JWT_HS256_SECRET / GENMEDIA_JWT_RS256_PUBLIC_KEY_FILE")
+        limits_text = env_str("GENMEDIA_LIMITS", "")
+        limits = _limits_from(limits_text, "GENMEDIA_LIMITS") if limits_text else dict(DEFAULT_LIMITS)
+        return cls(enabled, keys, jwt_settings, RateLimiter(limits) if enabled else None)
+
+    def warn_if_off(self, service: str) -> None:
+        if not self.enabled:
+            log.warning("%s: AUTHENTICATION IS OFF - every caller is 'anonymous' with full access. Configure "
+                        "GENMEDIA_API_KEYS_FILE or GENMEDIA_JWT_* and GENMEDIA_INTERNAL_TOKEN for anything "
+                        "but local use.", service)
+
+
+def _authorization(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else ""
+    return ""
+
+
+def secret(name: str) -> str:
+    """A secret from NAME or from the file NAME_FILE names."""
+    value = os.environ.get(name, "")
+    path = os.environ.get(f"{name}_FILE", "")
+    if path:
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as err:
+            raise ConfigError(f"{name}_FILE: cannot read {path}: {err.strerror}") from None
+    return value
+
+
+def _api_keys() -> dict[str, Principal]:
+    """GENMEDIA_API_KEYS_FILE: a JSON list of {"key" or "key_sha256", "user", "role"}."""
+    path = env_str("GENMEDIA_API_KEYS_FILE", "")
+    if not path:
+        return {}
+    try:
+        entries = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise ConfigError(f"GENMEDIA_API_KEYS_FILE: cannot read {path}: {err.strerror}") from None
+    except ValueError as err:
+        raise ConfigError(f"GENMEDIA_API_KEYS_FILE: {path} is not JSON: {err}") from None
+    keys: dict[str, Principal] = {}
+    for i, entry in enumerate(entries if isinstance(entries, list) else [None]):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"GENMEDIA_API_KEYS_FILE: entry {i} must be an object with key, user and role")
+        digest = entry.get("key_sha256") or (_sha256(entry["key"]) if entry.get("key") else "")
+        user, role = entry.get("user", ""), entry.get("role", "user")
+        if not digest or not isinstance(user, str) or not user or role not in ("user", "admin"):
+            raise ConfigError(f"GENMEDIA_API_KEYS_FILE: entry {i} needs a key (or key_sha256), a user, "
+                              "and a role of user or admin")
+        keys[digest.lower()] = Principal(user, role)
+    return keys
+
+
+def _jwt_settings() -> JwtSettings | None:
+    hs256 = secret("GENMEDIA_JWT_HS256_SECRET")
+    key_file = env_str("GENMEDIA_JWT_RS256_PUBLIC_KEY_FILE", "")
+    if not hs256 and not key_file:
+        return None
+    public_key = ""
+    if key_file:
+        try:
+            public_key = Path(key_file).read_text()
+        except OSError as err:
+            raise ConfigError(f"GENMEDIA_JWT_RS256_PUBLIC_KEY_FILE: cannot read {key_file}: {err.strerror}") from None
+    audience, issuer = env_str("GENMEDIA_JWT_AUDIENCE", ""), env_str("GENMEDIA_JWT_ISSUER", "")
+    if not audience or not issuer:
+        raise ConfigError("GENMEDIA_JWT_AUDIENCE and GENMEDIA_JWT_ISSUER are required with JWT authentication")
+    return JwtSettings(audience, issuer, hs256, public_key, env_str("GENMEDIA_JWT_ROLE_CLAIM", "role"))
+
