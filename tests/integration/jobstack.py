@@ -113,8 +113,12 @@ async def add_api(stack: Stack, temporal: WorkflowEnvironment) -> None:
 
 
 async def add_workers(stack: Stack, temporal: WorkflowEnvironment) -> None:
-    """The three workers, in this process."""
-    workers = build_workers(temporal.client, stack.settings)
+    """The three workers (job workflows, image steps, video steps), in this process."""
+    await run_workers(stack, build_workers(temporal.client, stack.settings))
+
+
+async def run_workers(stack: Stack, workers: list) -> None:
+    """Runs workers until the stack closes."""
     tasks = [asyncio.create_task(w.run()) for w in workers]
 
     async def stop_workers() -> None:

@@ -18,7 +18,14 @@ from temporalio.testing import WorkflowEnvironment
 from genmedia.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from tests.conftest import venv_bin
-from tests.integration.jobstack import EventLog, Stack, add_api, add_workers, configure_env, job_services
+from tests.integration.jobstack import (
+    EventLog,
+    Stack,
+    add_api,
+    add_workers,
+    configure_env,
+    job_services,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -316,7 +323,7 @@ async def test_a_running_job_carries_an_eta(stack: Stack) -> None:
 async def test_with_a_backlog_a_priority_1_job_starts_before_earlier_priority_5_jobs(
         temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     configure_env(monkeypatch, tmp_path)
-    monkeypatch.setenv("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", "0.1")
+    monkeypatch.setenv("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", "0.05")
     async with job_services(tmp_path) as stack:
         stack.settings = replace(stack.settings, image_slots=1)
         await add_api(stack, temporal)
@@ -324,7 +331,7 @@ async def test_with_a_backlog_a_priority_1_job_starts_before_earlier_priority_5_
         blocker = await stack.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="busy", num_images=4)))
         blocking = EventLog(stack.client, blocker.id)
         await blocking.wait_for(_of(pb.EVENT_TYPE_PROGRESS))  # it holds the only image slot
-        low = [await stack.client.create_job(IMAGE, priority=5) for _ in range(3)]
+        low = [await stack.client.create_job(IMAGE, priority=5) for _ in range(4)]
         high = await stack.client.create_job(IMAGE, priority=1)
         assert (low[0].priority, high.priority) == (5, 1)
         logs = {j.id: EventLog(stack.client, j.id) for j in [*low, high]}
@@ -336,9 +343,11 @@ async def test_with_a_backlog_a_priority_1_job_starts_before_earlier_priority_5_
             first = await log.wait_for(_of(pb.EVENT_TYPE_PROGRESS))  # its image step got the slot
             started[job_id] = first.time.ToDatetime()
             await log.end()
-        await blocking.end()
         order = sorted(started, key=started.__getitem__)
-        assert order[0] == high.id, {("high" if k == high.id else "low"): v.time() for k, v in started.items()}
+        names = {high.id: "high", **{j.id: f"low{i}" for i, j in enumerate(low)}}
+        assert order[0] == high.id, [(names[k], started[k].time()) for k in order]
+        assert order[1:] == [j.id for j in low], "equal priorities keep their order"
+        await blocking.end()
         error = await _refused(stack.client.create_job(IMAGE, priority=9), grpc.StatusCode.INVALID_ARGUMENT)
         assert details_of(error)[1][0][0] == "priority"
 
