@@ -39,27 +39,32 @@ OPTIONS = [
 ]
 
 
-class _Credential(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
-    """Adds `authorization: Bearer <token>` to every call."""
+def _with_credential(details: grpc.aio.ClientCallDetails, token: str) -> grpc.aio.ClientCallDetails:
+    metadata = grpc.aio.Metadata(*(details.metadata or ()))
+    metadata.add("authorization", f"Bearer {token}")
+    return details._replace(metadata=metadata)
 
+
+# Two classes: a channel files an interceptor under one kind of call only.
+class _UnaryCredential(grpc.aio.UnaryUnaryClientInterceptor):
     def __init__(self, token: str) -> None:
-        self.header = ("authorization", f"Bearer {token}")
-
-    def _with(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()))
-        metadata.add(*self.header)
-        return details._replace(metadata=metadata)
+        self.token = token
 
     async def intercept_unary_unary(self, continuation, client_call_details, request):
-        return await continuation(self._with(client_call_details), request)
+        return await continuation(_with_credential(client_call_details, self.token), request)
+
+
+class _StreamCredential(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self.token = token
 
     async def intercept_unary_stream(self, continuation, client_call_details, request):
-        return await continuation(self._with(client_call_details), request)
+        return await continuation(_with_credential(client_call_details, self.token), request)
 
 
 def aio_channel(address: str, token: str = "", tls: ClientTls | None = None) -> grpc.aio.Channel:
     """A channel to `address`, over TLS when `tls` is given, sending `token` as the credential."""
-    interceptors = [_Credential(token)] if token else None
+    interceptors = [_UnaryCredential(token), _StreamCredential(token)] if token else None
     if tls is not None:
         return grpc.aio.secure_channel(address, tls.credentials(), options=OPTIONS, interceptors=interceptors)
     return grpc.aio.insecure_channel(address, options=OPTIONS, interceptors=interceptors)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 from google.protobuf import json_format
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from genmedia.client import GenmediaClient
 from genmedia.errors import details_of
+from genmedia.tls import ClientTls
 from genmedia.v1 import common_pb2 as pb
 from genmedia.watch import describe_asset, eta_text, watch_job
 
@@ -71,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress-server",
                         help="ProgressService address (GENMEDIA_PROGRESS_ADDR, 127.0.0.1:50052)")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--token", help="API key or JWT (GENMEDIA_TOKEN)")
+    parser.add_argument("--tls", action="store_true", help="connect with TLS (GENMEDIA_TLS=on)")
+    parser.add_argument("--ca", help="CA certificate to trust (GENMEDIA_TLS_CA_FILE); implies --tls")
+    parser.add_argument("--cert", help="client certificate for mTLS (GENMEDIA_TLS_CLIENT_CERT_FILE)")
+    parser.add_argument("--key", help="client private key for mTLS (GENMEDIA_TLS_CLIENT_KEY_FILE)")
     sub = parser.add_subparsers(dest="command", required=True)
     image = sub.add_parser("image", help="text to image(s)")
     _submit_options(image)
@@ -156,8 +163,22 @@ def print_job(console: Console, job: pb.Job, as_json: bool, source: str = "") ->
         console.print(f"  {describe_asset(asset)}", highlight=False, soft_wrap=True)
 
 
+def client_tls(args: argparse.Namespace) -> ClientTls | None:
+    """TLS from the flags, else from GENMEDIA_TLS_* (None: plaintext)."""
+    if not (args.tls or args.ca or args.cert or args.key):
+        return None
+    if bool(args.cert) != bool(args.key):
+        raise SystemExit("error: --cert and --key go together")
+    try:
+        read = {name: Path(path).read_bytes() if path else None
+                for name, path in (("ca", args.ca), ("cert", args.cert), ("key", args.key))}
+    except OSError as err:
+        raise SystemExit(f"error: cannot read {err.filename}: {err.strerror}") from None
+    return ClientTls(read["ca"], read["cert"], read["key"])
+
+
 async def run(args: argparse.Namespace, console: Console) -> int:
-    async with GenmediaClient(args.server, args.progress_server) as client:
+    async with GenmediaClient(args.server, args.progress_server, token=args.token, tls=client_tls(args)) as client:
         if args.command in ("image", "video"):
             job = await client.create_job(build_spec(args), request_id=args.request_id, labels=dict(args.label),
                                           review=args.review, review_timeout=args.review_timeout,

@@ -6,6 +6,7 @@ misses an event nor sees one twice."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -13,6 +14,7 @@ import grpc
 
 from genmedia.channels import aio_channel
 from genmedia.config import service_addr
+from genmedia.tls import ClientTls
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc, progress_service_pb2, progress_service_pb2_grpc
 
@@ -22,9 +24,12 @@ RESUMABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, gr
 
 class GenmediaClient:
     def __init__(self, orchestrator_addr: str | None = None, progress_addr: str | None = None,
-                 timeout: float = 10.0) -> None:
-        self._orchestrator = aio_channel(orchestrator_addr or service_addr("orchestrator"))
-        self._progress = aio_channel(progress_addr or service_addr("progress"))
+                 timeout: float = 10.0, token: str | None = None, tls: ClientTls | None = None) -> None:
+        """`token` (default GENMEDIA_TOKEN) is an API key or JWT; `tls` (default from GENMEDIA_TLS_*)."""
+        token = os.environ.get("GENMEDIA_TOKEN", "") if token is None else token
+        tls = ClientTls.from_env() if tls is None else tls
+        self._orchestrator = aio_channel(orchestrator_addr or service_addr("orchestrator"), token, tls)
+        self._progress = aio_channel(progress_addr or service_addr("progress"), token, tls)
         self.jobs = job_service_pb2_grpc.JobServiceStub(self._orchestrator)
         self.progress = progress_service_pb2_grpc.ProgressServiceStub(self._progress)
         self.timeout = timeout

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from genmedia.config import METRICS_PORTS, PORTS, env_int, env_str, var_dir
+from genmedia.auth import Authenticator
+from genmedia.config import METRICS_PORTS, PORTS, ConfigError, env_int, env_str, var_dir
 from genmedia.stackcheck import endpoints_table, wait_grpc_healthy, wait_temporal, wait_worker
 
 # One task-queue partition: Temporal orders a backlog by priority within a partition, and one dev server
@@ -208,6 +209,9 @@ async def _main(args: argparse.Namespace) -> int:
             console.print(f"[red]genmedia could not start:[/] {err}")
             return 1
         stack.print_endpoints()
+        if not _auth_enabled():
+            console.print("[yellow]authentication is OFF:[/] every caller is 'anonymous' with full access "
+                          "(fine on this machine; see the README's Security section before sharing it)")
         cli = "genmedia" if shutil.which("genmedia") == str(BIN / "genmedia") else os.path.relpath(BIN / "genmedia")
         console.print("[bold green]genmedia is ready[/] — "
                       f"try: {cli} video \"a lighthouse at dusk\" --watch   (Ctrl-C stops the stack)")
@@ -220,6 +224,13 @@ async def _main(args: argparse.Namespace) -> int:
         stack.stop()
         console.print("stopped")
     return code
+
+
+def _auth_enabled() -> bool:
+    try:
+        return Authenticator.from_env().enabled
+    except ConfigError:
+        return True  # the services refuse to start and say why
 
 
 async def _demo(stack: Stack, prompt: str) -> int:

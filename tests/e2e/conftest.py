@@ -34,7 +34,7 @@ class RunningStack:
 def _stack_env(var: Path) -> dict[str, str]:
     env = dict(os.environ, GENMEDIA_VAR_DIR=str(var), GENMEDIA_TEMPORAL_PORT=str(free_port()),
                GENMEDIA_TEMPORAL_UI_PORT="-1", GENMEDIA_SHUTDOWN_GRACE_SECONDS="5",
-               GENMEDIA_IMAGE_STEP_DELAY_SECONDS="0.02")
+               GENMEDIA_IMAGE_STEP_DELAY_SECONDS="0.02", GENMEDIA_VIDEO_FRAME_DELAY_SECONDS="0.02")
     for name in PORTS:
         port = free_port()
         env[f"GENMEDIA_{name.upper()}_PORT"] = str(port)

@@ -59,7 +59,7 @@ def test_cli_review_reject_with_corrections_then_approve(stack: RunningStack) ->
 
 
 def test_cli_pause_then_resume_and_pause_then_cancel(stack: RunningStack) -> None:
-    slow = ["--width", "320", "--height", "180", "--duration", "8", "--fps", "24", "--deadline", "10m"]
+    slow = ["--width", "320", "--height", "180", "--duration", "10", "--fps", "24", "--deadline", "10m"]
     first = _job_id(stack.cli("video", "a slow river", *slow).stdout)
     second = _job_id(stack.cli("video", "a slow river", *slow, "--priority", "1").stdout)
     running = _wait_for(stack, first, "RUNNING")

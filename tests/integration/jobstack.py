@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
-from genmedia.channels import aio_channel
+from genmedia.auth import Authenticator
 from genmedia.client import GenmediaClient
 from genmedia.serving import RunningServer, create_server
 from genmedia.v1 import common_pb2 as pb
@@ -69,13 +69,17 @@ async def start_image_server(address: str = "127.0.0.1:0") -> RunningServer:
 
 
 @asynccontextmanager
-async def job_services(var: Path) -> AsyncIterator[Stack]:
-    """Progress, image and video servers, and orchestrator settings whose queues no other test uses."""
+async def job_services(var: Path, guard: Authenticator | None = None) -> AsyncIterator[Stack]:
+    """Progress, image and video servers (checking credentials with `guard`), and orchestrator settings
+    whose queues no other test uses."""
     engine = await progress_server.open_database(progress_config.Settings.from_env())
+    registrations = progress_server.build_registrations(Store.for_engine(engine), Bus(1000), 15)
     servers = {
-        "progress": await create_server(progress_server.build_registrations(Store.for_engine(engine), Bus(1000), 15)),
-        "image": await start_image_server(),
-        "video": await create_server(video_server.build_registrations(video_config.Settings.from_env())),
+        "progress": await create_server(registrations, guard=guard),
+        "image": await create_server(image_server.build_registrations(image_config.Settings.from_env()),
+                                     guard=guard),
+        "video": await create_server(video_server.build_registrations(video_config.Settings.from_env()),
+                                     guard=guard),
     }
     queue = f"jobs-{uuid.uuid4().hex[:8]}"
     settings = replace(
@@ -85,7 +89,7 @@ async def job_services(var: Path) -> AsyncIterator[Stack]:
         progress_interval=0.05,
     )
     stack = Stack(settings, var, servers, engine=engine)
-    stack.client = GenmediaClient("127.0.0.1:1", settings.progress_addr)
+    stack.client = GenmediaClient("127.0.0.1:1", settings.progress_addr, token="")
     try:
         yield stack
     finally:
@@ -103,13 +107,14 @@ async def start_progress_server(stack: Stack, address: str) -> RunningServer:
     return await create_server(registrations, address)
 
 
-async def add_api(stack: Stack, temporal: WorkflowEnvironment) -> None:
-    """JobService on a port-0 server in this process; stack.client talks to it."""
-    progress = progress_service_pb2_grpc.ProgressServiceStub(aio_channel(stack.settings.progress_addr))
-    api = await create_server(build_registrations(JobManager(temporal.client, progress, stack.settings)))
+async def add_api(stack: Stack, temporal: WorkflowEnvironment, guard: Authenticator | None = None,
+                  token: str = "") -> None:
+    """JobService on a port-0 server in this process; stack.client talks to it (sending `token`)."""
+    progress = progress_service_pb2_grpc.ProgressServiceStub(stack.settings.channel(stack.settings.progress_addr))
+    api = await create_server(build_registrations(JobManager(temporal.client, progress, stack.settings)), guard=guard)
     stack.servers["api"] = api
     await stack.client.close()
-    stack.client = GenmediaClient(f"127.0.0.1:{api.port}", stack.settings.progress_addr)
+    stack.client = GenmediaClient(f"127.0.0.1:{api.port}", stack.settings.progress_addr, token=token)
 
 
 async def add_workers(stack: Stack, temporal: WorkflowEnvironment) -> None:
