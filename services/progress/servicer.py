@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import datetime as dt
-import json
 import logging
-import math
 from collections.abc import AsyncIterator
 
 import grpc
@@ -21,79 +16,23 @@ from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
 from services.progress.bus import Bus, Subscription
-from services.progress.store import TERMINAL_EVENTS, TERMINAL_STATES, TYPE_STATES, PageKey, Store
+from services.progress.models import UTC
+from services.progress.queries import JobQuery, decode_page_token, decode_token, encode_page_token, encode_token
+from services.progress.store import TERMINAL_EVENTS, TERMINAL_STATES, Store
+from services.progress.validation import filter_violations, report_violations, valid_time
 
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext
 
-MAX_ID = 200
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-MICROSECOND = dt.timedelta(microseconds=1)
+DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE = 100, 1000
+DEFAULT_PURGE, MAX_PURGE = 100, 1000
 
 
-def report_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
-    """Every problem of a ReportProgress request, named by field."""
-    event, v = request.event, []
-    if not event.job_id:
-        v.append(("event.job_id", "must not be empty"))
-    elif len(event.job_id) > MAX_ID:
-        v.append(("event.job_id", f"must be at most {MAX_ID} characters"))
-    if not request.idempotency_key:
-        v.append(("idempotency_key", "must not be empty"))
-    elif len(request.idempotency_key) > MAX_ID:
-        v.append(("idempotency_key", f"must be at most {MAX_ID} characters"))
-    if event.type == pb.EVENT_TYPE_UNSPECIFIED or event.type not in pb.EventType.values():
-        v.append(("event.type", f"must be a known event type other than UNSPECIFIED, got {event.type}"))
-    if math.isnan(event.percent) or not 0 <= event.percent <= 100:
-        v.append(("event.percent", f"must be between 0 and 100, got {event.percent:g}"))
-    if event.state not in pb.JobState.values():
-        v.append(("event.state", f"is not a known job state: {event.state}"))
-    elif event.state and event.type in TYPE_STATES and event.state != TYPE_STATES[event.type]:
-        v.append(("event.state", f"must be {pb.JobState.Name(TYPE_STATES[event.type])} or unset"))
-    elif event.type not in TYPE_STATES and event.state in TERMINAL_STATES:
-        v.append(("event.state", "a terminal state needs a COMPLETED, FAILED or CANCELLED event"))
-    if event.type == pb.EVENT_TYPE_CREATED:
-        if not request.HasField("job"):
-            v.append(("job", "is required with EVENT_TYPE_CREATED"))
-        else:
-            if request.job.id != event.job_id:
-                v.append(("job.id", "must equal event.job_id"))
-            if request.job.kind == pb.JOB_KIND_UNSPECIFIED or request.job.kind not in pb.JobKind.values():
-                v.append(("job.kind", "must be JOB_KIND_IMAGE or JOB_KIND_VIDEO"))
-    return v + text_violations(request)
-
-
-MAX_TEXT = 4000
-
-
-def text_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
-    """Strings stored as text: bounded, and free of NUL (which PostgreSQL text cannot hold)."""
-    event, job = request.event, request.job
-    fields = [("event.message", event.message), ("event.error.code", event.error.code),
-              ("event.error.message", event.error.message), ("idempotency_key", request.idempotency_key),
-              ("event.job_id", event.job_id), ("job.owner", job.owner), ("job.request_id", job.request_id)]
-    fields += [(f"job.labels[{k}]", k + v) for k, v in job.labels.items()]
-    fields += [(f"event.assets[{i}].uri", a.uri + a.mime_type + a.sha256) for i, a in enumerate(event.assets)]
-    v = [(name, "must not contain NUL characters") for name, text in fields if "\x00" in text]
-    v += [(name, f"must be at most {MAX_TEXT} characters") for name, text in fields if len(text) > MAX_TEXT]
-    return v
-
-
-def encode_page_token(key: PageKey) -> str:
-    payload = json.dumps([(key.create_time - EPOCH) // MICROSECOND, key.job_id]).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> PageKey:
-    try:
-        micros, job_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if type(micros) is not int or not isinstance(job_id, str):
-            raise ValueError(token)
-        return PageKey(EPOCH + micros * MICROSECOND, job_id)
-    except (ValueError, TypeError, binascii.Error, OverflowError):
-        check([("page_token", "is not a token returned by ListJobs")])
-        raise
+def page_size(size: int, default: int, limit: int, field: str = "page_size") -> int:
+    """0 means the default, larger than the limit is clamped, negative is refused."""
+    check([(field, "must not be negative")] if size < 0 else [])
+    return min(size or default, limit)
 
 
 class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
@@ -115,12 +54,38 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
         return await self._store.get_job(request.job_id)
 
     async def ListJobs(self, request: ps.ListJobsRequest, context: Context) -> ps.ListJobsResponse:
-        check([("page_size", "must not be negative")] if request.page_size < 0 else [])
-        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        after = decode_page_token(request.page_token) if request.page_token else None
-        page = await self._store.list_jobs(size, after)
-        token = encode_page_token(page.next_key) if page.next_key else ""
+        violations = filter_violations(request.filter)
+        if request.order not in ps.ListOrder.values():
+            violations.append(("order", f"is not a known order: {request.order}"))
+        check(violations)
+        size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        query, oldest_first = JobQuery.from_proto(request.filter), request.order == ps.LIST_ORDER_OLDEST_FIRST
+        fingerprint = query.fingerprint(oldest_first)
+        after = decode_page_token(request.page_token, fingerprint) if request.page_token else None
+        page = await self._store.list_jobs(query, size, after, oldest_first)
+        token = encode_page_token(page.next_key, fingerprint) if page.next_key else ""
         return ps.ListJobsResponse(jobs=page.jobs, next_page_token=token, total_size=page.total)
+
+    async def ListJobEvents(self, request: ps.ListJobEventsRequest, context: Context) -> ps.ListJobEventsResponse:
+        check([("job_id", "must not be empty")] if not request.job_id else [])
+        size = page_size(request.page_size, DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE)
+        after = 0
+        if request.page_token:
+            job_id, after = decode_token(request.page_token, "page_token", (str, int))
+            if job_id != request.job_id:
+                check([("page_token", "was returned for another job")])
+        events, more = await self._store.events_page(request.job_id, after, size)
+        token = encode_token(request.job_id, events[-1].sequence) if more else ""
+        return ps.ListJobEventsResponse(events=events, next_page_token=token)
+
+    async def PurgeJobs(self, request: ps.PurgeJobsRequest, context: Context) -> ps.PurgeJobsResponse:
+        if not request.HasField("ended_before"):
+            check([("ended_before", "is required")])
+        check([("ended_before", "must be a valid timestamp (years 1-9999)")]
+              if not valid_time(request.ended_before) else [])
+        limit = page_size(request.limit, DEFAULT_PURGE, MAX_PURGE, "limit")
+        ids = await self._store.purge(request.ended_before.ToDatetime(tzinfo=UTC), limit)
+        return ps.PurgeJobsResponse(job_ids=ids)
 
     async def WatchJob(self, request: ps.WatchJobRequest, context: Context) -> AsyncIterator[ps.WatchJobResponse]:
         violations = [] if request.job_id else [("job_id", "must not be empty")]
