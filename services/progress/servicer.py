@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 
@@ -15,9 +16,11 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
-from services.progress.bus import Bus, Subscription
+from services.progress.bus import Bus, Subscription, Wakeup
+from services.progress.feed import Position
 from services.progress.models import UTC
 from services.progress.queries import JobQuery, decode_page_token, decode_token, encode_page_token, encode_token
+from services.progress.stats import Durations, compute
 from services.progress.store import TERMINAL_EVENTS, TERMINAL_STATES, Store
 from services.progress.validation import filter_violations, report_violations, valid_time
 
@@ -27,6 +30,9 @@ Context = grpc.aio.ServicerContext
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
 DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE = 100, 1000
 DEFAULT_PURGE, MAX_PURGE = 100, 1000
+FEED_BATCH = 500
+PENDING_RECHECK = 0.01  # seconds: how soon to read events that were behind the PostgreSQL horizon
+DEFAULT_STATS_WINDOW = dt.timedelta(hours=24)
 
 
 def page_size(size: int, default: int, limit: int, field: str = "page_size") -> int:
@@ -118,15 +124,15 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
                     yield response
 
     async def _live(self, subscription: Subscription, last: int) -> AsyncIterator[ps.WatchJobResponse]:
-        """Queued events in sequence order (gaps filled from the store), heartbeats when idle, to the end."""
+        """Queued events in sequence order (gaps filled from the store), a heartbeat every interval, to the end."""
         job_id, clock = subscription.job_id, asyncio.get_running_loop()
-        quiet_until = clock.time() + self._heartbeat
+        beat_at = clock.time() + self._heartbeat  # every interval, busy or not (the client's liveness check)
         while True:
             try:
-                event = await asyncio.wait_for(subscription.get(), max(0.0, quiet_until - clock.time()))
+                event = await asyncio.wait_for(subscription.get(), max(0.0, beat_at - clock.time()))
             except TimeoutError:
                 yield ps.WatchJobResponse(heartbeat=ps.Heartbeat(last_sequence=last))
-                quiet_until = clock.time() + self._heartbeat
+                beat_at = clock.time() + self._heartbeat
                 continue
             if event is None and subscription.shutting_down:
                 raise ServiceError(
@@ -147,6 +153,71 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
             batch = [event] if event.sequence == last + 1 else await self._store.events_after(job_id, last)
             for item in batch:
                 yield ps.WatchJobResponse(event=item)
-                last, quiet_until = item.sequence, clock.time() + self._heartbeat
+                last = item.sequence
                 if item.type in TERMINAL_EVENTS:
                     return
+            if clock.time() >= beat_at:
+                yield ps.WatchJobResponse(heartbeat=ps.Heartbeat(last_sequence=last))
+                beat_at = clock.time() + self._heartbeat
+
+    async def WatchJobs(self, request: ps.WatchJobsRequest, context: Context) -> AsyncIterator[ps.WatchJobsResponse]:
+        check(filter_violations(request.filter))
+        query = JobQuery.from_proto(request.filter)
+        cursor = Position.from_token(request.cursor) if request.cursor else None
+        with self._bus.wakeups() as wakeup:  # before reading, so a commit in between wakes us
+            cursor = cursor or await self._store.feed.head()
+            async with contextlib.aclosing(self._feed(wakeup, query, cursor)) as feed:
+                async for response in feed:
+                    yield response
+
+    async def _feed(self, wakeup: Wakeup, query: JobQuery, cursor: Position) -> AsyncIterator[ps.WatchJobsResponse]:
+        """Reads the feed after the cursor whenever something was recorded, heartbeats every interval."""
+        clock = asyncio.get_running_loop()
+        beat_at = clock.time() + self._heartbeat
+        while True:
+            page = await self._store.feed.read(cursor, query, FEED_BATCH)
+            for position, event in page.events:
+                yield ps.WatchJobsResponse(event=event, cursor=position.token())
+                cursor = position
+            if clock.time() >= beat_at:
+                yield ps.WatchJobsResponse(heartbeat=ps.Heartbeat(), cursor=cursor.token())
+                beat_at = clock.time() + self._heartbeat
+            if len(page.events) == FEED_BATCH:
+                continue
+            if wakeup.shutting_down:
+                raise ServiceError(
+                    grpc.StatusCode.UNAVAILABLE, "progress service is shutting down; resume with the last cursor",
+                    "SERVER_SHUTTING_DOWN", metadata={"cursor": cursor.token()},
+                )
+            wait = beat_at - clock.time()
+            await wakeup.wait(min(wait, PENDING_RECHECK) if page.pending else wait)
+
+    async def GetStats(self, request: ps.GetStatsRequest, context: Context) -> ps.GetStatsResponse:
+        violations = filter_violations(request.filter)
+        violations += [(name, "must be a valid timestamp (years 1-9999)") for name in ("start_time", "end_time")
+                       if request.HasField(name) and not valid_time(getattr(request, name))]
+        violations += [(f"filter.{name}", "must be unset: the window is start_time..end_time")
+                       for name in ("created_after", "created_before") if request.filter.HasField(name)]
+        check(violations)
+        end = request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else dt.datetime.now(UTC)
+        start = request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None
+        start = start if start is not None else max(end - DEFAULT_STATS_WINDOW, dt.datetime.min.replace(tzinfo=UTC))
+        check([("start_time", "must be before end_time")] if start >= end else [])
+        stats = await compute(self._store.sessions, start, end, JobQuery.from_proto(request.filter))
+        response = ps.GetStatsResponse(
+            total_jobs=stats.total, success_rate=stats.success_rate, reviews=stats.reviews,
+            review_approval_rate=stats.approved / stats.reviews if stats.reviews else 0.0, backlog=stats.backlog,
+            counts=[ps.StateCount(state=s, count=n) for s, n in sorted(stats.counts.items())],
+            kinds=[ps.KindStats(kind=k, duration=duration_stats(d)) for k, d in stats.kinds.items()],
+            steps=[ps.StepStats(step=k, duration=duration_stats(d)) for k, d in stats.steps.items()],
+        )
+        response.start_time.FromDatetime(start)
+        response.end_time.FromDatetime(end)
+        return response
+
+
+def duration_stats(durations: Durations) -> ps.DurationStats:
+    stats = ps.DurationStats(count=durations.count)
+    stats.mean.FromTimedelta(durations.mean)
+    stats.p95.FromTimedelta(durations.p95)
+    return stats

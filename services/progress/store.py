@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from genmedia import logs
 from genmedia.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
+from services.progress.feed import Feed
 from services.progress.models import UTC, JobEventRow, JobLabelRow, JobRow
 from services.progress.queries import JobQuery, PageKey
 
@@ -63,8 +64,10 @@ def _precondition(message: str, reason: str, job_id: str) -> ServiceError:
 class Store:
     """Jobs and their events in one SQL database; one transaction per call, sessions injected."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], serialize_writes: bool) -> None:
-        self._sessions = sessions
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], serialize_writes: bool,
+                 postgres: bool = False) -> None:
+        self._sessions = self.sessions = sessions
+        self.feed = Feed(sessions, postgres)
         # SQLite has no row locks: writers of this process take turns instead (one process per file).
         self._write_lock: contextlib.AbstractAsyncContextManager = (
             asyncio.Lock() if serialize_writes else contextlib.nullcontext()
@@ -73,7 +76,8 @@ class Store:
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> Store:
         sessions = async_sessionmaker(engine, expire_on_commit=False)
-        return cls(sessions, serialize_writes=engine.dialect.name == "sqlite")
+        return cls(sessions, serialize_writes=engine.dialect.name == "sqlite",
+                   postgres=engine.dialect.name == "postgresql")
 
     async def report(self, event: pb.JobEvent, key: str, job: pb.Job | None = None) -> Recorded:
         """Records an event once per (job, key); the stored copy has the next sequence of the job."""
