@@ -72,6 +72,7 @@ class Bus:
         self.closed = False
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._wakeups: set[Wakeup] = set()
+        self.published: dict[str, int] = {}  # newest sequence published, per job with subscribers
 
     @contextmanager
     def subscribe(self, job_id: str) -> Iterator[Subscription]:
@@ -104,6 +105,8 @@ class Bus:
 
     def publish(self, event: pb.JobEvent) -> None:
         self.wake()
+        if event.job_id in self._subscriptions:
+            self.published[event.job_id] = max(self.published.get(event.job_id, 0), event.sequence)
         for subscription in list(self._subscriptions.get(event.job_id, ())):
             if not subscription.offer(event):
                 self._discard(subscription)
@@ -125,6 +128,9 @@ class Bus:
                 subscription.shutting_down = True
                 subscription.drop()
 
+    def watched_jobs(self) -> list[str]:
+        return list(self._subscriptions)
+
     def subscribers(self, job_id: str | None = None) -> int:
         """How many subscriptions are open, for one job or for all."""
         if job_id is not None:
@@ -137,3 +143,4 @@ class Bus:
             subs.discard(subscription)
             if not subs:
                 del self._subscriptions[subscription.job_id]
+                self.published.pop(subscription.job_id, None)

@@ -11,6 +11,7 @@ from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
 from services.progress.bus import Bus
 from services.progress.config import Settings
 from services.progress.models import make_engine
+from services.progress.replicas import Listener
 from services.progress.schema import current_revision, head, upgrade
 from services.progress.servicer import ProgressServicer
 from services.progress.store import Store
@@ -59,5 +60,14 @@ async def serve_forever(settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
     engine = await open_database(settings)
     store, bus = Store.for_engine(engine), Bus(settings.watch_buffer)
+    listener = Listener(engine.url, {}, store, bus) if engine.dialect.name == "postgresql" else None
+    if listener is not None:
+        await listener.start()  # other replicas' events reach this one's watchers
+
+    async def stop() -> None:
+        if listener is not None:
+            await listener.stop()
+        await engine.dispose()
+
     registrations = build_registrations(store, bus, settings.heartbeat_seconds)
-    await serve(settings.serving, registrations, on_drain=bus.close, on_stop=engine.dispose)
+    await serve(settings.serving, registrations, on_drain=bus.close, on_stop=stop)
