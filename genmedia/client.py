@@ -104,4 +104,4 @@ class GenmediaClient:
                 failures += 1
                 if err.code() not in RESUMABLE or failures > max_reconnects:
                     raise
-                await asyncio.sleep(min(0.2 * 2 ** failures, 5.0))
+                await asyncio.sleep(min(0.05 * 2 ** failures, 5.0))  # 0.1 s first: a resume is cheap

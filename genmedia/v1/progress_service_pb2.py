@@ -24,29 +24,63 @@ _sym_db = _symbol_database.Default()
 
 from genmedia.v1 import common_pb2 as genmedia_dot_v1_dot_common__pb2
 from genmedia.v1 import job_service_pb2 as genmedia_dot_v1_dot_job__service__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"genmedia/v1/progress_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\x1a\x1dgenmedia/v1/job_service.proto\"u\n\x15ReportProgressRequest\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.genmedia.v1.JobEvent\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x1d\n\x03job\x18\x03 \x01(\x0b\x32\x10.genmedia.v1.Job\"=\n\x16ReportProgressResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"8\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.genmedia.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"9\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"\"\n\tHeartbeat\x12\x15\n\rlast_sequence\x18\x01 \x01(\x03\"\x98\x01\n\x10WatchJobResponse\x12$\n\x08snapshot\x18\x01 \x01(\x0b\x32\x10.genmedia.v1.JobH\x00\x12&\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x15.genmedia.v1.JobEventH\x00\x12+\n\theartbeat\x18\x03 \x01(\x0b\x32\x16.genmedia.v1.HeartbeatH\x00\x42\t\n\x07payload2\xb8\x02\n\x0fProgressService\x12Y\n\x0eReportProgress\x12\".genmedia.v1.ReportProgressRequest\x1a#.genmedia.v1.ReportProgressResponse\x12\x36\n\x06GetJob\x12\x1a.genmedia.v1.GetJobRequest\x1a\x10.genmedia.v1.Job\x12G\n\x08ListJobs\x12\x1c.genmedia.v1.ListJobsRequest\x1a\x1d.genmedia.v1.ListJobsResponse\x12I\n\x08WatchJob\x12\x1c.genmedia.v1.WatchJobRequest\x1a\x1d.genmedia.v1.WatchJobResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"genmedia/v1/progress_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\x1a\x1dgenmedia/v1/job_service.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x02\n\tJobFilter\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.genmedia.v1.JobState\x12\"\n\x04kind\x18\x02 \x01(\x0e\x32\x14.genmedia.v1.JobKind\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\x12\x32\n\x06labels\x18\x04 \x03(\x0b\x32\".genmedia.v1.JobFilter.LabelsEntry\x12\x31\n\rcreated_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"u\n\x15ReportProgressRequest\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.genmedia.v1.JobEvent\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x1d\n\x03job\x18\x03 \x01(\x0b\x32\x10.genmedia.v1.Job\"=\n\x16ReportProgressResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x87\x01\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.genmedia.v1.JobFilter\x12%\n\x05order\x18\x04 \x01(\x0e\x32\x16.genmedia.v1.ListOrder\"_\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.genmedia.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"M\n\x14ListJobEventsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x15ListJobEventsResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.genmedia.v1.JobEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"\"\n\tHeartbeat\x12\x15\n\rlast_sequence\x18\x01 \x01(\x03\"\x98\x01\n\x10WatchJobResponse\x12$\n\x08snapshot\x18\x01 \x01(\x0b\x32\x10.genmedia.v1.JobH\x00\x12&\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x15.genmedia.v1.JobEventH\x00\x12+\n\theartbeat\x18\x03 \x01(\x0b\x32\x16.genmedia.v1.HeartbeatH\x00\x42\t\n\x07payload\"J\n\x10WatchJobsRequest\x12&\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x16.genmedia.v1.JobFilter\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\"\x83\x01\n\x11WatchJobsResponse\x12&\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.genmedia.v1.JobEventH\x00\x12+\n\theartbeat\x18\x02 \x01(\x0b\x32\x16.genmedia.v1.HeartbeatH\x00\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\tB\t\n\x07payload\"\x97\x01\n\x0fGetStatsRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.genmedia.v1.JobFilter\"o\n\rDurationStats\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\'\n\x04mean\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12&\n\x03p95\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"]\n\tKindStats\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.genmedia.v1.JobKind\x12,\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x1a.genmedia.v1.DurationStats\"]\n\tStepStats\x12\"\n\x04step\x18\x01 \x01(\x0e\x32\x14.genmedia.v1.JobStep\x12,\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x1a.genmedia.v1.DurationStats\"A\n\nStateCount\x12$\n\x05state\x18\x01 \x01(\x0e\x32\x15.genmedia.v1.JobState\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\xd1\x02\n\x10GetStatsResponse\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ntotal_jobs\x18\x03 \x01(\x03\x12\x14\n\x0csuccess_rate\x18\x04 \x01(\x01\x12%\n\x05kinds\x18\x05 \x03(\x0b\x32\x16.genmedia.v1.KindStats\x12%\n\x05steps\x18\x06 \x03(\x0b\x32\x16.genmedia.v1.StepStats\x12\x0f\n\x07reviews\x18\x07 \x01(\x03\x12\x1c\n\x14review_approval_rate\x18\x08 \x01(\x01\x12\x0f\n\x07\x62\x61\x63klog\x18\t \x01(\x03\x12\'\n\x06\x63ounts\x18\n \x03(\x0b\x32\x17.genmedia.v1.StateCount\"S\n\x10PurgeJobsRequest\x12\x30\n\x0c\x65nded_before\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x02 \x01(\x05\"$\n\x11PurgeJobsResponse\x12\x0f\n\x07job_ids\x18\x01 \x03(\t*a\n\tListOrder\x12\x1a\n\x16LIST_ORDER_UNSPECIFIED\x10\x00\x12\x1b\n\x17LIST_ORDER_NEWEST_FIRST\x10\x01\x12\x1b\n\x17LIST_ORDER_OLDEST_FIRST\x10\x02\x32\xf3\x04\n\x0fProgressService\x12Y\n\x0eReportProgress\x12\".genmedia.v1.ReportProgressRequest\x1a#.genmedia.v1.ReportProgressResponse\x12\x36\n\x06GetJob\x12\x1a.genmedia.v1.GetJobRequest\x1a\x10.genmedia.v1.Job\x12G\n\x08ListJobs\x12\x1c.genmedia.v1.ListJobsRequest\x1a\x1d.genmedia.v1.ListJobsResponse\x12V\n\rListJobEvents\x12!.genmedia.v1.ListJobEventsRequest\x1a\".genmedia.v1.ListJobEventsResponse\x12I\n\x08WatchJob\x12\x1c.genmedia.v1.WatchJobRequest\x1a\x1d.genmedia.v1.WatchJobResponse0\x01\x12L\n\tWatchJobs\x12\x1d.genmedia.v1.WatchJobsRequest\x1a\x1e.genmedia.v1.WatchJobsResponse0\x01\x12G\n\x08GetStats\x12\x1c.genmedia.v1.GetStatsRequest\x1a\x1d.genmedia.v1.GetStatsResponse\x12J\n\tPurgeJobs\x12\x1d.genmedia.v1.PurgeJobsRequest\x1a\x1e.genmedia.v1.PurgeJobsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'genmedia.v1.progress_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REPORTPROGRESSREQUEST']._serialized_start=108
-  _globals['_REPORTPROGRESSREQUEST']._serialized_end=225
-  _globals['_REPORTPROGRESSRESPONSE']._serialized_start=227
-  _globals['_REPORTPROGRESSRESPONSE']._serialized_end=288
-  _globals['_LISTJOBSREQUEST']._serialized_start=290
-  _globals['_LISTJOBSREQUEST']._serialized_end=346
-  _globals['_LISTJOBSRESPONSE']._serialized_start=348
-  _globals['_LISTJOBSRESPONSE']._serialized_end=443
-  _globals['_WATCHJOBREQUEST']._serialized_start=445
-  _globals['_WATCHJOBREQUEST']._serialized_end=502
-  _globals['_HEARTBEAT']._serialized_start=504
-  _globals['_HEARTBEAT']._serialized_end=538
-  _globals['_WATCHJOBRESPONSE']._serialized_start=541
-  _globals['_WATCHJOBRESPONSE']._serialized_end=693
-  _globals['_PROGRESSSERVICE']._serialized_start=696
-  _globals['_PROGRESSSERVICE']._serialized_end=1008
+  _globals['_JOBFILTER_LABELSENTRY']._loaded_options = None
+  _globals['_JOBFILTER_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_LISTORDER']._serialized_start=2514
+  _globals['_LISTORDER']._serialized_end=2611
+  _globals['_JOBFILTER']._serialized_start=174
+  _globals['_JOBFILTER']._serialized_end=480
+  _globals['_JOBFILTER_LABELSENTRY']._serialized_start=435
+  _globals['_JOBFILTER_LABELSENTRY']._serialized_end=480
+  _globals['_REPORTPROGRESSREQUEST']._serialized_start=482
+  _globals['_REPORTPROGRESSREQUEST']._serialized_end=599
+  _globals['_REPORTPROGRESSRESPONSE']._serialized_start=601
+  _globals['_REPORTPROGRESSRESPONSE']._serialized_end=662
+  _globals['_LISTJOBSREQUEST']._serialized_start=665
+  _globals['_LISTJOBSREQUEST']._serialized_end=800
+  _globals['_LISTJOBSRESPONSE']._serialized_start=802
+  _globals['_LISTJOBSRESPONSE']._serialized_end=897
+  _globals['_LISTJOBEVENTSREQUEST']._serialized_start=899
+  _globals['_LISTJOBEVENTSREQUEST']._serialized_end=976
+  _globals['_LISTJOBEVENTSRESPONSE']._serialized_start=978
+  _globals['_LISTJOBEVENTSRESPONSE']._serialized_end=1065
+  _globals['_WATCHJOBREQUEST']._serialized_start=1067
+  _globals['_WATCHJOBREQUEST']._serialized_end=1124
+  _globals['_HEARTBEAT']._serialized_start=1126
+  _globals['_HEARTBEAT']._serialized_end=1160
+  _globals['_WATCHJOBRESPONSE']._serialized_start=1163
+  _globals['_WATCHJOBRESPONSE']._serialized_end=1315
+  _globals['_WATCHJOBSREQUEST']._serialized_start=1317
+  _globals['_WATCHJOBSREQUEST']._serialized_end=1391
+  _globals['_WATCHJOBSRESPONSE']._serialized_start=1394
+  _globals['_WATCHJOBSRESPONSE']._serialized_end=1525
+  _globals['_GETSTATSREQUEST']._serialized_start=1528
+  _globals['_GETSTATSREQUEST']._serialized_end=1679
+  _globals['_DURATIONSTATS']._serialized_start=1681
+  _globals['_DURATIONSTATS']._serialized_end=1792
+  _globals['_KINDSTATS']._serialized_start=1794
+  _globals['_KINDSTATS']._serialized_end=1887
+  _globals['_STEPSTATS']._serialized_start=1889
+  _globals['_STEPSTATS']._serialized_end=1982
+  _globals['_STATECOUNT']._serialized_start=1984
+  _globals['_STATECOUNT']._serialized_end=2049
+  _globals['_GETSTATSRESPONSE']._serialized_start=2052
+  _globals['_GETSTATSRESPONSE']._serialized_end=2389
+  _globals['_PURGEJOBSREQUEST']._serialized_start=2391
+  _globals['_PURGEJOBSREQUEST']._serialized_end=2474
+  _globals['_PURGEJOBSRESPONSE']._serialized_start=2476
+  _globals['_PURGEJOBSRESPONSE']._serialized_end=2512
+  _globals['_PROGRESSSERVICE']._serialized_start=2614
+  _globals['_PROGRESSSERVICE']._serialized_end=3241
 # @@protoc_insertion_point(module_scope)

@@ -51,10 +51,30 @@ class ProgressServiceStub:
                 request_serializer=genmedia_dot_v1_dot_progress__service__pb2.ListJobsRequest.SerializeToString,
                 response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ListJobsResponse.FromString,
                 _registered_method=True)
+        self.ListJobEvents = channel.unary_unary(
+                '/genmedia.v1.ProgressService/ListJobEvents',
+                request_serializer=genmedia_dot_v1_dot_progress__service__pb2.ListJobEventsRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ListJobEventsResponse.FromString,
+                _registered_method=True)
         self.WatchJob = channel.unary_stream(
                 '/genmedia.v1.ProgressService/WatchJob',
                 request_serializer=genmedia_dot_v1_dot_progress__service__pb2.WatchJobRequest.SerializeToString,
                 response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.WatchJobResponse.FromString,
+                _registered_method=True)
+        self.WatchJobs = channel.unary_stream(
+                '/genmedia.v1.ProgressService/WatchJobs',
+                request_serializer=genmedia_dot_v1_dot_progress__service__pb2.WatchJobsRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.WatchJobsResponse.FromString,
+                _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/genmedia.v1.ProgressService/GetStats',
+                request_serializer=genmedia_dot_v1_dot_progress__service__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.GetStatsResponse.FromString,
+                _registered_method=True)
+        self.PurgeJobs = channel.unary_unary(
+                '/genmedia.v1.ProgressService/PurgeJobs',
+                request_serializer=genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsResponse.FromString,
                 _registered_method=True)
 
 
@@ -75,7 +95,14 @@ class ProgressServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Newest first.
+        """Jobs matching a filter, newest (default) or oldest first, paginated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobEvents(self, request, context):
+        """The timeline of one job, oldest event first, paginated.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -83,6 +110,27 @@ class ProgressServiceServicer:
 
     def WatchJob(self, request, context):
         """The current snapshot, then every event live, closing after the terminal event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJobs(self, request, context):
+        """One stream of the events of every job matching a filter, in commit order, resumable from a cursor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStats(self, request, context):
+        """Success rate, durations, review approval rate, backlog and counts over a time window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeJobs(self, request, context):
+        """Deletes terminal jobs that ended before a time, with their events (internal; the retention schedule).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -106,10 +154,30 @@ def add_ProgressServiceServicer_to_server(servicer, server):
                     request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ListJobsRequest.FromString,
                     response_serializer=genmedia_dot_v1_dot_progress__service__pb2.ListJobsResponse.SerializeToString,
             ),
+            'ListJobEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobEvents,
+                    request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ListJobEventsRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_progress__service__pb2.ListJobEventsResponse.SerializeToString,
+            ),
             'WatchJob': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchJob,
                     request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.WatchJobRequest.FromString,
                     response_serializer=genmedia_dot_v1_dot_progress__service__pb2.WatchJobResponse.SerializeToString,
+            ),
+            'WatchJobs': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJobs,
+                    request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.WatchJobsRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_progress__service__pb2.WatchJobsResponse.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.GetStatsRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_progress__service__pb2.GetStatsResponse.SerializeToString,
+            ),
+            'PurgeJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeJobs,
+                    request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -204,6 +272,33 @@ class ProgressService:
             _registered_method=True)
 
     @staticmethod
+    def ListJobEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.ProgressService/ListJobEvents',
+            genmedia_dot_v1_dot_progress__service__pb2.ListJobEventsRequest.SerializeToString,
+            genmedia_dot_v1_dot_progress__service__pb2.ListJobEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def WatchJob(request,
             target,
             options=(),
@@ -220,6 +315,87 @@ class ProgressService:
             '/genmedia.v1.ProgressService/WatchJob',
             genmedia_dot_v1_dot_progress__service__pb2.WatchJobRequest.SerializeToString,
             genmedia_dot_v1_dot_progress__service__pb2.WatchJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/genmedia.v1.ProgressService/WatchJobs',
+            genmedia_dot_v1_dot_progress__service__pb2.WatchJobsRequest.SerializeToString,
+            genmedia_dot_v1_dot_progress__service__pb2.WatchJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.ProgressService/GetStats',
+            genmedia_dot_v1_dot_progress__service__pb2.GetStatsRequest.SerializeToString,
+            genmedia_dot_v1_dot_progress__service__pb2.GetStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.ProgressService/PurgeJobs',
+            genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsRequest.SerializeToString,
+            genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

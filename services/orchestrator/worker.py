@@ -9,11 +9,14 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from genmedia.assets import AssetStore
 from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
 from services.orchestrator.activities import JobActivities
 from services.orchestrator.config import Settings
+from services.orchestrator.retention import RetentionActivities, RetentionWorkflow, ensure_schedule
 from services.orchestrator.workflows import GenerationJobWorkflow
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,7 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
         rpc_timeout=settings.rpc_timeout,
         step_timeout=max(settings.image_policy.start_to_close, settings.video_policy.start_to_close).total_seconds(),
     )
+    retention = RetentionActivities(acts.progress, AssetStore.from_env(), settings.rpc_timeout)
     graceful = timedelta(seconds=settings.serving.grace_seconds)
     # Heartbeats carry the step's percent, which JobService.GetJob reads live from Temporal, so they
     # are flushed every `heartbeat_flush` instead of the SDK's default of 0.8 x the heartbeat timeout.
@@ -60,8 +64,10 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
     step_options = dict(graceful_shutdown_timeout=graceful, max_heartbeat_throttle_interval=flush,
                         default_heartbeat_throttle_interval=flush)
     return [
-        Worker(client, task_queue=settings.task_queue, workflows=[GenerationJobWorkflow],
-               activities=[acts.report_event, acts.estimate_steps], graceful_shutdown_timeout=graceful),
+        # First: run_workers creates the retention schedule on this worker's queue.
+        Worker(client, task_queue=settings.task_queue, workflows=[GenerationJobWorkflow, RetentionWorkflow],
+               activities=[acts.report_event, acts.estimate_steps, retention.purge_expired_jobs],
+               graceful_shutdown_timeout=graceful),
         Worker(client, task_queue=settings.image_task_queue, activities=[acts.generate_images],
                max_concurrent_activities=settings.image_slots, **step_options),
         Worker(client, task_queue=settings.video_task_queue, activities=[acts.render_video],
@@ -71,6 +77,7 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
 
 async def run_workers(workers: list[Worker], stop: asyncio.Event) -> None:
     """Runs the workers until `stop` is set, then shuts them down gracefully."""
+    await start_retention(workers[0])
     tasks = [asyncio.create_task(w.run()) for w in workers]
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -80,3 +87,12 @@ async def run_workers(workers: list[Worker], stop: asyncio.Event) -> None:
         if task in done and task.exception():
             raise task.exception()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def start_retention(worker: Worker) -> None:
+    """Creates or updates the retention schedule (services.orchestrator.retention) on the job queue; when
+    Temporal refuses, jobs still run and the next start tries again."""
+    try:
+        await ensure_schedule(worker.client, worker.task_queue)
+    except RPCError as err:
+        log.error("could not create the retention schedule: %s", err)

@@ -41,6 +41,27 @@ class Subscription:
         return await self._queue.get()
 
 
+class Wakeup:
+    """A cross-job watcher's signal that something was recorded; it reads the feed itself, so nothing
+    queues up behind a slow one."""
+
+    def __init__(self) -> None:
+        self.shutting_down = False
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """True when woken within `timeout` seconds (the signal is then reset)."""
+        try:
+            await asyncio.wait_for(self._event.wait(), max(0.0, timeout))
+        except TimeoutError:
+            return False
+        self._event.clear()
+        return True
+
+
 class Bus:
     """Per-job sets of subscriptions; publish never blocks, whatever the watchers do."""
 
@@ -50,6 +71,8 @@ class Bus:
         self.buffer = buffer
         self.closed = False
         self._subscriptions: dict[str, set[Subscription]] = {}
+        self._wakeups: set[Wakeup] = set()
+        self.published: dict[str, int] = {}  # newest sequence published, per job with subscribers
 
     @contextmanager
     def subscribe(self, job_id: str) -> Iterator[Subscription]:
@@ -64,7 +87,26 @@ class Bus:
         finally:
             self._discard(subscription)
 
+    @contextmanager
+    def wakeups(self) -> Iterator[Wakeup]:
+        """A signal set on every publish for the duration of the block (WatchJobs)."""
+        wakeup = Wakeup()
+        wakeup.shutting_down = self.closed
+        self._wakeups.add(wakeup)
+        try:
+            yield wakeup
+        finally:
+            self._wakeups.discard(wakeup)
+
+    def wake(self) -> None:
+        """Tells every cross-job watcher that something was recorded."""
+        for wakeup in self._wakeups:
+            wakeup.set()
+
     def publish(self, event: pb.JobEvent) -> None:
+        self.wake()
+        if event.job_id in self._subscriptions:
+            self.published[event.job_id] = max(self.published.get(event.job_id, 0), event.sequence)
         for subscription in list(self._subscriptions.get(event.job_id, ())):
             if not subscription.offer(event):
                 self._discard(subscription)
@@ -78,16 +120,22 @@ class Bus:
         """Ends every watch at once (server shutdown), so watchers resume elsewhere instead of waiting
         out the grace period; later subscriptions end at once too."""
         self.closed = True
+        for wakeup in self._wakeups:
+            wakeup.shutting_down = True
+            wakeup.set()
         for subs in list(self._subscriptions.values()):
             for subscription in list(subs):
                 subscription.shutting_down = True
                 subscription.drop()
 
+    def watched_jobs(self) -> list[str]:
+        return list(self._subscriptions)
+
     def subscribers(self, job_id: str | None = None) -> int:
         """How many subscriptions are open, for one job or for all."""
         if job_id is not None:
             return len(self._subscriptions.get(job_id, ()))
-        return sum(len(subs) for subs in self._subscriptions.values())
+        return sum(len(subs) for subs in self._subscriptions.values()) + len(self._wakeups)
 
     def _discard(self, subscription: Subscription) -> None:
         subs = self._subscriptions.get(subscription.job_id)
@@ -95,3 +143,4 @@ class Bus:
             subs.discard(subscription)
             if not subs:
                 del self._subscriptions[subscription.job_id]
+                self.published.pop(subscription.job_id, None)

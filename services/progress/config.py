@@ -12,6 +12,15 @@ def default_database_url() -> str:
     return f"sqlite+aiosqlite:///{var_dir() / 'progress.db'}"
 
 
+def env_bool(name: str, default: bool) -> bool:
+    raw = env_str(name, "").lower()
+    if not raw:
+        return default
+    if raw not in ("1", "true", "yes", "0", "false", "no"):
+        raise ConfigError(f"{name}={raw!r} must be 1/true/yes or 0/false/no")
+    return raw in ("1", "true", "yes")
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the progress service serves, where it stores jobs and how it treats watchers."""
@@ -20,6 +29,7 @@ class Settings:
     database_url: str  # GENMEDIA_DATABASE_URL: sqlite+aiosqlite:///... or postgresql+asyncpg://...
     heartbeat_seconds: float  # GENMEDIA_WATCH_HEARTBEAT_SECONDS: idle time before a stream heartbeat
     watch_buffer: int  # GENMEDIA_WATCH_BUFFER: events a watcher may fall behind before it is dropped
+    migrate_on_start: bool  # GENMEDIA_MIGRATE_ON_START: apply migrations when serving starts (default 1)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,4 +41,5 @@ class Settings:
             database_url=env_str("GENMEDIA_DATABASE_URL", default_database_url()),
             heartbeat_seconds=heartbeat,
             watch_buffer=env_int("GENMEDIA_WATCH_BUFFER", 1000, lo=1),
+            migrate_on_start=env_bool("GENMEDIA_MIGRATE_ON_START", True),
         )

@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     make_url,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -51,15 +52,27 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+BIG_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite numbers only INTEGER PRIMARY KEYs itself
+
+
 class Base(DeclarativeBase):
     pass
 
 
 class JobRow(Base):
-    """The current view of one job; last_sequence is the sequence of the newest event applied."""
+    """The current view of one job; last_sequence is the sequence of the newest event applied.
+
+    Every ListJobs filter has an index that ends in (create_time, id), the listing order, so a filtered
+    page is an index range scan whatever the table's size."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_newest", "create_time", "id"),)
+    __table_args__ = (
+        Index("ix_jobs_newest", "create_time", "id"),
+        Index("ix_jobs_state", "state", "create_time", "id"),
+        Index("ix_jobs_kind", "kind", "create_time", "id"),
+        Index("ix_jobs_batch", "batch_id", "create_time", "id"),
+        Index("ix_jobs_end_time", "end_time"),
+    )
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     kind: Mapped[int] = mapped_column(Integer)
@@ -81,13 +94,26 @@ class JobRow(Base):
     update_time: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     end_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    priority: Mapped[int] = mapped_column(Integer, default=3)
+    deadline: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    review: Mapped[bool] = mapped_column(Boolean, default=False)
+    review_timeout_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # microseconds
+    review_round: Mapped[int] = mapped_column(Integer, default=0)
+    reviews: Mapped[bytes] = mapped_column(LargeBinary, default=b"")  # a serialized Job holding only reviews
+    batch_id: Mapped[str] = mapped_column(String(200), default="")
+    estimated_completion_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     def to_proto(self) -> pb.Job:
         job = pb.Job(
             id=self.id, kind=self.kind, state=self.state, step=self.step, percent=self.percent,
             message=self.message, attempt=self.attempt, owner=self.owner, request_id=self.request_id,
-            labels=self.labels or {}, last_sequence=self.last_sequence,
+            labels=self.labels or {}, last_sequence=self.last_sequence, priority=self.priority,
+            review=self.review, review_round=self.review_round, batch_id=self.batch_id,
         )
+        if self.review_timeout_us is not None:
+            job.review_timeout.FromMicroseconds(self.review_timeout_us)
+        if self.reviews:
+            job.reviews.extend(pb.Job.FromString(self.reviews).reviews)
         if self.spec:
             job.spec.ParseFromString(self.spec)
         if self.assets:
@@ -96,7 +122,8 @@ class JobRow(Base):
             job.error.CopyFrom(
                 pb.JobError(code=self.error_code, message=self.error_message, retryable=self.error_retryable)
             )
-        for name in ("create_time", "start_time", "update_time", "end_time"):
+        for name in ("create_time", "start_time", "update_time", "end_time", "deadline",
+                     "estimated_completion_time"):
             value = getattr(self, name)
             if value is not None:
                 getattr(job, name).FromDatetime(value)
@@ -104,22 +131,47 @@ class JobRow(Base):
 
 
 class JobEventRow(Base):
-    """One recorded event; (job_id, sequence) has no gaps and (job_id, idempotency_key) is unique."""
+    """One recorded event; (job_id, sequence) has no gaps and (job_id, idempotency_key) is unique.
+
+    `id` numbers events across jobs; (commit_tx, id) is the order in which they became visible, the
+    cursor of WatchJobs (see store.EventCursor): on SQLite, writes take turns, so commit_tx is 0 and ids
+    follow commits; on PostgreSQL commit_tx is the writing transaction's id."""
 
     __tablename__ = "job_events"
-    __table_args__ = (UniqueConstraint("job_id", "idempotency_key", name="uq_job_events_key"),)
-
-    job_id: Mapped[str] = mapped_column(
-        String(200), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    __table_args__ = (
+        UniqueConstraint("job_id", "sequence", name="uq_job_events_sequence"),
+        UniqueConstraint("job_id", "idempotency_key", name="uq_job_events_key"),
+        Index("ix_job_events_cursor", "commit_tx", "id"),
+        Index("ix_job_events_type_time", "type", "time"),
     )
-    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(200), ForeignKey("jobs.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(BigInteger)
     idempotency_key: Mapped[str] = mapped_column(String(200))
     type: Mapped[int] = mapped_column(Integer)
+    state: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)
+    commit_tx: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))  # the migration's default
     time: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     event: Mapped[bytes] = mapped_column(LargeBinary)  # the serialized JobEvent as it was recorded
 
     def to_proto(self) -> pb.JobEvent:
         return pb.JobEvent.FromString(self.event)
+
+
+class JobLabelRow(Base):
+    """One label of a job, so a label filter is an indexed lookup on every backend (jobs.labels is the copy
+    that is read back)."""
+
+    __tablename__ = "job_labels"
+    __table_args__ = (Index("ix_job_labels_value", "key", "value", "job_id"),)
+
+    job_id: Mapped[str] = mapped_column(
+        String(200), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(63), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -142,9 +194,3 @@ def make_engine(url: str, connect_args: dict[str, Any] | None = None) -> AsyncEn
     if sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
-
-
-async def create_schema(engine: AsyncEngine) -> None:
-    """Creates the tables and indexes that do not exist yet."""
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)

@@ -10,7 +10,9 @@ from genmedia.serving import Registration, serve
 from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
 from services.progress.bus import Bus
 from services.progress.config import Settings
-from services.progress.models import create_schema, make_engine
+from services.progress.models import make_engine
+from services.progress.replicas import Listener
+from services.progress.schema import current_revision, head, upgrade
 from services.progress.servicer import ProgressServicer
 from services.progress.store import Store
 
@@ -25,11 +27,21 @@ def build_registrations(store: Store, bus: Bus, heartbeat_seconds: float) -> lis
     return [Registration(SERVICE_NAME, progress_service_pb2_grpc.add_ProgressServiceServicer_to_server, servicer)]
 
 
-async def open_database(settings: Settings) -> AsyncEngine:
-    """An engine on the configured database, with the schema created."""
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at the migration this code needs, and migrating at start-up is off."""
+
+
+async def open_database(settings: Settings, migrate: bool | None = None) -> AsyncEngine:
+    """An engine on the configured database, migrated first when `migrate` (default: the setting)."""
     engine = make_engine(settings.database_url)
     try:
-        await create_schema(engine)
+        if settings.migrate_on_start if migrate is None else migrate:
+            await upgrade(engine)
+        elif (current := await current_revision(engine)) != head():
+            raise SchemaOutOfDate(
+                f"database schema is at revision {current or 'none'}, this code needs {head()}: "
+                "run `genmedia-progress migrate` (or set GENMEDIA_MIGRATE_ON_START=1)"
+            )
     except BaseException:
         await engine.dispose()
         raise
@@ -38,8 +50,8 @@ async def open_database(settings: Settings) -> AsyncEngine:
 
 
 async def migrate(settings: Settings | None = None) -> None:
-    """Creates the schema and returns (`genmedia-progress migrate`)."""
-    engine = await open_database(settings or Settings.from_env())
+    """Applies the migrations the database lacks and returns (`genmedia-progress migrate`)."""
+    engine = await open_database(settings or Settings.from_env(), migrate=True)
     await engine.dispose()
 
 
@@ -48,5 +60,14 @@ async def serve_forever(settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
     engine = await open_database(settings)
     store, bus = Store.for_engine(engine), Bus(settings.watch_buffer)
+    listener = Listener(engine.url, {}, store, bus) if engine.dialect.name == "postgresql" else None
+    if listener is not None:
+        await listener.start()  # other replicas' events reach this one's watchers
+
+    async def stop() -> None:
+        if listener is not None:
+            await listener.stop()
+        await engine.dispose()
+
     registrations = build_registrations(store, bus, settings.heartbeat_seconds)
-    await serve(settings.serving, registrations, on_drain=bus.close, on_stop=engine.dispose)
+    await serve(settings.serving, registrations, on_drain=bus.close, on_stop=stop)

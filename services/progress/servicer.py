@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import datetime as dt
-import json
 import logging
-import math
 from collections.abc import AsyncIterator
 
 import grpc
@@ -20,80 +16,29 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
-from services.progress.bus import Bus, Subscription
-from services.progress.store import TERMINAL_EVENTS, TERMINAL_STATES, TYPE_STATES, PageKey, Store
+from services.progress.bus import Bus, Subscription, Wakeup
+from services.progress.feed import Position
+from services.progress.models import UTC
+from services.progress.queries import JobQuery, decode_page_token, decode_token, encode_page_token, encode_token
+from services.progress.stats import Durations, compute
+from services.progress.store import TERMINAL_EVENTS, TERMINAL_STATES, Store
+from services.progress.validation import filter_violations, report_violations, valid_time
 
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext
 
-MAX_ID = 200
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-MICROSECOND = dt.timedelta(microseconds=1)
+DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE = 100, 1000
+DEFAULT_PURGE, MAX_PURGE = 100, 1000
+FEED_BATCH = 500
+PENDING_RECHECK = 0.01  # seconds: how soon to read events that were behind the PostgreSQL horizon
+DEFAULT_STATS_WINDOW = dt.timedelta(hours=24)
 
 
-def report_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
-    """Every problem of a ReportProgress request, named by field."""
-    event, v = request.event, []
-    if not event.job_id:
-        v.append(("event.job_id", "must not be empty"))
-    elif len(event.job_id) > MAX_ID:
-        v.append(("event.job_id", f"must be at most {MAX_ID} characters"))
-    if not request.idempotency_key:
-        v.append(("idempotency_key", "must not be empty"))
-    elif len(request.idempotency_key) > MAX_ID:
-        v.append(("idempotency_key", f"must be at most {MAX_ID} characters"))
-    if event.type == pb.EVENT_TYPE_UNSPECIFIED or event.type not in pb.EventType.values():
-        v.append(("event.type", f"must be a known event type other than UNSPECIFIED, got {event.type}"))
-    if math.isnan(event.percent) or not 0 <= event.percent <= 100:
-        v.append(("event.percent", f"must be between 0 and 100, got {event.percent:g}"))
-    if event.state not in pb.JobState.values():
-        v.append(("event.state", f"is not a known job state: {event.state}"))
-    elif event.state and event.type in TYPE_STATES and event.state != TYPE_STATES[event.type]:
-        v.append(("event.state", f"must be {pb.JobState.Name(TYPE_STATES[event.type])} or unset"))
-    elif event.type not in TYPE_STATES and event.state in TERMINAL_STATES:
-        v.append(("event.state", "a terminal state needs a COMPLETED, FAILED or CANCELLED event"))
-    if event.type == pb.EVENT_TYPE_CREATED:
-        if not request.HasField("job"):
-            v.append(("job", "is required with EVENT_TYPE_CREATED"))
-        else:
-            if request.job.id != event.job_id:
-                v.append(("job.id", "must equal event.job_id"))
-            if request.job.kind == pb.JOB_KIND_UNSPECIFIED or request.job.kind not in pb.JobKind.values():
-                v.append(("job.kind", "must be JOB_KIND_IMAGE or JOB_KIND_VIDEO"))
-    return v + text_violations(request)
-
-
-MAX_TEXT = 4000
-
-
-def text_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
-    """Strings stored as text: bounded, and free of NUL (which PostgreSQL text cannot hold)."""
-    event, job = request.event, request.job
-    fields = [("event.message", event.message), ("event.error.code", event.error.code),
-              ("event.error.message", event.error.message), ("idempotency_key", request.idempotency_key),
-              ("event.job_id", event.job_id), ("job.owner", job.owner), ("job.request_id", job.request_id)]
-    fields += [(f"job.labels[{k}]", k + v) for k, v in job.labels.items()]
-    fields += [(f"event.assets[{i}].uri", a.uri + a.mime_type + a.sha256) for i, a in enumerate(event.assets)]
-    v = [(name, "must not contain NUL characters") for name, text in fields if "\x00" in text]
-    v += [(name, f"must be at most {MAX_TEXT} characters") for name, text in fields if len(text) > MAX_TEXT]
-    return v
-
-
-def encode_page_token(key: PageKey) -> str:
-    payload = json.dumps([(key.create_time - EPOCH) // MICROSECOND, key.job_id]).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> PageKey:
-    try:
-        micros, job_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if type(micros) is not int or not isinstance(job_id, str):
-            raise ValueError(token)
-        return PageKey(EPOCH + micros * MICROSECOND, job_id)
-    except (ValueError, TypeError, binascii.Error, OverflowError):
-        check([("page_token", "is not a token returned by ListJobs")])
-        raise
+def page_size(size: int, default: int, limit: int, field: str = "page_size") -> int:
+    """0 means the default, larger than the limit is clamped, negative is refused."""
+    check([(field, "must not be negative")] if size < 0 else [])
+    return min(size or default, limit)
 
 
 class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
@@ -115,12 +60,38 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
         return await self._store.get_job(request.job_id)
 
     async def ListJobs(self, request: ps.ListJobsRequest, context: Context) -> ps.ListJobsResponse:
-        check([("page_size", "must not be negative")] if request.page_size < 0 else [])
-        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        after = decode_page_token(request.page_token) if request.page_token else None
-        page = await self._store.list_jobs(size, after)
-        token = encode_page_token(page.next_key) if page.next_key else ""
+        violations = filter_violations(request.filter)
+        if request.order not in ps.ListOrder.values():
+            violations.append(("order", f"is not a known order: {request.order}"))
+        check(violations)
+        size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        query, oldest_first = JobQuery.from_proto(request.filter), request.order == ps.LIST_ORDER_OLDEST_FIRST
+        fingerprint = query.fingerprint(oldest_first)
+        after = decode_page_token(request.page_token, fingerprint) if request.page_token else None
+        page = await self._store.list_jobs(query, size, after, oldest_first)
+        token = encode_page_token(page.next_key, fingerprint) if page.next_key else ""
         return ps.ListJobsResponse(jobs=page.jobs, next_page_token=token, total_size=page.total)
+
+    async def ListJobEvents(self, request: ps.ListJobEventsRequest, context: Context) -> ps.ListJobEventsResponse:
+        check([("job_id", "must not be empty")] if not request.job_id else [])
+        size = page_size(request.page_size, DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE)
+        after = 0
+        if request.page_token:
+            job_id, after = decode_token(request.page_token, "page_token", (str, int))
+            if job_id != request.job_id:
+                check([("page_token", "was returned for another job")])
+        events, more = await self._store.events_page(request.job_id, after, size)
+        token = encode_token(request.job_id, events[-1].sequence) if more else ""
+        return ps.ListJobEventsResponse(events=events, next_page_token=token)
+
+    async def PurgeJobs(self, request: ps.PurgeJobsRequest, context: Context) -> ps.PurgeJobsResponse:
+        if not request.HasField("ended_before"):
+            check([("ended_before", "is required")])
+        check([("ended_before", "must be a valid timestamp (years 1-9999)")]
+              if not valid_time(request.ended_before) else [])
+        limit = page_size(request.limit, DEFAULT_PURGE, MAX_PURGE, "limit")
+        ids = await self._store.purge(request.ended_before.ToDatetime(tzinfo=UTC), limit)
+        return ps.PurgeJobsResponse(job_ids=ids)
 
     async def WatchJob(self, request: ps.WatchJobRequest, context: Context) -> AsyncIterator[ps.WatchJobResponse]:
         violations = [] if request.job_id else [("job_id", "must not be empty")]
@@ -153,15 +124,15 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
                     yield response
 
     async def _live(self, subscription: Subscription, last: int) -> AsyncIterator[ps.WatchJobResponse]:
-        """Queued events in sequence order (gaps filled from the store), heartbeats when idle, to the end."""
+        """Queued events in sequence order (gaps filled from the store), a heartbeat every interval, to the end."""
         job_id, clock = subscription.job_id, asyncio.get_running_loop()
-        quiet_until = clock.time() + self._heartbeat
+        beat_at = clock.time() + self._heartbeat  # every interval, busy or not (the client's liveness check)
         while True:
             try:
-                event = await asyncio.wait_for(subscription.get(), max(0.0, quiet_until - clock.time()))
+                event = await asyncio.wait_for(subscription.get(), max(0.0, beat_at - clock.time()))
             except TimeoutError:
                 yield ps.WatchJobResponse(heartbeat=ps.Heartbeat(last_sequence=last))
-                quiet_until = clock.time() + self._heartbeat
+                beat_at = clock.time() + self._heartbeat
                 continue
             if event is None and subscription.shutting_down:
                 raise ServiceError(
@@ -182,6 +153,71 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
             batch = [event] if event.sequence == last + 1 else await self._store.events_after(job_id, last)
             for item in batch:
                 yield ps.WatchJobResponse(event=item)
-                last, quiet_until = item.sequence, clock.time() + self._heartbeat
+                last = item.sequence
                 if item.type in TERMINAL_EVENTS:
                     return
+            if clock.time() >= beat_at:
+                yield ps.WatchJobResponse(heartbeat=ps.Heartbeat(last_sequence=last))
+                beat_at = clock.time() + self._heartbeat
+
+    async def WatchJobs(self, request: ps.WatchJobsRequest, context: Context) -> AsyncIterator[ps.WatchJobsResponse]:
+        check(filter_violations(request.filter))
+        query = JobQuery.from_proto(request.filter)
+        cursor = Position.from_token(request.cursor) if request.cursor else None
+        with self._bus.wakeups() as wakeup:  # before reading, so a commit in between wakes us
+            cursor = cursor or await self._store.feed.head()
+            async with contextlib.aclosing(self._feed(wakeup, query, cursor)) as feed:
+                async for response in feed:
+                    yield response
+
+    async def _feed(self, wakeup: Wakeup, query: JobQuery, cursor: Position) -> AsyncIterator[ps.WatchJobsResponse]:
+        """Reads the feed after the cursor whenever something was recorded, heartbeats every interval."""
+        clock = asyncio.get_running_loop()
+        beat_at = clock.time() + self._heartbeat
+        while True:
+            page = await self._store.feed.read(cursor, query, FEED_BATCH)
+            for position, event in page.events:
+                yield ps.WatchJobsResponse(event=event, cursor=position.token())
+                cursor = position
+            if clock.time() >= beat_at:
+                yield ps.WatchJobsResponse(heartbeat=ps.Heartbeat(), cursor=cursor.token())
+                beat_at = clock.time() + self._heartbeat
+            if len(page.events) == FEED_BATCH:
+                continue
+            if wakeup.shutting_down:
+                raise ServiceError(
+                    grpc.StatusCode.UNAVAILABLE, "progress service is shutting down; resume with the last cursor",
+                    "SERVER_SHUTTING_DOWN", metadata={"cursor": cursor.token()},
+                )
+            wait = beat_at - clock.time()
+            await wakeup.wait(min(wait, PENDING_RECHECK) if page.pending else wait)
+
+    async def GetStats(self, request: ps.GetStatsRequest, context: Context) -> ps.GetStatsResponse:
+        violations = filter_violations(request.filter)
+        violations += [(name, "must be a valid timestamp (years 1-9999)") for name in ("start_time", "end_time")
+                       if request.HasField(name) and not valid_time(getattr(request, name))]
+        violations += [(f"filter.{name}", "must be unset: the window is start_time..end_time")
+                       for name in ("created_after", "created_before") if request.filter.HasField(name)]
+        check(violations)
+        end = request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else dt.datetime.now(UTC)
+        start = request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None
+        start = start if start is not None else max(end - DEFAULT_STATS_WINDOW, dt.datetime.min.replace(tzinfo=UTC))
+        check([("start_time", "must be before end_time")] if start >= end else [])
+        stats = await compute(self._store.sessions, start, end, JobQuery.from_proto(request.filter))
+        response = ps.GetStatsResponse(
+            total_jobs=stats.total, success_rate=stats.success_rate, reviews=stats.reviews,
+            review_approval_rate=stats.approved / stats.reviews if stats.reviews else 0.0, backlog=stats.backlog,
+            counts=[ps.StateCount(state=s, count=n) for s, n in sorted(stats.counts.items())],
+            kinds=[ps.KindStats(kind=k, duration=duration_stats(d)) for k, d in stats.kinds.items()],
+            steps=[ps.StepStats(step=k, duration=duration_stats(d)) for k, d in stats.steps.items()],
+        )
+        response.start_time.FromDatetime(start)
+        response.end_time.FromDatetime(end)
+        return response
+
+
+def duration_stats(durations: Durations) -> ps.DurationStats:
+    stats = ps.DurationStats(count=durations.count)
+    stats.mean.FromTimedelta(durations.mean)
+    stats.p95.FromTimedelta(durations.p95)
+    return stats

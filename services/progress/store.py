@@ -9,14 +9,16 @@ import logging
 from dataclasses import dataclass
 
 import grpc
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from genmedia import logs
 from genmedia.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
-from services.progress.models import UTC, JobEventRow, JobRow
+from services.progress.feed import Feed
+from services.progress.models import UTC, JobEventRow, JobLabelRow, JobRow
+from services.progress.queries import JobQuery, PageKey
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ TYPE_STATES = {
 TERMINAL_EVENTS = frozenset(t for t, s in TYPE_STATES.items() if s in TERMINAL_STATES)
 LOGGED_EVENTS = TERMINAL_EVENTS | {pb.EVENT_TYPE_CREATED}  # the rest are logged at DEBUG
 CONFLICT_RETRIES = 3
+DEFAULT_PRIORITY = 3
 
 
 @dataclass(frozen=True)
@@ -45,14 +48,6 @@ class Recorded:
     sequence: int
     duplicate: bool
     event: pb.JobEvent | None = None
-
-
-@dataclass(frozen=True)
-class PageKey:
-    """Position in the newest-first listing: the last job returned."""
-
-    create_time: dt.datetime
-    job_id: str
 
 
 @dataclass(frozen=True)
@@ -69,8 +64,10 @@ def _precondition(message: str, reason: str, job_id: str) -> ServiceError:
 class Store:
     """Jobs and their events in one SQL database; one transaction per call, sessions injected."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], serialize_writes: bool) -> None:
-        self._sessions = sessions
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], serialize_writes: bool,
+                 postgres: bool = False) -> None:
+        self._sessions = self.sessions = sessions
+        self.feed = Feed(sessions, postgres)
         # SQLite has no row locks: writers of this process take turns instead (one process per file).
         self._write_lock: contextlib.AbstractAsyncContextManager = (
             asyncio.Lock() if serialize_writes else contextlib.nullcontext()
@@ -79,7 +76,8 @@ class Store:
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> Store:
         sessions = async_sessionmaker(engine, expire_on_commit=False)
-        return cls(sessions, serialize_writes=engine.dialect.name == "sqlite")
+        return cls(sessions, serialize_writes=engine.dialect.name == "sqlite",
+                   postgres=engine.dialect.name == "postgresql")
 
     async def report(self, event: pb.JobEvent, key: str, job: pb.Job | None = None) -> Recorded:
         """Records an event once per (job, key); the stored copy has the next sequence of the job."""
@@ -107,9 +105,11 @@ class Store:
             if event.type == pb.EVENT_TYPE_CREATED:
                 if row is not None:
                     raise _precondition(f"job {event.job_id!r} already exists", "JOB_ALREADY_EXISTS", event.job_id)
-                row = _new_row(job or pb.Job(id=event.job_id), now)
+                job = job or pb.Job(id=event.job_id)
+                row = _new_row(job, now)
                 session.add(row)
                 await session.flush()
+                session.add_all(JobLabelRow(job_id=row.id, key=k, value=v) for k, v in job.labels.items())
             elif row is None:
                 raise NotFound("job", event.job_id)
             elif row.state in TERMINAL_STATES:
@@ -119,7 +119,7 @@ class Store:
             session.add(
                 JobEventRow(
                     job_id=row.id, sequence=stored.sequence, idempotency_key=key, type=stored.type,
-                    time=now, event=stored.SerializeToString(),
+                    state=stored.state, step=stored.step, time=now, event=stored.SerializeToString(),
                 )
             )
         level = logging.INFO if stored.type in LOGGED_EVENTS else logging.DEBUG
@@ -150,23 +150,61 @@ class Store:
             )
             return [row.to_proto() for row in await session.scalars(query)]
 
-    async def list_jobs(self, page_size: int, after: PageKey | None) -> JobPage:
-        """Jobs newest first by (create_time, id), the page after `after`, and how many jobs there are."""
+    async def events_page(self, job_id: str, after: int, size: int) -> tuple[list[pb.JobEvent], bool]:
+        """Up to `size` events of a job after sequence `after`, and whether more follow; NOT_FOUND for a
+        job that does not exist (or was purged)."""
         async with self._sessions() as session:
-            query = select(JobRow).order_by(JobRow.create_time.desc(), JobRow.id.desc()).limit(page_size + 1)
+            if await session.scalar(select(JobRow.id).where(JobRow.id == job_id)) is None:
+                raise NotFound("job", job_id)
+            query = (
+                select(JobEventRow.event)
+                .where(JobEventRow.job_id == job_id, JobEventRow.sequence > after)
+                .order_by(JobEventRow.sequence)
+                .limit(size + 1)
+            )
+            blobs = list(await session.scalars(query))
+        return [pb.JobEvent.FromString(b) for b in blobs[:size]], len(blobs) > size
+
+    async def list_jobs(self, query: JobQuery, page_size: int, after: PageKey | None,
+                        oldest_first: bool = False) -> JobPage:
+        """The page of matching jobs after `after` in (create_time, id) order, and how many match."""
+        where = query.conditions()
+        async with self._sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(JobRow).where(*where)) or 0
+            order = (JobRow.create_time, JobRow.id) if oldest_first else (JobRow.create_time.desc(), JobRow.id.desc())
+            select_page = select(JobRow).where(*where).order_by(*order).limit(page_size + 1)
             if after is not None:
-                query = query.where(
-                    or_(
-                        JobRow.create_time < after.create_time,
-                        and_(JobRow.create_time == after.create_time, JobRow.id < after.job_id),
-                    )
-                )
-            rows = list(await session.scalars(query))
-            total = await session.scalar(select(func.count()).select_from(JobRow)) or 0
+                if oldest_first:
+                    beyond = or_(JobRow.create_time > after.create_time,
+                                 and_(JobRow.create_time == after.create_time, JobRow.id > after.job_id))
+                else:
+                    beyond = or_(JobRow.create_time < after.create_time,
+                                 and_(JobRow.create_time == after.create_time, JobRow.id < after.job_id))
+                select_page = select_page.where(beyond)
+            rows = list(await session.scalars(select_page))
         page = rows[:page_size]
         more = len(rows) > page_size
         next_key = PageKey(page[-1].create_time, page[-1].id) if more else None
         return JobPage([row.to_proto() for row in page], next_key, total)
+
+    async def purge(self, ended_before: dt.datetime, limit: int) -> list[str]:
+        """Deletes up to `limit` terminal jobs that ended before a time, with their events and labels."""
+        async with self._write_lock, self._sessions.begin() as session:
+            query = (
+                select(JobRow.id)
+                .where(JobRow.end_time < ended_before, JobRow.state.in_(TERMINAL_STATES))
+                .order_by(JobRow.end_time)
+                .limit(limit)
+            )
+            ids = list(await session.scalars(query))
+            if ids:
+                # Explicitly, children first: SQLite enforces ON DELETE CASCADE only with its pragma on.
+                for table in (JobEventRow, JobLabelRow):
+                    await session.execute(delete(table).where(table.job_id.in_(ids)))
+                await session.execute(delete(JobRow).where(JobRow.id.in_(ids)))
+        for job_id in ids:
+            log.info("purged", **logs.job(job_id))
+        return ids
 
 
 def _new_row(job: pb.Job, now: dt.datetime) -> JobRow:
@@ -177,6 +215,10 @@ def _new_row(job: pb.Job, now: dt.datetime) -> JobRow:
         spec=job.spec.SerializeToString() if job.HasField("spec") else b"",
         labels=dict(job.labels), assets=b"", error_code="", error_message="", error_retryable=False,
         attempt=0, create_time=created, update_time=now, last_sequence=0,
+        priority=job.priority or DEFAULT_PRIORITY, review=job.review, review_round=0, reviews=b"",
+        batch_id=job.batch_id,
+        deadline=job.deadline.ToDatetime(tzinfo=UTC) if job.HasField("deadline") else None,
+        review_timeout_us=job.review_timeout.ToMicroseconds() if job.HasField("review_timeout") else None,
     )
 
 
@@ -194,10 +236,17 @@ def _apply(row: JobRow, event: pb.JobEvent, now: dt.datetime) -> pb.JobEvent:
         row.error_code, row.error_message, row.error_retryable = "", "", False  # recovered: no stale error
     if event.assets:
         row.assets = pb.Job(assets=event.assets).SerializeToString()
+    if event.HasField("review"):
+        row.reviews = row.reviews + pb.Job(reviews=[event.review]).SerializeToString()  # appends to the list
+    row.review_round = event.review_round or row.review_round
+    if event.HasField("spec"):
+        row.spec = event.spec.SerializeToString()
+    if event.HasField("estimated_completion_time"):
+        row.estimated_completion_time = event.estimated_completion_time.ToDatetime(tzinfo=UTC)
     if row.state == pb.JOB_STATE_RUNNING and row.start_time is None:
         row.start_time = now
     if row.state in TERMINAL_STATES:
-        row.end_time = now
+        row.end_time, row.estimated_completion_time = now, None
     row.update_time = now
     row.last_sequence += 1
     stored = pb.JobEvent()

@@ -17,6 +17,7 @@ from genmedia.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
+from services.progress.schema import head
 from tests.conftest import grpcurl_path, venv_bin
 
 SERVING = re.compile(rb"progress serving .* on [^ ]+:(\d+)")
@@ -108,8 +109,10 @@ async def test_migrate_creates_the_schema_and_exits(tmp_path: Path):
     with sqlite3.connect(tmp_path / "v" / "progress.db") as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         journal = db.execute("PRAGMA journal_mode").fetchone()[0]
+        (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
     assert code == 0, output
-    assert tables == {"jobs", "job_events"} and journal == "wal"
+    assert tables == {"jobs", "job_events", "job_labels", "alembic_version"} and journal == "wal"
+    assert revision == head() and f"at revision {head()}".encode() in output
 
 
 async def test_a_bad_setting_fails_fast_naming_the_variable(tmp_path: Path):

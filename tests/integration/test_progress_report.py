@@ -3,60 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 
-from genmedia.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
-from genmedia.v1 import progress_service_pb2_grpc
-from services.progress.bus import Bus
-from services.progress.models import create_schema, make_engine
-from services.progress.server import build_registrations
-from services.progress.store import Store
-from tests.conftest import serve_on_port0
+from tests.integration.progress import Stub, created, failure, progress_stub, report
 
 T0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-async def stub(database) -> AsyncIterator[progress_service_pb2_grpc.ProgressServiceStub]:
-    engine = make_engine(database.url, database.connect_args)
-    await create_schema(engine)
-    registrations = build_registrations(Store.for_engine(engine), Bus(1000), heartbeat_seconds=15)
-    try:
-        async with contextlib.asynccontextmanager(serve_on_port0)(registrations) as running:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-                yield progress_service_pb2_grpc.ProgressServiceStub(channel)
-    finally:
-        await engine.dispose()
-
-
-def created(job_id: str, key: str = "created", at: dt.datetime | None = None) -> ps.ReportProgressRequest:
-    job = pb.Job(
-        id=job_id, kind=pb.JOB_KIND_IMAGE, owner="ann", request_id=f"req-{job_id}", labels={"team": "a"},
-        spec=pb.JobSpec(kind=pb.JOB_KIND_IMAGE, image=pb.ImageSpec(prompt="a red fox")),
-    )
-    if at is not None:
-        job.create_time.FromDatetime(at)
-    return ps.ReportProgressRequest(
-        event=pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_CREATED), idempotency_key=key, job=job
-    )
-
-
-def report(job_id: str, key: str, type: int, **fields) -> ps.ReportProgressRequest:
-    return ps.ReportProgressRequest(event=pb.JobEvent(job_id=job_id, type=type, **fields), idempotency_key=key)
-
-
-async def failure(call) -> tuple[grpc.StatusCode, str, list[tuple[str, str]]]:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    return (caught.value.code(), *details_of(caught.value))
+async def stub(database) -> AsyncIterator[Stub]:
+    async with progress_stub(database) as stub:
+        yield stub
 
 
 async def test_created_job_is_pending_with_what_was_sent(stub):

@@ -15,7 +15,8 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
 from services.progress.bus import Bus
-from services.progress.models import create_schema, make_engine
+from services.progress.models import make_engine
+from services.progress.schema import upgrade
 from services.progress.server import build_registrations
 from services.progress.store import Store
 from tests.conftest import serve_on_port0
@@ -47,7 +48,7 @@ class Progress:
 async def start(database) -> AsyncIterator[Callable[..., Awaitable[Progress]]]:
     """Starts progress servers on one database: start(heartbeat_seconds=..., buffer=...)."""
     engine = make_engine(database.url, database.connect_args)
-    await create_schema(engine)
+    await upgrade(engine)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
 
@@ -208,6 +209,7 @@ async def test_a_slow_watcher_is_dropped_while_another_gets_everything(start):
         slow = Stub(slow_channel).WatchJob(ps.WatchJobRequest(job_id="j1"))
         fast = progress.stub.WatchJob(ps.WatchJobRequest(job_id="j1"))
         await slow.read()
+        await fast.read()  # the snapshot, before any report, so the fast watcher's events start at 2
         fast_got = asyncio.create_task(read_all(fast))
         # 2 KB events soon fill the slow watcher's window, then its queue of 4: the reporter never waits.
         for i in range(40):

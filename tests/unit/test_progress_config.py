@@ -13,8 +13,8 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from services.progress.config import Settings
 from services.progress.models import make_engine
-from services.progress.servicer import decode_page_token, encode_page_token, report_violations
-from services.progress.store import PageKey
+from services.progress.queries import JobQuery, PageKey, decode_page_token, encode_page_token
+from services.progress.validation import report_violations
 
 
 @pytest.fixture
@@ -65,15 +65,25 @@ async def test_engine_creates_the_sqlite_folder_and_uses_async_drivers(tmp_path:
 
 def test_page_tokens_round_trip_to_the_microsecond():
     key = PageKey(dt.datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=dt.UTC), "job:with/odd=chars")
-    token = encode_page_token(key)
-    assert decode_page_token(token) == key and "=" not in token
+    token = encode_page_token(key, "f")
+    assert decode_page_token(token, "f") == key and "=" not in token
 
 
-@pytest.mark.parametrize("token", ["%%%", "e30", "WzEsIDIsIDNd", "WyIxIiwgIngiXQ"])  # {}, [1,2,3], ["1","x"]
+# {}, [1,2,3], ["1","x"], [1, "x", "f"] with a huge time
+@pytest.mark.parametrize("token", ["%%%", "e30", "WzEsIDIsIDNd", "WyIxIiwgIngiXQ", "WzFlKzMwMCwgIngiLCAiZiJd",
+                                   "Wzk5OTk5OTk5OTk5OTk5OTk5OTk5LCAieCIsICJmIl0"])
 def test_malformed_page_tokens_are_invalid_arguments(token):
     with pytest.raises(InvalidArgument) as caught:
-        decode_page_token(token)
+        decode_page_token(token, "f")
     assert [field for field, _ in caught.value.violations] == ["page_token"]
+
+
+def test_a_token_is_bound_to_its_filter_and_order():
+    a, b = JobQuery(states=(1,)), JobQuery(states=(1, 2))
+    assert len({a.fingerprint(False), a.fingerprint(True), b.fingerprint(False)}) == 3
+    token = encode_page_token(PageKey(dt.datetime(2030, 1, 1, tzinfo=dt.UTC), "j"), a.fingerprint(False))
+    with pytest.raises(InvalidArgument, match="another filter"):
+        decode_page_token(token, b.fingerprint(False))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Alembic migrations of the progress service's schema (applied by `genmedia-progress migrate`)."""

@@ -1,0 +1,115 @@
+"""Checks of ProgressService requests: every problem named by its field, so a client can fix them all."""
+
+from __future__ import annotations
+
+import math
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import progress_service_pb2 as ps
+from services.progress.store import TERMINAL_STATES, TYPE_STATES
+
+MAX_ID = 200
+MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31, what datetimes hold
+
+
+def valid_time(stamp: Timestamp) -> bool:
+    return MIN_SECONDS <= stamp.seconds <= MAX_SECONDS and 0 <= stamp.nanos < 10**9
+
+
+def report_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
+    """Every problem of a ReportProgress request, named by field."""
+    event, v = request.event, []
+    if not event.job_id:
+        v.append(("event.job_id", "must not be empty"))
+    elif len(event.job_id) > MAX_ID:
+        v.append(("event.job_id", f"must be at most {MAX_ID} characters"))
+    if not request.idempotency_key:
+        v.append(("idempotency_key", "must not be empty"))
+    elif len(request.idempotency_key) > MAX_ID:
+        v.append(("idempotency_key", f"must be at most {MAX_ID} characters"))
+    if event.type == pb.EVENT_TYPE_UNSPECIFIED or event.type not in pb.EventType.values():
+        v.append(("event.type", f"must be a known event type other than UNSPECIFIED, got {event.type}"))
+    if math.isnan(event.percent) or not 0 <= event.percent <= 100:
+        v.append(("event.percent", f"must be between 0 and 100, got {event.percent:g}"))
+    if event.state not in pb.JobState.values():
+        v.append(("event.state", f"is not a known job state: {event.state}"))
+    elif event.state and event.type in TYPE_STATES and event.state != TYPE_STATES[event.type]:
+        v.append(("event.state", f"must be {pb.JobState.Name(TYPE_STATES[event.type])} or unset"))
+    elif event.type not in TYPE_STATES and event.state in TERMINAL_STATES:
+        v.append(("event.state", "a terminal state needs a COMPLETED, FAILED or CANCELLED event"))
+    if event.type == pb.EVENT_TYPE_CREATED:
+        if not request.HasField("job"):
+            v.append(("job", "is required with EVENT_TYPE_CREATED"))
+        else:
+            if request.job.id != event.job_id:
+                v.append(("job.id", "must equal event.job_id"))
+            if request.job.kind == pb.JOB_KIND_UNSPECIFIED or request.job.kind not in pb.JobKind.values():
+                v.append(("job.kind", "must be JOB_KIND_IMAGE or JOB_KIND_VIDEO"))
+    return v + job_violations(request.job) + time_violations(request) + text_violations(request)
+
+
+MAX_LABEL_KEY, MAX_LABEL_VALUE = 63, 256
+
+
+def job_violations(job: pb.Job) -> list[tuple[str, str]]:
+    """Bounds of the job fields that are indexed (labels, batch) or ranged (priority)."""
+    v = [(f"job.labels[{k}]", f"key must be 1-{MAX_LABEL_KEY} characters")
+         for k in job.labels if not 0 < len(k) <= MAX_LABEL_KEY]
+    v += [(f"job.labels[{k}]", f"value must be at most {MAX_LABEL_VALUE} characters")
+          for k, value in job.labels.items() if len(value) > MAX_LABEL_VALUE]
+    if len(job.batch_id) > MAX_ID:
+        v.append(("job.batch_id", f"must be at most {MAX_ID} characters"))
+    if not 0 <= job.priority <= 5:
+        v.append(("job.priority", f"must be 1-5 (0: the default, 3), got {job.priority}"))
+    if not (0 <= job.review_timeout.seconds <= MAX_DURATION_SECONDS and 0 <= job.review_timeout.nanos < 10**9):
+        v.append(("job.review_timeout", "must be between 0 and 10,000 years"))
+    return v
+
+
+MAX_DURATION_SECONDS = 315576000000
+
+
+def time_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
+    """Timestamps that are stored as datetimes must be valid ones."""
+    times = [("job.create_time", request.job.create_time), ("job.deadline", request.job.deadline),
+             ("event.estimated_completion_time", request.event.estimated_completion_time)]
+    return [(name, "must be a valid timestamp (years 1-9999)") for name, ts in times if not valid_time(ts)]
+
+
+MAX_TEXT = 4000
+
+
+def text_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
+    """Strings stored as text: bounded, and free of NUL (which PostgreSQL text cannot hold)."""
+    event, job = request.event, request.job
+    fields = [("event.message", event.message), ("event.error.code", event.error.code),
+              ("event.error.message", event.error.message), ("idempotency_key", request.idempotency_key),
+              ("event.job_id", event.job_id), ("job.owner", job.owner), ("job.request_id", job.request_id),
+              ("job.batch_id", job.batch_id)]
+    fields += [(f"job.labels[{k}]", k + v) for k, v in job.labels.items()]
+    fields += [(f"event.assets[{i}].uri", a.uri + a.mime_type + a.sha256) for i, a in enumerate(event.assets)]
+    v = [(name, "must not contain NUL characters") for name, text in fields if "\x00" in text]
+    v += [(name, f"must be at most {MAX_TEXT} characters") for name, text in fields if len(text) > MAX_TEXT]
+    return v
+
+
+
+
+def filter_violations(f: ps.JobFilter, prefix: str = "filter") -> list[tuple[str, str]]:
+    """Problems of a JobFilter (ListJobs, WatchJobs, GetStats)."""
+    v = [(f"{prefix}.states[{i}]", f"must be a known job state other than UNSPECIFIED, got {state}")
+         for i, state in enumerate(f.states) if state == pb.JOB_STATE_UNSPECIFIED or state not in pb.JobState.values()]
+    if f.kind not in pb.JobKind.values():
+        v.append((f"{prefix}.kind", f"is not a known job kind: {f.kind}"))
+    if len(f.batch_id) > MAX_ID or "\x00" in f.batch_id:
+        v.append((f"{prefix}.batch_id", f"must be at most {MAX_ID} characters, without NUL"))
+    for key, value in f.labels.items():
+        if not 0 < len(key) <= MAX_LABEL_KEY or len(value) > MAX_LABEL_VALUE or "\x00" in key + value:
+            v.append((f"{prefix}.labels[{key}]", f"key must be 1-{MAX_LABEL_KEY} and value at most "
+                      f"{MAX_LABEL_VALUE} characters, without NUL"))
+    for name in ("created_after", "created_before"):
+        if f.HasField(name) and not valid_time(getattr(f, name)):
+            v.append((f"{prefix}.{name}", "must be a valid timestamp (years 1-9999)"))
+    return v

@@ -1,0 +1,87 @@
+"""Retention on the real Temporal dev server: the schedule the worker creates (idempotently) purges old
+terminal jobs with their events and assets when triggered, and keeps everything else."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+from sqlalchemy import update
+from temporalio.worker import Worker
+
+from genmedia.assets import AssetStore
+from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import job_service_pb2 as js
+from genmedia.v1 import progress_service_pb2 as ps
+from services.orchestrator.retention import (
+    RetentionActivities,
+    RetentionSettings,
+    RetentionWorkflow,
+    ensure_schedule,
+)
+from services.progress.models import JobRow, make_engine
+from tests.integration.progress import created, progress_stub, report
+
+
+async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(database, temporal, asset_root: Path):
+    assets = AssetStore(asset_root)
+    async with progress_stub(database) as stub:
+        for job_id, end in (("old", pb.EVENT_TYPE_COMPLETED), ("old-failed", pb.EVENT_TYPE_FAILED),
+                            ("recent", pb.EVENT_TYPE_COMPLETED), ("old-running", None)):
+            await stub.ReportProgress(created(job_id))
+            if end:
+                await stub.ReportProgress(report(job_id, "end", end))
+            assets.write(assets.path_for(job_id, "image.png"), lambda tmp: tmp.write_bytes(b"png"))
+        engine = make_engine(database.url, database.connect_args)
+        async with engine.begin() as connection:  # as if they had ended 40 days ago
+            forty_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+            await connection.execute(update(JobRow).where(JobRow.id.like("old%"))
+                                     .values(end_time=forty_days_ago, create_time=forty_days_ago))
+        await engine.dispose()
+
+        queue = f"retention-{uuid.uuid4().hex[:8]}"
+        settings = RetentionSettings(days=30, interval=timedelta(hours=1), schedule_id=f"retention-{queue}")
+        activities = RetentionActivities(stub, assets, rpc_timeout=5)
+        async with Worker(temporal.client, task_queue=queue, workflows=[RetentionWorkflow],
+                          activities=[activities.purge_expired_jobs]):
+            await ensure_schedule(temporal.client, queue, settings)
+            await ensure_schedule(temporal.client, queue, settings)  # a second worker start: no error
+            handle = temporal.client.get_schedule_handle(settings.schedule_id)
+            try:
+                await handle.trigger()
+                purged = await asyncio.wait_for(run_result(temporal.client, handle), 60)
+                description = await handle.describe()
+            finally:
+                await handle.delete()
+        remaining = {job.id for job in (await stub.ListJobs(ps.ListJobsRequest())).jobs}
+        with pytest.raises(grpc.aio.AioRpcError) as gone:
+            await stub.GetJob(js.GetJobRequest(job_id="old"))
+    assert purged == 2 and remaining == {"recent", "old-running"}
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+    assert sorted(p.name for p in asset_root.iterdir()) == ["old-running", "recent"]
+    assert description.schedule.spec.intervals[0].every == timedelta(hours=1)
+
+
+async def run_result(client, handle) -> int:
+    """The result of the workflow the schedule started (it shows in recent_actions once started)."""
+    while True:
+        if actions := (await handle.describe()).info.recent_actions:
+            return await client.get_workflow_handle(actions[-1].action.workflow_id).result()
+        await asyncio.sleep(0.1)
+
+
+def test_retention_settings_fail_fast(monkeypatch):
+    from genmedia.config import ConfigError
+
+    monkeypatch.setenv("GENMEDIA_RETENTION_DAYS", "0")
+    with pytest.raises(ConfigError, match="GENMEDIA_RETENTION_DAYS"):
+        RetentionSettings.from_env()
+    monkeypatch.setenv("GENMEDIA_RETENTION_DAYS", "7.5")
+    assert RetentionSettings.from_env().days == 7.5
+
+
