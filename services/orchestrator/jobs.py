@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf import json_format
+from google.rpc import error_details_pb2
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import (
     Client,
@@ -22,7 +23,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from genmedia import logs, specs
-from genmedia.auth import Principal
+from genmedia.auth import Principal, RoleLimits
 from genmedia.errors import NotFound, ServiceError, check, shorten
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
@@ -43,6 +44,7 @@ DEFAULT_REVIEW_TIMEOUT = timedelta(hours=24)
 MAX_DEADLINE = timedelta(days=365)
 MAX_FEEDBACK, MAX_REASON = 2000, 500
 TERMINAL = (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
+ACTIVE = [s for s in pb.JobState.values() if s not in (pb.JOB_STATE_UNSPECIFIED, *TERMINAL)]
 # The job state of a workflow that has closed.
 CLOSED_STATES = {
     WorkflowExecutionStatus.COMPLETED: pb.JOB_STATE_COMPLETED,
@@ -105,8 +107,34 @@ def validate_request(request: job_service_pb2.CreateJobRequest) -> pb.JobSpec:
 
 class JobManager:
     def __init__(self, client: Client, progress: progress_service_pb2_grpc.ProgressServiceStub,
-                 settings: Settings) -> None:
+                 settings: Settings, limits: dict[str, RoleLimits] | None = None) -> None:
+        """`limits` per role (max_active_jobs); default: those of the API's authentication settings."""
         self.client, self.progress, self.settings = client, progress, settings
+        auth = settings.serving.auth
+        if limits is None and auth is not None and auth.enabled and auth.limiter is not None:
+            limits = auth.limiter.limits
+        self.limits = limits or {}
+
+    async def _check_quota(self, principal: Principal) -> None:
+        """At most max_active_jobs unfinished jobs per user (checked at submit: concurrent submits of one
+        user can overshoot it by the number in flight)."""
+        limit = getattr(self.limits.get(principal.role), "max_active_jobs", 0)
+        if not limit:
+            return
+        flt = progress_service_pb2.JobFilter(owner=principal.user, states=ACTIVE)
+        try:
+            active = (await self.progress.ListJobs(progress_service_pb2.ListJobsRequest(filter=flt, page_size=1),
+                                                   timeout=self.settings.rpc_timeout)).total_size
+        except grpc.aio.AioRpcError as err:
+            raise _unavailable("progress service", err.details()) from err
+        if active >= limit:
+            violation = error_details_pb2.QuotaFailure.Violation(
+                subject=f"user:{principal.user}", description=f"{active} of {limit} active jobs")
+            raise ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                               f"you have {active} unfinished jobs, the most allowed is {limit}; "
+                               "wait for one to end or cancel one", "ACTIVE_JOBS_QUOTA",
+                               metadata={"limit": str(limit)},
+                               details=[error_details_pb2.QuotaFailure(violations=[violation])])
 
     async def create(self, request: job_service_pb2.CreateJobRequest, principal: Principal) -> pb.Job:
         spec = validate_request(request)
@@ -127,6 +155,8 @@ class JobManager:
             job.deadline.CopyFrom(request.deadline)
         job.create_time.GetCurrentTime()
         job.update_time.CopyFrom(job.create_time)
+        if self.limits and (not request.request_id or not await self._exists(job_id)):
+            await self._check_quota(principal)  # a repeat of a request_id does not count again
         # A repeated request_id: the same job (its workflow is started if the first request could not), or
         # ALREADY_EXISTS when it asks for something else.
         existing = await self._existing(job) if await self._record_created(job) else None
@@ -171,7 +201,8 @@ class JobManager:
     async def _existing(self, job: pb.Job) -> pb.Job:
         """The job a repeated request_id made before; ALREADY_EXISTS when this request asks otherwise."""
         stored = await self._stored(job.id)
-        differing = [name for name in ("spec", "labels") if getattr(stored, name) != getattr(job, name)]
+        fields = ("spec", "labels", "review", "review_timeout", "priority", "deadline")
+        differing = [name for name in fields if getattr(stored, name) != getattr(job, name)]
         if differing:
             raise ServiceError(
                 grpc.StatusCode.ALREADY_EXISTS,
@@ -180,6 +211,13 @@ class JobManager:
                 metadata={"job_id": job.id, "request_id": job.request_id},
             )
         return stored
+
+    async def _exists(self, job_id: str) -> bool:
+        try:
+            await self._stored(job_id)
+            return True
+        except NotFound:
+            return False
 
     async def _stored(self, job_id: str) -> pb.Job:
         try:

@@ -67,6 +67,7 @@ class GenerationJobWorkflow:
         self.applied = 0  # review decisions the main loop has acted on
         self.pauses = 0
         self.deadline_passed = False
+        self.stopping = False  # cancelled or past the deadline: no new step, report or wait may begin
         self.estimates = (0.0, 0.0)  # expected seconds of (image generation, video rendering)
 
     @workflow.query(name="status")
@@ -129,7 +130,7 @@ class GenerationJobWorkflow:
             await self._stop(body)
             if self.deadline_passed:
                 failure = JobFailed("DEADLINE_EXCEEDED", f"the job passed its deadline {job.deadline}")
-            elif is_cancelled_exception(exc):
+            elif is_cancelled_exception(exc) or workflow.cancellation_reason() is not None:
                 await self._end(pb.EVENT_TYPE_CANCELLED, "cancelled", pb.JOB_STATE_CANCELLED, "cancelled")
                 raise asyncio.CancelledError("the job was cancelled") from None
             elif isinstance(exc, ActivityError):
@@ -158,9 +159,11 @@ class GenerationJobWorkflow:
             self.deadline_passed = True
             raise
 
-    @staticmethod
-    async def _stop(body: asyncio.Task) -> None:
-        """Cancels the job's work and waits until its running step has stopped and cleaned up."""
+    async def _stop(self, body: asyncio.Task) -> None:
+        """Cancels the job's work and waits until its running step has stopped and cleaned up. A step that
+        finishes anyway (its result raced the cancel) returns normally, so the body also stops at its next
+        checkpoint."""
+        self.stopping = True
         if not body.done():
             body.cancel()
         await workflow.wait([body])
@@ -206,10 +209,11 @@ class GenerationJobWorkflow:
         await self._report(pb.EVENT_TYPE_AWAITING_REVIEW, f"review.{rnd}:awaiting", pb.JOB_STATE_AWAITING_REVIEW,
                            pb.JOB_STEP_REVIEW, f"awaiting review (round {rnd})", assets=images, review_round=rnd)
         try:
-            await workflow.wait_condition(lambda: self.decision is not None,
+            await workflow.wait_condition(lambda: self.decision is not None or self.stopping,
                                           timeout=timedelta(seconds=job.review_timeout_s))
         except TimeoutError:
             raise JobFailed("REVIEW_TIMEOUT", f"no review decision within {_human(job.review_timeout_s)}") from None
+        self._checkpoint()
         decision, self.decision = self.decision, None
         assert decision is not None
         record = {"round": rnd, "decision": pb.ReviewDecision.Name(decision.decision), "reviewer": decision.reviewer,
@@ -239,7 +243,8 @@ class GenerationJobWorkflow:
         before = (status.step, status.eta)
         status.eta = ""
         await self._report(pb.EVENT_TYPE_PAUSED, f"paused.{self.pauses}", pb.JOB_STATE_PAUSED, status.step, "paused")
-        await workflow.wait_condition(lambda: not status.pause_requested)
+        await workflow.wait_condition(lambda: not status.pause_requested or self.stopping)
+        self._checkpoint()
         status.eta = before[1]
         await self._report(pb.EVENT_TYPE_RESUMED, f"resumed.{self.pauses}", pb.JOB_STATE_RUNNING, before[0],
                            "resumed")
@@ -282,11 +287,23 @@ class GenerationJobWorkflow:
         self.status.end_time = workflow.now().isoformat()
         self.status.eta = ""
         self.status.pause_requested = False
-        await self._report(type_, key, state, self.status.step, message, **fields)
+        while True:  # the terminal event must be recorded: a cancel arriving now is too late to matter
+            try:
+                await self._report(type_, key, state, self.status.step, message, final=True, **fields)
+                return
+            except asyncio.CancelledError:
+                continue
+
+    def _checkpoint(self) -> None:
+        if self.stopping:
+            raise asyncio.CancelledError("the job is stopping")
 
     async def _report(self, type_: int, key: str, state: int, step: int, message: str,
                       percent: float | None = None, assets: list | None = None, error: dict | None = None,
-                      review: dict | None = None, review_round: int = 0, spec: dict | None = None) -> None:
+                      review: dict | None = None, review_round: int = 0, spec: dict | None = None,
+                      final: bool = False) -> None:
+        if not final:
+            self._checkpoint()
         status = self.status
         status.state, status.step, status.message = state, step, message
         if percent is not None:

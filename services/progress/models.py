@@ -71,6 +71,7 @@ class JobRow(Base):
         Index("ix_jobs_state", "state", "create_time", "id"),
         Index("ix_jobs_kind", "kind", "create_time", "id"),
         Index("ix_jobs_batch", "batch_id", "create_time", "id"),
+        Index("ix_jobs_owner", "owner", "create_time", "id"),
         Index("ix_jobs_end_time", "end_time"),
     )
 

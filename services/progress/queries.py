@@ -32,6 +32,7 @@ class JobQuery:
     labels: tuple[tuple[str, str], ...] = ()
     created_after: dt.datetime | None = None  # inclusive
     created_before: dt.datetime | None = None  # exclusive
+    owner: str = ""
 
     @classmethod
     def from_proto(cls, f: ps.JobFilter) -> JobQuery:
@@ -41,7 +42,7 @@ class JobQuery:
         return cls(
             states=tuple(sorted(set(f.states))), kind=f.kind, batch_id=f.batch_id,
             labels=tuple(sorted(f.labels.items())), created_after=time("created_after"),
-            created_before=time("created_before"),
+            created_before=time("created_before"), owner=f.owner,
         )
 
     def conditions(self) -> list[ColumnElement[bool]]:
@@ -60,6 +61,8 @@ class JobQuery:
             where.append(JobRow.create_time >= self.created_after)
         if self.created_before is not None:
             where.append(JobRow.create_time < self.created_before)
+        if self.owner:
+            where.append(JobRow.owner == self.owner)
         return where
 
     def matches(self, job) -> bool:
@@ -72,6 +75,7 @@ class JobQuery:
             and all(job.labels.get(k) == v for k, v in self.labels)
             and (self.created_after is None or created >= self.created_after)
             and (self.created_before is None or created < self.created_before)
+            and (not self.owner or job.owner == self.owner)
         )
 
     def fingerprint(self, *extra: object) -> str:
@@ -80,7 +84,7 @@ class JobQuery:
             return None if t is None else (t - EPOCH) // MICROSECOND
 
         canonical = json.dumps([list(self.states), self.kind, self.batch_id, [list(p) for p in self.labels],
-                                micros(self.created_after), micros(self.created_before), *extra])
+                                micros(self.created_after), micros(self.created_before), self.owner, *extra])
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -7,11 +7,13 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import grpc
 
 from genmedia import logs
-from genmedia.errors import ServiceError, check
+from genmedia.auth import caller
+from genmedia.errors import NotFound, ServiceError, check
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
@@ -57,7 +59,7 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
 
     async def GetJob(self, request: js.GetJobRequest, context: Context) -> pb.Job:
         check([("job_id", "must not be empty")] if not request.job_id else [])
-        return await self._store.get_job(request.job_id)
+        return visible(await self._store.get_job(request.job_id))
 
     async def ListJobs(self, request: ps.ListJobsRequest, context: Context) -> ps.ListJobsResponse:
         violations = filter_violations(request.filter)
@@ -65,7 +67,7 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
             violations.append(("order", f"is not a known order: {request.order}"))
         check(violations)
         size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        query, oldest_first = JobQuery.from_proto(request.filter), request.order == ps.LIST_ORDER_OLDEST_FIRST
+        query, oldest_first = scoped(request.filter), request.order == ps.LIST_ORDER_OLDEST_FIRST
         fingerprint = query.fingerprint(oldest_first)
         after = decode_page_token(request.page_token, fingerprint) if request.page_token else None
         page = await self._store.list_jobs(query, size, after, oldest_first)
@@ -80,6 +82,7 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
             job_id, after = decode_token(request.page_token, "page_token", (str, int))
             if job_id != request.job_id:
                 check([("page_token", "was returned for another job")])
+        visible(await self._store.get_job(request.job_id))
         events, more = await self._store.events_page(request.job_id, after, size)
         token = encode_token(request.job_id, events[-1].sequence) if more else ""
         return ps.ListJobEventsResponse(events=events, next_page_token=token)
@@ -101,7 +104,7 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
         job_id, last = request.job_id, request.after_sequence
         # Subscribe before reading so that an event committed in between is in the queue or in the read.
         with self._bus.subscribe(job_id) as subscription:
-            job = await self._store.get_job(job_id)
+            job = visible(await self._store.get_job(job_id))
             if last > job.last_sequence:
                 raise ServiceError(
                     grpc.StatusCode.OUT_OF_RANGE,
@@ -162,7 +165,7 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
 
     async def WatchJobs(self, request: ps.WatchJobsRequest, context: Context) -> AsyncIterator[ps.WatchJobsResponse]:
         check(filter_violations(request.filter))
-        query = JobQuery.from_proto(request.filter)
+        query = scoped(request.filter)
         cursor = Position.from_token(request.cursor) if request.cursor else None
         with self._bus.wakeups() as wakeup:  # before reading, so a commit in between wakes us
             cursor = cursor or await self._store.feed.head()
@@ -203,7 +206,7 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
         start = request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None
         start = start if start is not None else max(end - DEFAULT_STATS_WINDOW, dt.datetime.min.replace(tzinfo=UTC))
         check([("start_time", "must be before end_time")] if start >= end else [])
-        stats = await compute(self._store.sessions, start, end, JobQuery.from_proto(request.filter))
+        stats = await compute(self._store.sessions, start, end, scoped(request.filter))
         response = ps.GetStatsResponse(
             total_jobs=stats.total, success_rate=stats.success_rate, reviews=stats.reviews,
             review_approval_rate=stats.approved / stats.reviews if stats.reviews else 0.0, backlog=stats.backlog,
@@ -214,6 +217,26 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
         response.start_time.FromDatetime(start)
         response.end_time.FromDatetime(end)
         return response
+
+
+def visible(job: pb.Job) -> pb.Job:
+    """The job, if the caller may see it: another user's job is NOT_FOUND exactly like an unknown id."""
+    principal = caller()
+    if not principal.admin and job.owner != principal.user:
+        raise NotFound("job", job.id)
+    return job
+
+
+def scoped(f: ps.JobFilter) -> JobQuery:
+    """The filter as the caller may use it: a user's queries cover only their own jobs."""
+    principal = caller()
+    query = JobQuery.from_proto(f)
+    if principal.admin:
+        return query
+    if f.owner and f.owner != principal.user:
+        raise ServiceError(grpc.StatusCode.PERMISSION_DENIED, "only admins may filter by another owner",
+                           "OWNER_FILTER_ADMIN_ONLY")
+    return replace(query, owner=principal.user)
 
 
 def duration_stats(durations: Durations) -> ps.DurationStats:

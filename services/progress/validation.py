@@ -112,4 +112,6 @@ def filter_violations(f: ps.JobFilter, prefix: str = "filter") -> list[tuple[str
     for name in ("created_after", "created_before"):
         if f.HasField(name) and not valid_time(getattr(f, name)):
             v.append((f"{prefix}.{name}", "must be a valid timestamp (years 1-9999)"))
+    if len(f.owner) > MAX_ID or "\x00" in f.owner:
+        v.append((f"{prefix}.owner", f"must be at most {MAX_ID} characters, without NUL"))
     return v

@@ -111,7 +111,9 @@ async def add_api(stack: Stack, temporal: WorkflowEnvironment, guard: Authentica
                   token: str = "") -> None:
     """JobService on a port-0 server in this process; stack.client talks to it (sending `token`)."""
     progress = progress_service_pb2_grpc.ProgressServiceStub(stack.settings.channel(stack.settings.progress_addr))
-    api = await create_server(build_registrations(JobManager(temporal.client, progress, stack.settings)), guard=guard)
+    limits = guard.limiter.limits if guard is not None and guard.limiter is not None else None
+    manager = JobManager(temporal.client, progress, stack.settings, limits)
+    api = await create_server(build_registrations(manager), guard=guard)
     stack.servers["api"] = api
     await stack.client.close()
     stack.client = GenmediaClient(f"127.0.0.1:{api.port}", stack.settings.progress_addr, token=token)

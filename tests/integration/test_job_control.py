@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from genmedia.errors import details_of
 from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import job_service_pb2
 from tests.conftest import venv_bin
 from tests.integration.jobstack import (
     EventLog,
@@ -234,6 +235,9 @@ async def test_review_reject_with_corrections_regenerates_then_approve(stack: St
     live = (await stack.client.get_job(job.id)).job
     assert live.review_round == 2 and [r.feedback for r in live.reviews] == ["too calm", ""]
     assert live.reviews[0].corrections.prompt == "a stormy harbour" and live.reviews[0].time.seconds > 0
+    stored = await stack.client.progress.GetJob(job_service_pb2.GetJobRequest(job_id=job.id))
+    assert list(stored.reviews) == list(live.reviews) and stored.review_round == 2  # kept in the store too
+    assert stored.spec.image.prompt == "a stormy harbour"
 
 
 async def test_review_reject_without_corrections_fails_the_job_rejected(stack: Stack) -> None:
@@ -283,6 +287,9 @@ async def test_100_concurrent_duplicates_make_one_job_and_one_workflow(stack: St
     other = pb.JobSpec(image=pb.ImageSpec(prompt="something else", width=64, height=64))
     error = await _refused(stack.client.create_job(other, request_id=request_id), grpc.StatusCode.ALREADY_EXISTS)
     assert job_id in error.details() and details_of(error)[0] == "REQUEST_ID_REUSED"
+    error = await _refused(stack.client.create_job(IMAGE, request_id=request_id, priority=1),
+                           grpc.StatusCode.ALREADY_EXISTS)
+    assert "different priority" in error.details()
 
 
 # -- deadline --
@@ -382,3 +389,24 @@ async def test_an_unreviewed_job_fails_review_timeout(skipping: WorkflowEnvironm
         await skipping.sleep(timedelta(minutes=6))
         last = (await log.end())[-1]
         assert last.error.code == "REVIEW_TIMEOUT" and "5 min" in last.error.message
+
+
+async def test_cancels_racing_short_steps_always_end_the_job_once(
+        temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancel that reaches a step just as it finishes must still stop the job (never hang it), and a
+    job always ends with exactly one terminal event."""
+    configure_env(monkeypatch, tmp_path)  # image steps of a few milliseconds
+    async with job_services(tmp_path) as stack:
+        await add_api(stack, temporal)
+        await add_workers(stack, temporal)
+        jobs = [await stack.client.create_job(IMAGE, review=True) for _ in range(8)]
+        for job in jobs:
+            try:
+                await stack.client.cancel_job(job.id)
+            except grpc.aio.AioRpcError as err:
+                assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+        for job in jobs:
+            events = await EventLog(stack.client, job.id).end(timeout=30)
+            terminal = [e.type for e in events if e.type in (pb.EVENT_TYPE_COMPLETED, pb.EVENT_TYPE_FAILED,
+                                                             pb.EVENT_TYPE_CANCELLED)]
+            assert terminal == [pb.EVENT_TYPE_CANCELLED], [e.type for e in events]

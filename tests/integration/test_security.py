@@ -235,6 +235,77 @@ async def test_a_second_user_cannot_see_touch_or_detect_the_first_users_job(secu
     assert (await log.end())[-1].type == pb.EVENT_TYPE_COMPLETED
 
 
+async def test_progress_reads_show_a_user_only_their_own_jobs(secure: Stack) -> None:
+    alice = secure.client
+    job = await alice.create_job(IMAGE, labels={"team": "a"})
+    await EventLog(alice, job.id).end()
+    api, progress = f"127.0.0.1:{secure.servers['api'].port}", secure.settings.progress_addr
+    async with GenmediaClient(api, progress, token=BOB) as bob, \
+            GenmediaClient(api, progress, token=ROOT) as admin:
+        feed = bob.progress.WatchJobs(progress_service_pb2.WatchJobsRequest(), timeout=30)
+        first = await feed.read()  # the stream is open (a heartbeat or bob's own event)
+        bobs = await bob.create_job(IMAGE, labels={"team": "a"})
+        await alice.create_job(IMAGE, labels={"team": "a"})
+        unknown = str(uuid.uuid4())
+        for call in (lambda i: bob.progress.GetJob(job_service_pb2.GetJobRequest(job_id=i)),
+                     lambda i: bob.progress.ListJobEvents(progress_service_pb2.ListJobEventsRequest(job_id=i)),
+                     lambda i: _drain(bob.progress.WatchJob(progress_service_pb2.WatchJobRequest(job_id=i)))):
+            theirs, nothing = await _error(call(job.id)), await _error(call(unknown))
+            assert theirs.code() == nothing.code() == grpc.StatusCode.NOT_FOUND
+            assert details_of(theirs) == details_of(nothing)
+        listed = await bob.progress.ListJobs(progress_service_pb2.ListJobsRequest(
+            filter=progress_service_pb2.JobFilter(labels={"team": "a"})))
+        assert [j.owner for j in listed.jobs] == ["bob"] and listed.total_size == 1
+        stats = await bob.progress.GetStats(progress_service_pb2.GetStatsRequest())
+        assert stats.total_jobs == 1
+        refused = await _error(bob.progress.ListJobs(progress_service_pb2.ListJobsRequest(
+            filter=progress_service_pb2.JobFilter(owner="alice"))))
+        assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
+        everyone = await admin.progress.ListJobs(progress_service_pb2.ListJobsRequest())
+        assert {j.owner for j in everyone.jobs} == {"alice", "bob"}
+        alices = await admin.progress.ListJobs(progress_service_pb2.ListJobsRequest(
+            filter=progress_service_pb2.JobFilter(owner="alice")))
+        assert {j.owner for j in alices.jobs} == {"alice"} and alices.total_size == 2
+        seen = [first]
+        async with asyncio.timeout(20):
+            while not any(m.HasField("event") and m.event.type == pb.EVENT_TYPE_COMPLETED for m in seen):
+                seen.append(await feed.read())
+        assert {m.event.job_id for m in seen if m.HasField("event")} == {bobs.id}  # never alice's events
+        feed.cancel()
+
+
+async def _drain(call) -> None:
+    async for _ in call:
+        pass
+
+
+async def test_active_jobs_quota_answers_quota_failure_then_resets(temporal, tmp_path: Path, monkeypatch) -> None:
+    configure_env(monkeypatch, tmp_path)
+    limits = {"user": RoleLimits(RateLimit(1000, 1000), RateLimit(1000, 1000), max_active_jobs=2),
+              "admin": RoleLimits()}
+    checker = guard(limits)
+    async with job_services(tmp_path, guard=checker) as stack:
+        stack.settings = replace(stack.settings, internal_token=INTERNAL)
+        await add_api(stack, temporal, guard=checker, token=ALICE)
+        await add_workers(stack, temporal)
+        waiting = [await stack.client.create_job(IMAGE, review=True) for _ in range(2)]  # both stay active
+        refused = await _error(stack.client.create_job(IMAGE))
+        assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and details_of(refused)[0] == "ACTIVE_JOBS_QUOTA"
+        quota = [d for d in rpc_status.from_call(refused).details
+                 if d.Is(error_details_pb2.QuotaFailure.DESCRIPTOR)]
+        failure = error_details_pb2.QuotaFailure()
+        quota[0].Unpack(failure)
+        assert failure.violations[0].subject == "user:alice" and "2 of 2" in failure.violations[0].description
+        async with GenmediaClient(f"127.0.0.1:{stack.servers['api'].port}", stack.settings.progress_addr,
+                                  token=BOB) as bob:
+            await bob.create_job(IMAGE)  # quotas are per user
+        log = EventLog(stack.client, waiting[0].id)
+        await stack.client.cancel_job(waiting[0].id)
+        await log.end()
+        await stack.client.create_job(IMAGE)  # one ended: room again
+        await stack.client.cancel_job(waiting[1].id)
+
+
 async def _error(call) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await call

@@ -56,6 +56,7 @@ def upgrade() -> None:
     op.create_index("ix_jobs_state", "jobs", ["state", "create_time", "id"])
     op.create_index("ix_jobs_kind", "jobs", ["kind", "create_time", "id"])
     op.create_index("ix_jobs_batch", "jobs", ["batch_id", "create_time", "id"])
+    op.create_index("ix_jobs_owner", "jobs", ["owner", "create_time", "id"])
     op.create_index("ix_jobs_end_time", "jobs", ["end_time"])
     op.create_table(
         "job_labels",
