@@ -45,30 +45,32 @@ async def run(var: str) -> None:
         async with database(kind, var) as engine:
             running = await create_server(build_registrations(Store.for_engine(engine), Bus(1000), 15))
             channel = aio_channel(f"127.0.0.1:{running.port}")
-            stub = progress_service_pb2_grpc.ProgressServiceStub(channel)
-            health = health_pb2_grpc.HealthStub(channel)
             try:
-                for j in range(JOBS):
-                    job = pb.Job(id=f"job{j}", kind=pb.JOB_KIND_IMAGE)
-                    event = pb.JobEvent(job_id=job.id, type=pb.EVENT_TYPE_CREATED)
-                    await stub.ReportProgress(ps.ReportProgressRequest(event=event, idempotency_key="c", job=job))
-                counter = iter(range(10**9))
-
-                async def report(_: int) -> None:
-                    n = next(counter)
-                    event = pb.JobEvent(job_id=f"job{n % JOBS}", type=pb.EVENT_TYPE_PROGRESS, percent=min(100.0, n / 50))
-                    await stub.ReportProgress(ps.ReportProgressRequest(event=event, idempotency_key=f"p{n}"),
-                                              timeout=10)
-
-                bare, bare_rate = await lanes(lambda _: health.Check(health_pb2.HealthCheckRequest(), timeout=5),
-                                              EVENTS)
-                await lanes(report, LANES * 20)  # warm-up
-                ingest, rate = await lanes(report, EVENTS)
-                name = "SQLite (WAL)" if kind == "sqlite" else "PostgreSQL"
-                print(latency_line(f"baseline: bare gRPC unary ({name} run)", bare))
-                print(latency_line(f"ReportProgress into {name}", ingest, bare))
-                print(f"{'':<44} {rate:7.0f} events/s   (bare gRPC {bare_rate:7.0f} calls/s, "
-                      f"ratio {rate / bare_rate:4.2f}x; goal >= 2000 events/s)")
+                await measure(kind, channel)
             finally:
                 await channel.close()
                 await running.stop(0)
+
+
+async def measure(kind: str, channel) -> None:
+    stub = progress_service_pb2_grpc.ProgressServiceStub(channel)
+    health = health_pb2_grpc.HealthStub(channel)
+    for j in range(JOBS):
+        job = pb.Job(id=f"job{j}", kind=pb.JOB_KIND_IMAGE)
+        event = pb.JobEvent(job_id=job.id, type=pb.EVENT_TYPE_CREATED)
+        await stub.ReportProgress(ps.ReportProgressRequest(event=event, idempotency_key="c", job=job))
+    counter = iter(range(10**9))
+
+    async def report(_: int) -> None:
+        n = next(counter)
+        event = pb.JobEvent(job_id=f"job{n % JOBS}", type=pb.EVENT_TYPE_PROGRESS, percent=min(100.0, n / 50))
+        await stub.ReportProgress(ps.ReportProgressRequest(event=event, idempotency_key=f"p{n}"), timeout=10)
+
+    bare, bare_rate = await lanes(lambda _: health.Check(health_pb2.HealthCheckRequest(), timeout=5), EVENTS)
+    await lanes(report, LANES * 20)  # warm-up
+    ingest, rate = await lanes(report, EVENTS)
+    name = "SQLite (WAL)" if kind == "sqlite" else "PostgreSQL"
+    print(latency_line(f"baseline: bare gRPC unary ({name} run)", bare))
+    print(latency_line(f"ReportProgress into {name}", ingest, bare))
+    print(f"{'':<44} {rate:7.0f} events/s   (bare gRPC {bare_rate:7.0f} calls/s, "
+          f"ratio {rate / bare_rate:4.2f}x; goal >= 2000 events/s)")
