@@ -12,6 +12,7 @@ import grpc
 from google.protobuf import json_format
 from rich.console import Console
 
+from genmedia.cli_reads import add_read_commands, history, job_filter, stats
 from genmedia.client import GenmediaClient
 from genmedia.errors import details_of
 from genmedia.tls import ClientTls
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="jobs, newest first")
     lst.add_argument("--page-size", type=int, default=20)
     lst.add_argument("--page-token", default="")
+    add_read_commands(sub, lst)
     watch = sub.add_parser("watch", help="follow a job live until it ends")
     watch.add_argument("job_id")
     cancel = sub.add_parser("cancel", help="stop a job; it ends CANCELLED")
@@ -205,7 +207,11 @@ async def run(args: argparse.Namespace, console: Console) -> int:
             source = "workflow" if response.source == response.SOURCE_WORKFLOW else "store"
             print_job(console, response.job, args.json, source)
             return 1 if response.job.state in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED) else 0
-        response = await client.list_jobs(args.page_size, args.page_token)
+        if args.command == "history":
+            return await history(client, args.job_id, console, args.json)
+        if args.command == "stats":
+            return await stats(client, args, console)
+        response = await client.list_jobs(args.page_size, args.page_token, job_filter(args), args.oldest_first)
         for job in response.jobs:
             print_job(console, job, args.json)
         if response.next_page_token:

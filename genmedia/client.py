@@ -74,9 +74,27 @@ class GenmediaClient:
     async def get_job(self, job_id: str) -> job_service_pb2.GetJobResponse:
         return await self.jobs.GetJob(job_service_pb2.GetJobRequest(job_id=job_id), timeout=self.timeout)
 
-    async def list_jobs(self, page_size: int = 0, page_token: str = "") -> progress_service_pb2.ListJobsResponse:
-        request = progress_service_pb2.ListJobsRequest(page_size=page_size, page_token=page_token)
+    async def list_jobs(self, page_size: int = 0, page_token: str = "",
+                        filter: progress_service_pb2.JobFilter | None = None,
+                        oldest_first: bool = False) -> progress_service_pb2.ListJobsResponse:
+        order = progress_service_pb2.LIST_ORDER_OLDEST_FIRST if oldest_first else 0
+        request = progress_service_pb2.ListJobsRequest(page_size=page_size, page_token=page_token, filter=filter,
+                                                       order=order)
         return await self.progress.ListJobs(request, timeout=self.timeout)
+
+    async def job_events(self, job_id: str) -> AsyncIterator[pb.JobEvent]:
+        """The whole timeline of a job, page after page."""
+        token = ""
+        while True:
+            request = progress_service_pb2.ListJobEventsRequest(job_id=job_id, page_size=1000, page_token=token)
+            page = await self.progress.ListJobEvents(request, timeout=self.timeout)
+            for event in page.events:
+                yield event
+            if not (token := page.next_page_token):
+                return
+
+    async def get_stats(self, request: progress_service_pb2.GetStatsRequest) -> progress_service_pb2.GetStatsResponse:
+        return await self.progress.GetStats(request, timeout=self.timeout)
 
     async def watch(self, job_id: str, after_sequence: int = 0, max_reconnects: int = 30,
                     ) -> AsyncIterator[progress_service_pb2.WatchJobResponse]:

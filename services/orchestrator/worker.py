@@ -77,8 +77,8 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
 
 async def run_workers(workers: list[Worker], stop: asyncio.Event) -> None:
     """Runs the workers until `stop` is set, then shuts them down gracefully."""
-    await start_retention(workers[0])
     tasks = [asyncio.create_task(w.run()) for w in workers]
+    await start_retention(workers[0])  # once the workers poll: jobs never wait for it
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)

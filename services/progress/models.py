@@ -195,3 +195,10 @@ def make_engine(url: str, connect_args: dict[str, Any] | None = None) -> AsyncEn
     if sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Brings the schema to the newest migration (kept for the callers from before Alembic)."""
+    from services.progress.schema import upgrade  # schema's migrations import this module
+
+    await upgrade(engine)

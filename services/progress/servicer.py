@@ -177,6 +177,8 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
         """Reads the feed after the cursor whenever something was recorded, heartbeats every interval."""
         clock = asyncio.get_running_loop()
         beat_at = clock.time() + self._heartbeat
+        # First a heartbeat with the starting cursor: the watcher knows it is subscribed, and from where.
+        yield ps.WatchJobsResponse(heartbeat=ps.Heartbeat(), cursor=cursor.token())
         while True:
             page = await self._store.feed.read(cursor, query, FEED_BATCH)
             for position, event in page.events:

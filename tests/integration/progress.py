@@ -33,13 +33,17 @@ Stub = progress_service_pb2_grpc.ProgressServiceStub
 
 
 @contextlib.asynccontextmanager
-async def progress_stub(database, heartbeat_seconds: float = 15) -> AsyncIterator[Stub]:
-    """A progress server on a freshly migrated database, and a stub on it."""
+async def progress_stub(database, heartbeat_seconds: float = 15, address_out: list | None = None
+                        ) -> AsyncIterator[Stub]:
+    """A progress server on a freshly migrated database, and a stub on it (its address appended to
+    address_out when given)."""
     engine = make_engine(database.url, database.connect_args)
     await upgrade(engine)
     registrations = build_registrations(Store.for_engine(engine), Bus(1000), heartbeat_seconds=heartbeat_seconds)
     try:
         async with contextlib.asynccontextmanager(serve_on_port0)(registrations) as running:
+            if address_out is not None:
+                address_out.append(f"127.0.0.1:{running.port}")
             async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
                 yield Stub(channel)
     finally:

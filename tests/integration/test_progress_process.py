@@ -33,6 +33,21 @@ def process_env(var_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+async def start_serving(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str, asyncio.Task]:
+    """Starts genmedia-progress; returns it once it serves, its address and the task draining its stderr."""
+    proc = await asyncio.create_subprocess_exec(str(venv_bin("genmedia-progress")), env=env,
+                                                stderr=asyncio.subprocess.PIPE)
+    try:
+        async with asyncio.timeout(30):
+            while not (match := SERVING.search(line := await proc.stderr.readline())):
+                assert line, "genmedia-progress exited before serving"
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc, f"127.0.0.1:{int(match.group(1))}", asyncio.create_task(proc.stderr.read())
+
+
 async def run(*args: str, env: dict[str, str]) -> tuple[int, bytes]:
     proc = await asyncio.create_subprocess_exec(
         *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
@@ -42,15 +57,8 @@ async def run(*args: str, env: dict[str, str]) -> tuple[int, bytes]:
 
 
 async def test_serves_answers_grpcurl_and_exits_0_on_sigterm(tmp_path: Path):
-    proc = await asyncio.create_subprocess_exec(
-        str(venv_bin("genmedia-progress")), env=process_env(tmp_path), stderr=asyncio.subprocess.PIPE
-    )
+    proc, address, drain = await start_serving(process_env(tmp_path))
     try:
-        async with asyncio.timeout(30):
-            while not (match := SERVING.search(line := await proc.stderr.readline())):
-                assert line, "genmedia-progress exited before serving"
-        drain = asyncio.create_task(proc.stderr.read())
-        address = f"127.0.0.1:{int(match.group(1))}"
         async with grpc.aio.insecure_channel(address) as channel:
             stub = progress_service_pb2_grpc.ProgressServiceStub(channel)
             event = pb.JobEvent(job_id="j1", type=pb.EVENT_TYPE_CREATED)
@@ -74,14 +82,9 @@ async def test_serves_answers_grpcurl_and_exits_0_on_sigterm(tmp_path: Path):
 
 async def test_sigterm_ends_open_watches_at_once_so_clients_resume(tmp_path: Path):
     env = process_env(tmp_path, GENMEDIA_SHUTDOWN_GRACE_SECONDS="60")
-    proc = await asyncio.create_subprocess_exec(str(venv_bin("genmedia-progress")), env=env,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc, address, drain = await start_serving(env)
     try:
-        async with asyncio.timeout(30):
-            while not (match := SERVING.search(line := await proc.stderr.readline())):
-                assert line, "genmedia-progress exited before serving"
-        drain = asyncio.create_task(proc.stderr.read())
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{int(match.group(1))}") as channel:
+        async with grpc.aio.insecure_channel(address) as channel:
             stub = progress_service_pb2_grpc.ProgressServiceStub(channel)
             event = pb.JobEvent(job_id="j1", type=pb.EVENT_TYPE_CREATED)
             job = pb.Job(id="j1", kind=pb.JOB_KIND_IMAGE)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
 import signal
 import uuid
 from collections.abc import AsyncIterator
@@ -26,11 +24,11 @@ from services.progress.replicas import Listener
 from services.progress.schema import upgrade
 from services.progress.server import build_registrations
 from services.progress.store import Store
-from tests.conftest import postgres_url, venv_bin
+from tests.conftest import postgres_url
 from tests.integration.progress import Stub, created, report
+from tests.integration.test_progress_process import process_env, start_serving
 
 pytestmark = pytest.mark.postgres
-SERVING = re.compile(rb"progress serving .* on [^ ]+:(\d+)")
 
 
 @contextlib.asynccontextmanager
@@ -68,24 +66,24 @@ async def test_events_reported_to_one_replica_reach_watchers_on_the_other(databa
     await upgrade(engine)
     await engine.dispose()
     async with replica(database) as (a, _), replica(database) as (b, b_bus):
+        feed = b.WatchJobs(ps.WatchJobsRequest())
+        assert (await feed.read()).HasField("heartbeat")  # subscribed: the feed starts here
         await a.ReportProgress(created("j1"))
         watch = b.WatchJob(ps.WatchJobRequest(job_id="j1"))
         assert (await watch.read()).snapshot.last_sequence == 1
-        feed = b.WatchJobs(ps.WatchJobsRequest())
-        await asyncio.sleep(0.2)  # the feed's start position is taken when its call is served
         await a.ReportProgress(created("j2"))
         for n in range(30):  # concurrent reports: commits reach B's listener in any order
             await asyncio.gather(a.ReportProgress(report("j1", f"p{n}", pb.EVENT_TYPE_PROGRESS, percent=n)),
                                  a.ReportProgress(report("j2", f"p{n}", pb.EVENT_TYPE_PROGRESS, percent=n)))
         await a.ReportProgress(report("j1", "done", pb.EVENT_TYPE_COMPLETED))
         watched = await read_events(watch, 31)
-        fed = await read_events(feed, 62)
+        fed = await read_events(feed, 63)
         feed.cancel()
         assert await watch.read() is grpc.aio.EOF  # closed after the terminal event
         subscribers = b_bus.subscribers("j1")
     assert [e.sequence for e in watched] == list(range(2, 33)) and watched[-1].type == pb.EVENT_TYPE_COMPLETED
     for job_id, last in (("j1", 32), ("j2", 31)):
-        assert [e.sequence for e in fed if e.job_id == job_id] == list(range(1 if job_id == "j2" else 2, last + 1))
+        assert [e.sequence for e in fed if e.job_id == job_id] == list(range(1, last + 1))
     assert subscribers == 0
 
 
@@ -110,17 +108,10 @@ async def fresh_database() -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def progress_process(database_url: str, tmp_path) -> AsyncIterator[str]:
     """genmedia-progress as a real process on port 0; yields its address, then SIGTERM and exit 0."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GENMEDIA_")}
-    env.update(GENMEDIA_PROGRESS_PORT="0", GENMEDIA_PROGRESS_METRICS_PORT="-1", GENMEDIA_VAR_DIR=str(tmp_path),
-               GENMEDIA_SHUTDOWN_GRACE_SECONDS="2", GENMEDIA_DATABASE_URL=database_url)
-    proc = await asyncio.create_subprocess_exec(str(venv_bin("genmedia-progress")), env=env,
-                                                stderr=asyncio.subprocess.PIPE)
+    env = process_env(tmp_path, GENMEDIA_DATABASE_URL=database_url)
+    proc, address, drain = await start_serving(env)
     try:
-        async with asyncio.timeout(30):
-            while not (match := SERVING.search(line := await proc.stderr.readline())):
-                assert line, "genmedia-progress exited before serving"
-        drain = asyncio.create_task(proc.stderr.read())
-        yield f"127.0.0.1:{int(match.group(1))}"
+        yield address
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
         await drain

@@ -1,0 +1,113 @@
+"""Fan-out: 1,000 concurrent WatchJob streams on one progress replica (a real genmedia-progress process on
+SQLite), 100 per job on 10 jobs, each job reporting 10 events/s: event -> watcher latency p50/p99 and
+delivery, against the bare grpc.aio fan-out server (benchmarks.fanout_baseline) driven the same way in
+the same run; and the server's memory per idle stream. Goal: p99 <= 1.5x the baseline, 100% delivered,
+<= 50 KiB per idle stream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from benchmarks.common import latency_line
+from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import progress_service_pb2 as ps
+from genmedia.v1 import progress_service_pb2_grpc
+
+STREAMS = int(os.environ.get("GENMEDIA_BENCH_STREAMS", "1000"))
+JOBS, RATE, SECONDS, CHANNELS = 10, 10, 5, 10
+PORT = re.compile(rb"(?:serving .* on [^ ]+:|^port )(\d+)")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def start(args: list[str], env: dict[str, str]) -> tuple[asyncio.subprocess.Process, int]:
+    proc = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    async with asyncio.timeout(60):
+        while not (match := PORT.search(line := await proc.stdout.readline())):
+            if not line:
+                raise RuntimeError(f"{args[0]} exited before serving")
+    asyncio.create_task(proc.stdout.read())  # keep its pipe drained
+    return proc, int(match.group(1))
+
+
+async def drive(port: int, pid: int) -> tuple[list[float], int, int, float]:
+    """Latencies (ms), events delivered, events expected and KiB per idle stream."""
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.channel_id", i)])
+                for i in range(CHANNELS)]
+    stubs = [progress_service_pb2_grpc.ProgressServiceStub(c) for c in channels]
+    jobs = [f"fan{i}" for i in range(JOBS)]
+    for job_id in jobs:
+        event = pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_CREATED)
+        await stubs[0].ReportProgress(ps.ReportProgressRequest(
+            event=event, idempotency_key="c", job=pb.Job(id=job_id, kind=pb.JOB_KIND_IMAGE)))
+    before = rss_kib(pid)
+    latencies: list[float] = []
+    calls = [stubs[i % CHANNELS].WatchJob(ps.WatchJobRequest(job_id=jobs[i % JOBS])) for i in range(STREAMS)]
+    await asyncio.gather(*(call.read() for call in calls))  # every snapshot: all streams are open
+    await asyncio.sleep(1)
+    per_stream = (rss_kib(pid) - before) / STREAMS
+
+    async def read(call) -> None:
+        while (response := await call.read()) is not grpc.aio.EOF:
+            if not response.HasField("event"):
+                continue  # heartbeats
+            sent = response.event.time.seconds + response.event.time.nanos / 1e9
+            latencies.append((time.time() - sent) * 1000)
+
+    readers = [asyncio.create_task(read(call)) for call in calls]
+
+    async def report(job_id: str) -> None:
+        for n in range(RATE * SECONDS):
+            began = time.perf_counter()
+            event = pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_PROGRESS, percent=n / 2)
+            await stubs[0].ReportProgress(ps.ReportProgressRequest(event=event, idempotency_key=f"p{n}"))
+            await asyncio.sleep(max(0.0, 1 / RATE - (time.perf_counter() - began)))
+
+    await asyncio.gather(*(report(job_id) for job_id in jobs))
+    expected = STREAMS * RATE * SECONDS
+    async with asyncio.timeout(30):
+        while True:  # the readers append; nothing to await for "all delivered"
+            if len(latencies) >= expected:
+                break
+            await asyncio.sleep(0.05)
+    for call in calls:
+        call.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    await asyncio.gather(*(c.close() for c in channels))
+    return latencies, len(latencies), expected, per_stream
+
+
+async def run(var: str) -> None:
+    print(f"\nFan-out: {STREAMS} WatchJob streams ({STREAMS // JOBS} per job, {JOBS} jobs), {RATE} events/s "
+          f"per job for {SECONDS} s")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENMEDIA_")}
+    env.update(GENMEDIA_PROGRESS_PORT="0", GENMEDIA_PROGRESS_METRICS_PORT="-1", GENMEDIA_VAR_DIR=var,
+               GENMEDIA_LOG_LEVEL="WARNING", GENMEDIA_WATCH_BUFFER="10000")
+    results = {}
+    for name, args in (("baseline", [sys.executable, "-m", "benchmarks.fanout_baseline"]),
+                       ("progress", [str(Path(sys.executable).parent / "genmedia-progress")])):
+        proc, port = await start(args, {**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+                                        "GENMEDIA_LOG_LEVEL": "INFO"})
+        try:
+            results[name] = await drive(port, proc.pid)
+        finally:
+            proc.terminate()
+            await proc.wait()
+    base, (ms, got, expected, per_stream) = results["baseline"], results["progress"]
+    print(latency_line("baseline: bare grpc.aio fan-out", base[0]))
+    print(latency_line("WatchJob event -> watcher", ms, base[0]))
+    print(f"{'':<44} delivered {got}/{expected} ({got / expected:.1%}; baseline {base[1]}/{base[2]})")
+    print(f"{'':<44} memory per idle stream {per_stream:.1f} KiB (baseline {base[3]:.1f} KiB; goal <= 50 KiB)")
