@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from genmedia import logs, specs
 from genmedia.auth import Principal, RoleLimits
-from genmedia.errors import NotFound, ServiceError, check, shorten
+from genmedia.errors import InvalidArgument, NotFound, ServiceError, check, shorten
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
 from services.orchestrator.config import Settings, StepPolicy
@@ -71,8 +71,12 @@ def _policy(policy: StepPolicy, task_queue: str) -> StepPolicyInput:
 
 
 def validate_request(request: job_service_pb2.CreateJobRequest) -> pb.JobSpec:
-    spec = specs.normalized_job_spec(request.spec if request.HasField("spec") else None)
-    violations = []
+    """The spec with its defaults; every bad field of the request is reported at once."""
+    violations: list[tuple[str, str]] = []
+    try:
+        spec = specs.normalized_job_spec(request.spec if request.HasField("spec") else None)
+    except InvalidArgument as err:
+        spec, violations = None, list(err.violations)
     if request.request_id:
         try:
             uuid.UUID(request.request_id)
@@ -102,6 +106,7 @@ def validate_request(request: job_service_pb2.CreateJobRequest) -> pb.JobSpec:
         if len(value) > 256 or not value.isprintable():
             violations.append((f"labels[{key}]", "value must be at most 256 printable characters"))
     check(violations)
+    assert spec is not None
     return spec
 
 

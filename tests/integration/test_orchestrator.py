@@ -247,3 +247,13 @@ async def test_nothing_a_client_sends_is_unknown_or_internal(stack: Stack) -> No
     # ...and every server still serves.
     job = await stack.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="still here", width=64, height=64)))
     assert (await watch_to_end(stack.client, job.id))[-1].type == pb.EVENT_TYPE_COMPLETED
+
+
+async def test_every_bad_field_of_a_create_is_reported_at_once(stack: Stack) -> None:
+    request = job_service_pb2.CreateJobRequest(spec=pb.JobSpec(video=pb.VideoSpec(prompt="", width=3, fps=0)),
+                                               request_id="not-a-uuid", priority=9, labels={"Bad Key": "v"})
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stack.client.jobs.CreateJob(request)
+    fields = [field for field, _ in details_of(info.value)[1]]
+    assert fields == ["spec.video.prompt", "spec.video.width", "spec.video.width", "spec.video.fps", "request_id",
+                      "priority", "labels[Bad Key]"], fields
