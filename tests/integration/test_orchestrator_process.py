@@ -40,9 +40,15 @@ pytestmark = pytest.mark.timeout(240)
 @contextmanager
 def orchestrator(stack: Stack, temporal: WorkflowEnvironment, role: str, port: int = 0) -> Iterator[subprocess.Popen]:
     env = stack.process_env(temporal) | {"GENMEDIA_ORCHESTRATOR_PORT": str(port)}
-    log = (stack.var / f"orchestrator-{role}-{free_port()}.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "services.orchestrator", "--role", role], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    with service_process(stack, env, "services.orchestrator", "--role", role) as proc:
+        yield proc
+
+
+@contextmanager
+def service_process(stack: Stack, env: dict[str, str], module: str, *args: str) -> Iterator[subprocess.Popen]:
+    """A service as its own process (killed at the end if still running), logging under the stack's var."""
+    log = (stack.var / f"{module.rsplit('.', 1)[-1]}-{free_port()}.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield proc
     finally:
@@ -108,16 +114,8 @@ async def test_a_job_survives_its_worker_being_killed_mid_step(services: Stack, 
 
 @contextmanager
 def image_process(stack: Stack, port: int) -> Iterator[subprocess.Popen]:
-    log = (stack.var / f"image-{free_port()}.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "services.image"],
-                            env=dict(os.environ, GENMEDIA_IMAGE_PORT=str(port)), stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with service_process(stack, dict(os.environ, GENMEDIA_IMAGE_PORT=str(port)), "services.image") as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        log.close()
 
 
 async def test_a_job_shows_retrying_while_its_image_service_is_killed_then_completes(services: Stack,
