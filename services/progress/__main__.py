@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from genmedia.config import load_or_exit
 from genmedia.serving import run_main
 from services.progress.config import Settings
-from services.progress.server import migrate, serve_forever
+from services.progress.schema import UnmanagedSchema
+from services.progress.server import SchemaOutOfDate, migrate, serve_forever
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,10 +20,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     settings = load_or_exit("genmedia-progress", Settings.from_env)
-    if args.command == "migrate":
-        run_main(settings.serving, lambda: migrate(settings))
-    else:
-        run_main(settings.serving, lambda: serve_forever(settings))
+    try:
+        if args.command == "migrate":
+            run_main(settings.serving, lambda: migrate(settings))
+        else:
+            run_main(settings.serving, lambda: serve_forever(settings))
+    except (SchemaOutOfDate, UnmanagedSchema) as err:
+        print(f"genmedia-progress: {err}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

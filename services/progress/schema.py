@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,18 @@ def head() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
 
 
+class UnmanagedSchema(RuntimeError):
+    """The database holds genmedia's tables but no migration history (made before migrations existed)."""
+
+
 def _upgrade(connection: Connection, revision: str) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    if not _current(connection) and inspect(connection).has_table("jobs"):
+        raise UnmanagedSchema(
+            f"the progress database {connection.engine.url.render_as_string(hide_password=True)} was made by "
+            "genmedia's first release, before schema migrations, and cannot be upgraded in place: move it "
+            "away (for local data: delete var/progress.db) and start again")
     command.upgrade(alembic_config(connection), revision)
 
 

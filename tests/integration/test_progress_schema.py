@@ -55,3 +55,18 @@ async def test_serving_without_migrating_refuses_an_old_schema(monkeypatch, tmp_
     await engine.dispose()
     engine = await open_database(settings)  # now at head: serving may start
     await engine.dispose()
+
+
+async def test_a_database_from_before_migrations_is_refused_with_a_clear_message(tmp_path) -> None:
+    from sqlalchemy import text
+
+    from services.progress.schema import UnmanagedSchema
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    async with engine.begin() as connection:  # the foundation release made its tables with create_all
+        await connection.execute(text("CREATE TABLE jobs (id VARCHAR(200) PRIMARY KEY)"))
+    try:
+        with pytest.raises(UnmanagedSchema, match="before schema migrations"):
+            await upgrade(engine)
+    finally:
+        await engine.dispose()
