@@ -179,8 +179,9 @@ class GenerationJobWorkflow:
                 break
         if job.kind == pb.JOB_KIND_VIDEO:
             video = self.status.spec["video"]
-            images += await self._step(JobActivities.render_video, job.video_policy, pb.JOB_STEP_VIDEO_GENERATION,
-                                       video, VIDEO_SPLIT[1], VIDEO_SPLIT[2], image_uri=images[0]["uri"])
+            images = images + await self._step(JobActivities.render_video, job.video_policy,
+                                               pb.JOB_STEP_VIDEO_GENERATION, video, VIDEO_SPLIT[1], VIDEO_SPLIT[2],
+                                               image_uri=images[0]["uri"])
         await self._pause_point()  # a pause asked for in the last step holds the job before it completes
         return images
 
