@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import (
@@ -422,9 +423,7 @@ def _not_in_state(job_id: str, state: int, verb: str, needs: str) -> ServiceErro
                         metadata={"job_id": job_id, "state": name})
 
 
-def _duration(value: timedelta):
-    from google.protobuf.duration_pb2 import Duration
-
+def _duration(value: timedelta) -> Duration:
     duration = Duration()
     duration.FromTimedelta(value)
     return duration

@@ -110,6 +110,11 @@ def _stubs(stack: Stack, channel_for) -> dict[str, tuple]:
         "ProgressService/WatchJob": (prog.WatchJob, progress_service_pb2.WatchJobRequest(job_id=job_id), True),
         "ProgressService/ReportProgress": (prog.ReportProgress, progress_service_pb2.ReportProgressRequest(
             event=pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_PROGRESS), idempotency_key="k"), False),
+        "ProgressService/ListJobEvents": (prog.ListJobEvents,
+                                          progress_service_pb2.ListJobEventsRequest(job_id=job_id), False),
+        "ProgressService/WatchJobs": (prog.WatchJobs, progress_service_pb2.WatchJobsRequest(), True),
+        "ProgressService/GetStats": (prog.GetStats, progress_service_pb2.GetStatsRequest(), False),
+        "ProgressService/PurgeJobs": (prog.PurgeJobs, progress_service_pb2.PurgeJobsRequest(limit=1), False),
         "ImageService/GenerateImages": (image_service_pb2_grpc.ImageServiceStub(image).GenerateImages,
                                         image_service_pb2.GenerateImagesRequest(job_id="x", spec=IMAGE.image), True),
         "VideoService/RenderVideo": (video_service_pb2_grpc.VideoServiceStub(video).RenderVideo,
@@ -117,14 +122,16 @@ def _stubs(stack: Stack, channel_for) -> dict[str, tuple]:
     }
 
 
-INTERNAL_RPCS = {"ProgressService/ReportProgress", "ImageService/GenerateImages", "VideoService/RenderVideo"}
+INTERNAL_RPCS = {"ProgressService/ReportProgress", "ProgressService/PurgeJobs", "ImageService/GenerateImages",
+                 "VideoService/RenderVideo"}
 
 
 async def _code(call, request, streaming: bool, metadata) -> grpc.StatusCode:
     try:
         if streaming:
-            async for _ in call(request, metadata=metadata, timeout=10):
-                pass
+            stream = call(request, metadata=metadata, timeout=10)
+            await stream.read()  # the first message (an accepted stream) or the refusal
+            stream.cancel()
         else:
             await call(request, metadata=metadata, timeout=10)
     except grpc.aio.AioRpcError as err:
@@ -442,3 +449,22 @@ async def test_tls_and_mtls_connections_work_and_plaintext_is_refused(tmp_path: 
         finally:
             await server.stop(0)
     await engine.dispose()
+
+
+async def test_a_request_over_the_size_cap_is_refused_and_the_server_keeps_serving(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    configure_env(monkeypatch, tmp_path)
+    engine = await progress_server.open_database(progress_config.Settings.from_env())
+    server = await create_server(progress_server.build_registrations(Store.for_engine(engine), Bus(10), 15),
+                                 max_message_bytes=4096)
+    channel = aio_channel(f"127.0.0.1:{server.port}")
+    try:
+        stub = progress_service_pb2_grpc.ProgressServiceStub(channel)
+        big = job_service_pb2.GetJobRequest(job_id="x" * 10_000)
+        refused = await _error(stub.GetJob(big, timeout=5))
+        assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        await stub.ListJobs(progress_service_pb2.ListJobsRequest(), timeout=5)  # still serving
+    finally:
+        await channel.close()
+        await server.stop(0)
+        await engine.dispose()
