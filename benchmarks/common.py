@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import re
 import statistics
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.progress.models import make_engine
@@ -57,6 +61,58 @@ async def database(kind: str, var: str) -> AsyncIterator[AsyncEngine]:
         async with admin.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await admin.dispose()
+
+
+PORT = re.compile(rb"(?:serving .* on [^ ]+:|^port )(\d+)")
+
+
+async def start(args: list[str], env: dict[str, str]) -> tuple[asyncio.subprocess.Process, int]:
+    """Starts a server process; returns it once it logs the port it serves on (its output kept drained)."""
+    env = {**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    async with asyncio.timeout(60):
+        while not (match := PORT.search(line := await proc.stdout.readline())):
+            if not line:
+                raise RuntimeError(f"{args[0]} exited before serving")
+    asyncio.create_task(proc.stdout.read())  # keep its pipe drained
+    return proc, int(match.group(1))
+
+
+def progress_env(var: str, **extra: str) -> dict[str, str]:
+    """The environment of a genmedia-progress process for a benchmark: port 0, no metrics port."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENMEDIA_")}
+    env.update(GENMEDIA_PROGRESS_PORT="0", GENMEDIA_PROGRESS_METRICS_PORT="-1", GENMEDIA_VAR_DIR=var,
+               GENMEDIA_LOG_LEVEL="INFO", **extra)
+    return env
+
+
+@contextlib.asynccontextmanager
+async def progress_process(kind: str, var: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """A real genmedia-progress process on a fresh database: a SQLite file under var, or a new PostgreSQL
+    database next to the one of GENMEDIA_BENCH_DATABASE_URL / GENMEDIA_TEST_DATABASE_URL (dropped after)."""
+    admin = None
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{var}/bench-{uuid.uuid4().hex[:8]}.db"
+    else:
+        name = f"genmedia_bench_{uuid.uuid4().hex[:12]}"
+        admin = create_async_engine(postgres_url(), isolation_level="AUTOCOMMIT")
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(postgres_url()).set(database=name).render_as_string(hide_password=False)
+    try:
+        proc, port = await start([str(Path(sys.executable).parent / "genmedia-progress")],
+                                 progress_env(var, GENMEDIA_DATABASE_URL=url))
+        try:
+            yield proc, port
+        finally:
+            proc.terminate()
+            await proc.wait()
+    finally:
+        if admin is not None:
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await admin.dispose()
 
 
 def backends() -> list[str]:

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 import grpc
 
-from benchmarks.common import latency_line
+from benchmarks.common import latency_line, progress_env, start
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
 
 STREAMS = int(os.environ.get("GENMEDIA_BENCH_STREAMS", "1000"))
 JOBS, RATE, SECONDS, CHANNELS = 10, 10, 5, 10
-PORT = re.compile(rb"(?:serving .* on [^ ]+:|^port )(\d+)")
 
 
 def rss_kib(pid: int) -> int:
@@ -30,17 +28,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-async def start(args: list[str], env: dict[str, str]) -> tuple[asyncio.subprocess.Process, int]:
-    proc = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT)
-    async with asyncio.timeout(60):
-        while not (match := PORT.search(line := await proc.stdout.readline())):
-            if not line:
-                raise RuntimeError(f"{args[0]} exited before serving")
-    asyncio.create_task(proc.stdout.read())  # keep its pipe drained
-    return proc, int(match.group(1))
 
 
 async def drive(port: int, pid: int) -> tuple[list[float], int, int, float]:
@@ -93,14 +80,11 @@ async def drive(port: int, pid: int) -> tuple[list[float], int, int, float]:
 async def run(var: str) -> None:
     print(f"\nFan-out: {STREAMS} WatchJob streams ({STREAMS // JOBS} per job, {JOBS} jobs), {RATE} events/s "
           f"per job for {SECONDS} s")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GENMEDIA_")}
-    env.update(GENMEDIA_PROGRESS_PORT="0", GENMEDIA_PROGRESS_METRICS_PORT="-1", GENMEDIA_VAR_DIR=var,
-               GENMEDIA_LOG_LEVEL="WARNING", GENMEDIA_WATCH_BUFFER="10000")
+    env = progress_env(var, GENMEDIA_WATCH_BUFFER="10000")
     results = {}
     for name, args in (("baseline", [sys.executable, "-m", "benchmarks.fanout_baseline"]),
                        ("progress", [str(Path(sys.executable).parent / "genmedia-progress")])):
-        proc, port = await start(args, {**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-                                        "GENMEDIA_LOG_LEVEL": "INFO"})
+        proc, port = await start(args, env)
         try:
             results[name] = await drive(port, proc.pid)
         finally:

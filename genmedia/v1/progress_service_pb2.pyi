@@ -2,6 +2,7 @@ import datetime
 
 from genmedia.v1 import common_pb2 as _common_pb2
 from genmedia.v1 import job_service_pb2 as _job_service_pb2
+from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -64,6 +65,36 @@ class ReportProgressResponse(_message.Message):
     sequence: int
     duplicate: bool
     def __init__(self, sequence: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class ReportProgressBatchRequest(_message.Message):
+    __slots__ = ("reports",)
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    reports: _containers.RepeatedCompositeFieldContainer[ReportProgressRequest]
+    def __init__(self, reports: _Optional[_Iterable[_Union[ReportProgressRequest, _Mapping]]] = ...) -> None: ...
+
+class ReportStatus(_message.Message):
+    __slots__ = ("code", "message", "details")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    details: _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., details: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ...) -> None: ...
+
+class ReportProgressResult(_message.Message):
+    __slots__ = ("recorded", "error")
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    recorded: ReportProgressResponse
+    error: ReportStatus
+    def __init__(self, recorded: _Optional[_Union[ReportProgressResponse, _Mapping]] = ..., error: _Optional[_Union[ReportStatus, _Mapping]] = ...) -> None: ...
+
+class ReportProgressBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ReportProgressResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ReportProgressResult, _Mapping]]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "filter", "order")

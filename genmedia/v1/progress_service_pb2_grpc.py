@@ -41,6 +41,11 @@ class ProgressServiceStub:
                 request_serializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressRequest.SerializeToString,
                 response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressResponse.FromString,
                 _registered_method=True)
+        self.ReportProgressBatch = channel.unary_unary(
+                '/genmedia.v1.ProgressService/ReportProgressBatch',
+                request_serializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchResponse.FromString,
+                _registered_method=True)
         self.GetJob = channel.unary_unary(
                 '/genmedia.v1.ProgressService/GetJob',
                 request_serializer=genmedia_dot_v1_dot_job__service__pb2.GetJobRequest.SerializeToString,
@@ -83,6 +88,14 @@ class ProgressServiceServicer:
 
     def ReportProgress(self, request, context):
         """Records one event (internal; called by the orchestrator). Idempotent per (job_id, idempotency_key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportProgressBatch(self, request, context):
+        """Several reports in one call (internal; the orchestrator's workers send theirs this way): each is
+        checked and recorded exactly as ReportProgress would, in order, with one result per report.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,6 +156,11 @@ def add_ProgressServiceServicer_to_server(servicer, server):
                     servicer.ReportProgress,
                     request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressRequest.FromString,
                     response_serializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressResponse.SerializeToString,
+            ),
+            'ReportProgressBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportProgressBatch,
+                    request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchResponse.SerializeToString,
             ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJob,
@@ -207,6 +225,33 @@ class ProgressService:
             '/genmedia.v1.ProgressService/ReportProgress',
             genmedia_dot_v1_dot_progress__service__pb2.ReportProgressRequest.SerializeToString,
             genmedia_dot_v1_dot_progress__service__pb2.ReportProgressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportProgressBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.ProgressService/ReportProgressBatch',
+            genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchRequest.SerializeToString,
+            genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,6 +13,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from genmedia.assets import AssetStore
+from genmedia.reporting import BatchingProgressStub
 from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
 from services.orchestrator.activities import JobActivities
 from services.orchestrator.config import Settings
@@ -49,7 +50,9 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
     channels = {name: settings.channel(addr) for name, addr in (
         ("progress", settings.progress_addr), ("image", settings.image_addr), ("video", settings.video_addr))}
     acts = JobActivities(
-        progress=progress_service_pb2_grpc.ProgressServiceStub(channels["progress"]),
+        # Every activity of this worker shares ReportProgressBatch calls (genmedia.reporting).
+        progress=BatchingProgressStub(progress_service_pb2_grpc.ProgressServiceStub(channels["progress"]),
+                                      settings.rpc_timeout),
         image=image_service_pb2_grpc.ImageServiceStub(channels["image"]),
         video=video_service_pb2_grpc.VideoServiceStub(channels["video"]),
         progress_interval=settings.progress_interval,

@@ -20,12 +20,15 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    create_engine,
     event,
     make_url,
     text,
 )
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from genmedia.v1 import common_pb2 as pb
@@ -195,6 +198,18 @@ def make_engine(url: str, connect_args: dict[str, Any] | None = None) -> AsyncEn
     if sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
+    """For an engine on a SQLite file: a plain (sync) sqlite3 engine on the same file, for the store's
+    writer thread, with the same pragmas and no pool (a connection per batch, so nothing stays open);
+    None for other databases."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    sync = create_engine(url.set(drivername="sqlite"), poolclass=NullPool)
+    event.listen(sync, "connect", _sqlite_pragmas)
+    return sync
 
 
 async def create_schema(engine: AsyncEngine) -> None:

@@ -13,7 +13,7 @@ import grpc
 
 from genmedia import logs
 from genmedia.auth import caller
-from genmedia.errors import NotFound, ServiceError, check
+from genmedia.errors import InvalidArgument, NotFound, ServiceError, check
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
@@ -32,6 +32,7 @@ Context = grpc.aio.ServicerContext
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
 DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE = 100, 1000
 DEFAULT_PURGE, MAX_PURGE = 100, 1000
+MAX_REPORT_BATCH = 500
 FEED_BATCH = 500
 PENDING_RECHECK = 0.01  # seconds: how soon to read events that were behind the PostgreSQL horizon
 DEFAULT_STATS_WINDOW = dt.timedelta(hours=24)
@@ -56,6 +57,32 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
         if recorded.event is not None:
             self._bus.publish(recorded.event)  # after the commit, so watchers never see an unrecorded event
         return ps.ReportProgressResponse(sequence=recorded.sequence, duplicate=recorded.duplicate)
+
+    async def ReportProgressBatch(self, request: ps.ReportProgressBatchRequest,
+                                  context: Context) -> ps.ReportProgressBatchResponse:
+        count = len(request.reports)
+        check([("reports", f"must hold 1-{MAX_REPORT_BATCH} reports, got {count}")]
+              if not 0 < count <= MAX_REPORT_BATCH else [])
+        results = [ps.ReportProgressResult() for _ in request.reports]
+        valid: list[int] = []
+        for i, report in enumerate(request.reports):
+            if violations := report_violations(report):
+                results[i].error.CopyFrom(_report_status(InvalidArgument(violations)))
+            else:
+                valid.append(i)
+        outcomes = await self._store.report_many(
+            [(r.event, r.idempotency_key, r.job if r.HasField("job") else None)
+             for r in (request.reports[i] for i in valid)])
+        for i, outcome in zip(valid, outcomes, strict=True):
+            if isinstance(outcome, ServiceError):
+                results[i].error.CopyFrom(_report_status(outcome))
+            elif isinstance(outcome, BaseException):
+                raise outcome  # the database failed: the whole call fails (and may be retried)
+            else:
+                results[i].recorded.sequence, results[i].recorded.duplicate = outcome.sequence, outcome.duplicate
+                if outcome.event is not None:
+                    self._bus.publish(outcome.event)
+        return ps.ReportProgressBatchResponse(results=results)
 
     async def GetJob(self, request: js.GetJobRequest, context: Context) -> pb.Job:
         check([("job_id", "must not be empty")] if not request.job_id else [])
@@ -219,6 +246,13 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
         response.start_time.FromDatetime(start)
         response.end_time.FromDatetime(end)
         return response
+
+
+def _report_status(error: ServiceError) -> ps.ReportStatus:
+    """The status ReportProgress would have answered for one report, as a batch result."""
+    status = error.to_status()
+    rich = dict(status.trailing_metadata)["grpc-status-details-bin"]
+    return ps.ReportStatus.FromString(rich)  # google.rpc.Status and ReportStatus share their wire form
 
 
 def visible(job: pb.Job) -> pb.Job:

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import grpc
-from sqlalchemy import and_, delete, func, or_, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from genmedia import logs
 from genmedia.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
 from services.progress.feed import Feed
-from services.progress.models import UTC, JobEventRow, JobLabelRow, JobRow
+from services.progress.models import UTC, JobEventRow, JobLabelRow, JobRow, sqlite_writer_engine
 from services.progress.queries import JobQuery, PageKey
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,21 @@ TYPE_STATES = {
 }
 TERMINAL_EVENTS = frozenset(t for t, s in TYPE_STATES.items() if s in TERMINAL_STATES)
 LOGGED_EVENTS = TERMINAL_EVENTS | {pb.EVENT_TYPE_CREATED}  # the rest are logged at DEBUG
+JOBS = JobRow.__table__
+COLUMN_DEFAULTS = {  # a new row's values before the job's own: the columns' scalar defaults, else None
+    column.name: column.default.arg if column.default is not None and column.default.is_scalar else None
+    for column in JOBS.columns
+}
+UPDATE_JOB = update(JOBS).where(JOBS.c.id == bindparam("_id"))  # executemany: SET from each row's keys
+# Built once: a statement made per batch costs more to build and look up in the cache than to run.
+LOCK_JOBS = select(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True))).order_by(JOBS.c.id).with_for_update()
+KNOWN_KEYS = select(JobEventRow.job_id, JobEventRow.idempotency_key, JobEventRow.sequence).where(
+    JobEventRow.job_id.in_(bindparam("ids", expanding=True)),
+    JobEventRow.idempotency_key.in_(bindparam("keys", expanding=True)))
+INSERT_JOBS, INSERT_LABELS, INSERT_EVENTS = insert(JOBS), insert(JobLabelRow), insert(JobEventRow)
 CONFLICT_RETRIES = 3
+MAX_BATCH = 256  # reports per transaction
+POSTGRES_WRITERS = 4
 DEFAULT_PRIORITY = 3
 
 
@@ -48,6 +64,16 @@ class Recorded:
     sequence: int
     duplicate: bool
     event: pb.JobEvent | None = None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A report waiting for the writer, and the caller's future."""
+
+    event: pb.JobEvent
+    key: str
+    job: pb.Job | None
+    future: asyncio.Future[Recorded]
 
 
 @dataclass(frozen=True)
@@ -64,74 +90,113 @@ def _precondition(message: str, reason: str, job_id: str) -> ServiceError:
 class Store:
     """Jobs and their events in one SQL database; one transaction per call, sessions injected."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], serialize_writes: bool,
-                 postgres: bool = False) -> None:
-        self._sessions = self.sessions = sessions
-        self.feed = Feed(sessions, postgres)
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sync_engine = sqlite_writer_engine(engine)
+        self._sessions = self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        postgres = engine.dialect.name == "postgresql"
+        self.feed = Feed(self._sessions, postgres)
         # SQLite has no row locks: writers of this process take turns instead (one process per file).
         self._write_lock: contextlib.AbstractAsyncContextManager = (
-            asyncio.Lock() if serialize_writes else contextlib.nullcontext()
+            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
+        self._queue: collections.deque[_Pending] = collections.deque()
+        # Transactions in flight at once: SQLite has one writer; PostgreSQL overlaps a few (each locks its
+        # jobs in id order, so they cannot deadlock; reports of one job still get sequences in order).
+        self._max_writers = 1 if engine.dialect.name == "sqlite" else POSTGRES_WRITERS
+        self._writers: set[asyncio.Task[None]] = set()
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> Store:
-        sessions = async_sessionmaker(engine, expire_on_commit=False)
-        return cls(sessions, serialize_writes=engine.dialect.name == "sqlite",
-                   postgres=engine.dialect.name == "postgresql")
+        return cls(engine)
 
     async def report(self, event: pb.JobEvent, key: str, job: pb.Job | None = None) -> Recorded:
         """Records an event once per (job, key); the stored copy has the next sequence of the job."""
+        (outcome,) = await self.report_many([(event, key, job)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def report_many(self, reports: list[tuple[pb.JobEvent, str, pb.Job | None]]) -> list[Recorded | Exception]:
+        """Records several events in order; each outcome is what `report` would return or raise alone.
+
+        Group commit: reports that arrive while a transaction is being written wait for the next one and
+        are written together, one transaction per batch instead of one per event, in arrival order."""
+        loop = asyncio.get_running_loop()
+        pending = [_Pending(event, key, job, loop.create_future()) for event, key, job in reports]
+        self._queue.extend(pending)
+        if len(self._writers) < self._max_writers:
+            writer = asyncio.create_task(self._write_queued())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        # A caller that goes away cancels only its own wait, never the write.
+        return list(await asyncio.gather(*(p.future for p in pending), return_exceptions=True))
+
+    async def _write_queued(self) -> None:
+        """Writes what is queued, a batch per transaction, until the queue is empty."""
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+            try:
+                outcomes = await self._write_batch(batch)
+            except Exception as error:  # the database failed: every report of the batch fails with it
+                log.warning("writing %d reports failed: %s", len(batch), error)
+                outcomes = [error] * len(batch)
+            for pending, outcome in zip(batch, outcomes, strict=True):
+                if pending.future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    pending.future.set_exception(outcome)
+                else:
+                    pending.future.set_result(outcome)
+
+    async def _write_batch(self, batch: list[_Pending]) -> list[Recorded | Exception]:
+        try:
+            async with self._write_lock:
+                return await self._record(batch)
+        except DBAPIError as error:
+            if not _lost_race(error):
+                raise
+            # Another replica wrote one of these jobs or keys first: write them one by one.
+            log.debug("a batch of %d reports lost a race, writing them one by one", len(batch))
+            return [await self._write_one(pending) for pending in batch]
+
+    async def _write_one(self, pending: _Pending) -> Recorded | Exception:
+        event, key = pending.event, pending.key
         for _ in range(CONFLICT_RETRIES):
             try:
                 async with self._write_lock:
-                    return await self._record(event, key, job)
-            except IntegrityError:
+                    return (await self._record([pending]))[0]
+            except DBAPIError as error:
+                if not _lost_race(error):
+                    raise
                 # A concurrent report of the same key, or a concurrent CREATED, committed first.
                 log.debug("report %r lost a race, checking for a duplicate", key, **logs.job(event.job_id))
                 async with self._sessions() as session:
-                    sequence = await self._sequence_of(session, event.job_id, key)
+                    sequence = await session.scalar(select(JobEventRow.sequence).where(
+                        JobEventRow.job_id == event.job_id, JobEventRow.idempotency_key == key))
                 if sequence is not None:
                     return Recorded(sequence, duplicate=True)
-        raise ServiceError(grpc.StatusCode.ABORTED, "too many concurrent reports, try again", "CONFLICT")
+        return ServiceError(grpc.StatusCode.ABORTED, "too many concurrent reports, try again", "CONFLICT")
 
-    async def _record(self, event: pb.JobEvent, key: str, job: pb.Job | None) -> Recorded:
-        async with self._sessions.begin() as session:
-            query = select(JobRow).where(JobRow.id == event.job_id).with_for_update()
-            row = await session.scalar(query)
-            now = dt.datetime.now(UTC)  # taken under the lock, so times follow sequences
-            sequence = await self._sequence_of(session, event.job_id, key)
-            if sequence is not None:
-                return Recorded(sequence, duplicate=True)
-            if event.type == pb.EVENT_TYPE_CREATED:
-                if row is not None:
-                    raise _precondition(f"job {event.job_id!r} already exists", "JOB_ALREADY_EXISTS", event.job_id)
-                job = job or pb.Job(id=event.job_id)
-                row = _new_row(job, now)
-                session.add(row)
-                await session.flush()
-                session.add_all(JobLabelRow(job_id=row.id, key=k, value=v) for k, v in job.labels.items())
-            elif row is None:
-                raise NotFound("job", event.job_id)
-            elif row.state in TERMINAL_STATES:
-                state = pb.JobState.Name(row.state)
-                raise _precondition(f"job {event.job_id!r} is {state}", "JOB_TERMINAL", event.job_id)
-            stored = _apply(row, event, now)
-            session.add(
-                JobEventRow(
-                    job_id=row.id, sequence=stored.sequence, idempotency_key=key, type=stored.type,
-                    state=stored.state, step=stored.step, time=now, event=stored.SerializeToString(),
-                )
-            )
-        level = logging.INFO if stored.type in LOGGED_EVENTS else logging.DEBUG
-        log.log(level, "recorded %s as %d", pb.EventType.Name(stored.type), stored.sequence, **logs.job(row.id))
-        return Recorded(stored.sequence, duplicate=False, event=stored)
+    async def _record(self, batch: list[_Pending]) -> list[Recorded | Exception]:
+        """Writes a batch in one transaction. On a SQLite file the whole transaction runs in one worker
+        thread with the plain sqlite3 driver: one thread hop per batch instead of one per statement."""
+        if self._sync_engine is not None:
+            outcomes = await asyncio.to_thread(self._record_in_thread, batch)
+        else:
+            async with self._engine.begin() as connection:
+                outcomes = await connection.run_sync(_record_batch, batch)
+        for outcome in outcomes:
+            if isinstance(outcome, Recorded) and outcome.event is not None:
+                stored = outcome.event
+                level = logging.INFO if stored.type in LOGGED_EVENTS else logging.DEBUG
+                log.log(level, "recorded %s as %d", pb.EventType.Name(stored.type), stored.sequence,
+                        **logs.job(stored.job_id))
+        return outcomes
 
-    @staticmethod
-    async def _sequence_of(session: AsyncSession, job_id: str, key: str) -> int | None:
-        query = select(JobEventRow.sequence).where(
-            JobEventRow.job_id == job_id, JobEventRow.idempotency_key == key
-        )
-        return await session.scalar(query)
+    def _record_in_thread(self, batch: list[_Pending]) -> list[Recorded | Exception]:
+        with self._sync_engine.begin() as connection:
+            return _record_batch(connection, batch)
 
     async def get_job(self, job_id: str) -> pb.Job:
         async with self._sessions() as session:
@@ -207,22 +272,92 @@ class Store:
         return ids
 
 
-def _new_row(job: pb.Job, now: dt.datetime) -> JobRow:
-    created = job.create_time.ToDatetime(tzinfo=UTC) if job.HasField("create_time") else now
-    return JobRow(
-        id=job.id, kind=job.kind, state=pb.JOB_STATE_PENDING, step=0, percent=0.0, message="",
-        owner=job.owner, request_id=job.request_id,
-        spec=job.spec.SerializeToString() if job.HasField("spec") else b"",
-        labels=dict(job.labels), assets=b"", error_code="", error_message="", error_retryable=False,
-        attempt=0, create_time=created, update_time=now, last_sequence=0,
-        priority=job.priority or DEFAULT_PRIORITY, review=job.review, review_round=0, reviews=b"",
-        batch_id=job.batch_id,
+
+def _record_batch(connection: Connection, batch: list[_Pending]) -> list[Recorded | Exception]:
+    """One transaction: locks the batch's jobs (in id order, so concurrent writers cannot deadlock),
+    applies each report in turn, then writes the new jobs, the changed columns of the others and the
+    events, each as one executemany (Core: the ORM's unit of work cost more than the database here)."""
+    ids = sorted({pending.event.job_id for pending in batch})
+    loaded = {row.id: row._mapping for row in connection.execute(LOCK_JOBS, {"ids": ids})}
+    rows = {job_id: SimpleNamespace(**columns) for job_id, columns in loaded.items()}
+    keys = connection.execute(KNOWN_KEYS, {"ids": ids, "keys": sorted({p.key for p in batch})})
+    known = {(job_id, key): sequence for job_id, key, sequence in keys}
+    now = dt.datetime.now(UTC)  # taken under the lock, so times follow sequences
+    outcomes: list[Recorded | Exception] = []
+    events: list[dict] = []
+    for pending in batch:
+        try:
+            outcomes.append(_record_one(pending, rows, known, now, events))
+        except ServiceError as error:
+            outcomes.append(error)
+    created = [rows[job_id] for job_id in sorted(rows.keys() - loaded.keys())]
+    if created:
+        connection.execute(INSERT_JOBS, [vars(row) for row in created])
+        labels = [{"job_id": row.id, "key": k, "value": v} for row in created for k, v in row.labels.items()]
+        if labels:
+            connection.execute(INSERT_LABELS, labels)
+    updates: dict[tuple[str, ...], list[dict]] = {}  # one UPDATE per set of changed columns
+    for job_id in sorted(loaded):
+        before = loaded[job_id]
+        changed = {name: value for name, value in vars(rows[job_id]).items() if before[name] != value}
+        if changed:
+            updates.setdefault(tuple(changed), []).append({"_id": job_id, **changed})
+    for params in updates.values():
+        connection.execute(UPDATE_JOB, params)
+    if events:
+        connection.execute(INSERT_EVENTS, events)
+    return outcomes
+
+
+def _record_one(pending: _Pending, rows: dict[str, SimpleNamespace], known: dict[tuple[str, str], int],
+                now: dt.datetime, events: list[dict]) -> Recorded:
+    """Applies one report inside a batch's transaction: a duplicate key answers its first sequence, a
+    CREATED adds the job, any other event updates it; the event row is appended to `events`."""
+    event, key, job = pending.event, pending.key, pending.job
+    sequence = known.get((event.job_id, key))
+    if sequence is not None:
+        return Recorded(sequence, duplicate=True)
+    row = rows.get(event.job_id)
+    if event.type == pb.EVENT_TYPE_CREATED:
+        if row is not None:
+            raise _precondition(f"job {event.job_id!r} already exists", "JOB_ALREADY_EXISTS", event.job_id)
+        row = rows[event.job_id] = _new_row(job or pb.Job(id=event.job_id), now)
+    elif row is None:
+        raise NotFound("job", event.job_id)
+    elif row.state in TERMINAL_STATES:
+        state = pb.JobState.Name(row.state)
+        raise _precondition(f"job {event.job_id!r} is {state}", "JOB_TERMINAL", event.job_id)
+    stored = _apply(row, event, now)
+    known[(event.job_id, key)] = stored.sequence
+    events.append({
+        "job_id": row.id, "sequence": stored.sequence, "idempotency_key": key, "type": stored.type,
+        "state": stored.state, "step": stored.step, "time": now, "event": stored.SerializeToString(),
+    })
+    return Recorded(stored.sequence, duplicate=False, event=stored)
+
+
+def _lost_race(error: DBAPIError) -> bool:
+    """A unique key taken by a concurrent writer, or (PostgreSQL) a deadlock or serialization failure."""
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return isinstance(error, IntegrityError) or code in ("40P01", "40001")
+
+
+def _new_row(job: pb.Job, now: dt.datetime) -> SimpleNamespace:
+    """A new job's row: a plain object with JobRow's columns, each at its default unless set here (ORM
+    instances cost more to build than the whole write)."""
+    row = SimpleNamespace(**COLUMN_DEFAULTS)
+    row.__dict__.update(
+        id=job.id, kind=job.kind, state=pb.JOB_STATE_PENDING, owner=job.owner, request_id=job.request_id,
+        spec=job.spec.SerializeToString() if job.HasField("spec") else b"", labels=dict(job.labels),
+        create_time=job.create_time.ToDatetime(tzinfo=UTC) if job.HasField("create_time") else now,
+        update_time=now, priority=job.priority or DEFAULT_PRIORITY, review=job.review, batch_id=job.batch_id,
         deadline=job.deadline.ToDatetime(tzinfo=UTC) if job.HasField("deadline") else None,
         review_timeout_us=job.review_timeout.ToMicroseconds() if job.HasField("review_timeout") else None,
     )
+    return row
 
 
-def _apply(row: JobRow, event: pb.JobEvent, now: dt.datetime) -> pb.JobEvent:
+def _apply(row: SimpleNamespace, event: pb.JobEvent, now: dt.datetime) -> pb.JobEvent:
     """Applies an event to the job's view; returns the event as stored (sequence, time, resulting job)."""
     row.state = TYPE_STATES.get(event.type) or event.state or row.state
     row.step = event.step or row.step

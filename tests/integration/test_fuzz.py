@@ -131,7 +131,7 @@ def requests_for(request_class, count: int) -> list:
     return out
 
 
-INTERNAL_ONLY = {"ReportProgress", "PurgeJobs", "GenerateImages", "RenderVideo"}
+INTERNAL_ONLY = {"ReportProgress", "ReportProgressBatch", "PurgeJobs", "GenerateImages", "RenderVideo"}
 
 
 async def test_10000_random_requests_never_break_a_service(temporal: WorkflowEnvironment, tmp_path: Path,

@@ -110,6 +110,10 @@ def _stubs(stack: Stack, channel_for) -> dict[str, tuple]:
         "ProgressService/WatchJob": (prog.WatchJob, progress_service_pb2.WatchJobRequest(job_id=job_id), True),
         "ProgressService/ReportProgress": (prog.ReportProgress, progress_service_pb2.ReportProgressRequest(
             event=pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_PROGRESS), idempotency_key="k"), False),
+        "ProgressService/ReportProgressBatch": (
+            prog.ReportProgressBatch,
+            progress_service_pb2.ReportProgressBatchRequest(reports=[progress_service_pb2.ReportProgressRequest(event=pb.JobEvent(
+                job_id=job_id, type=pb.EVENT_TYPE_PROGRESS), idempotency_key="k")]), False),
         "ProgressService/ListJobEvents": (prog.ListJobEvents,
                                           progress_service_pb2.ListJobEventsRequest(job_id=job_id), False),
         "ProgressService/WatchJobs": (prog.WatchJobs, progress_service_pb2.WatchJobsRequest(), True),
@@ -122,8 +126,8 @@ def _stubs(stack: Stack, channel_for) -> dict[str, tuple]:
     }
 
 
-INTERNAL_RPCS = {"ProgressService/ReportProgress", "ProgressService/PurgeJobs", "ImageService/GenerateImages",
-                 "VideoService/RenderVideo"}
+INTERNAL_RPCS = {"ProgressService/ReportProgress", "ProgressService/ReportProgressBatch", "ProgressService/PurgeJobs",
+                 "ImageService/GenerateImages", "VideoService/RenderVideo"}
 
 
 async def _code(call, request, streaming: bool, metadata) -> grpc.StatusCode:
@@ -165,6 +169,10 @@ async def test_every_rpc_refuses_missing_and_invalid_credentials(secure: Stack) 
 
     try:
         rpcs = _stubs(secure, channel_for)
+        every = {f"{service.name}/{method.name}" for module in (job_service_pb2, progress_service_pb2,
+                                                                 image_service_pb2, video_service_pb2)
+                 for service in module.DESCRIPTOR.services_by_name.values() for method in service.methods}
+        assert set(rpcs) == every  # a new RPC must be added to the table
         results = {}
         for rpc, (call, request, streaming) in rpcs.items():
             for name, header in bad_credentials().items():
