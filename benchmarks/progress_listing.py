@@ -29,6 +29,11 @@ COLUMNS = ("id, kind, state, step, percent, message, owner, request_id, spec, la
            "review_round, reviews, batch_id")
 
 
+# Rows inserted straight into jobs bypass the store: count them the way migration 0005 counts existing jobs.
+RECOUNT = ("INSERT INTO job_counts (owner, kind, state, count) "
+           "SELECT owner, kind, state, count(*) FROM jobs GROUP BY owner, kind, state")
+
+
 def rows(count: int, postgres: bool):
     rng = random.Random(4)
     for i in range(count):
@@ -44,12 +49,14 @@ async def fill(engine: AsyncEngine) -> float:
     if engine.dialect.name == "sqlite":
         with sqlite3.connect(engine.url.database) as db:
             db.executemany(f"INSERT INTO jobs ({COLUMNS}) VALUES ({', '.join('?' * 23)})", rows(ROWS, False))
+            db.execute(RECOUNT)
             db.execute("ANALYZE")
     else:
         async with engine.connect() as connection:
             raw = (await connection.get_raw_connection()).driver_connection
             await raw.copy_records_to_table("jobs", records=rows(ROWS, True), columns=COLUMNS.split(", "))
-            await raw.execute("ANALYZE jobs")
+            await raw.execute(RECOUNT)
+            await raw.execute("ANALYZE")
     return time.perf_counter() - began
 
 

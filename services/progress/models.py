@@ -178,6 +178,18 @@ class JobLabelRow(Base):
     value: Mapped[str] = mapped_column(String(256))
 
 
+class JobCountRow(Base):
+    """How many jobs an (owner, kind, state) has: updated with every state change (store.py), summed for
+    ListJobs' total_size when the filter is made of states, kind and owner only."""
+
+    __tablename__ = "job_counts"
+
+    owner: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets watchers read while one writer commits; NORMAL skips the fsync per commit (safe with WAL).
     cursor = dbapi_connection.cursor()

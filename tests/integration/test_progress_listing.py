@@ -186,7 +186,9 @@ async def test_purge_deletes_only_old_terminal_jobs_with_their_events(stub):
     watch = await failure(stub.WatchJob(ps.WatchJobRequest(job_id="failed")).read())
     assert list(kept.job_ids) == [] and len(first.job_ids) == len(second.job_ids) == 1
     assert sorted([*first.job_ids, *second.job_ids]) == ["done", "failed"] and list(third.job_ids) == []
-    assert [j.id for j in remaining.jobs] == ["live"]
+    assert [j.id for j in remaining.jobs] == ["live"] and remaining.total_size == 1
+    ended = ps.JobFilter(states=[pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_PENDING])
+    assert (await stub.ListJobs(ps.ListJobsRequest(filter=ended))).total_size == 1  # job_counts followed the purge
     assert events[:2] == watch[:2] == (grpc.StatusCode.NOT_FOUND, "JOB_NOT_FOUND")
     assert (await stub.GetJob(js.GetJobRequest(job_id="live"))).state == pb.JOB_STATE_PENDING
 
