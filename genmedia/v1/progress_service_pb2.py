@@ -28,7 +28,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"genmedia/v1/progress_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\x1a\x1dgenmedia/v1/job_service.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x02\n\tJobFilter\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.genmedia.v1.JobState\x12\"\n\x04kind\x18\x02 \x01(\x0e\x32\x14.genmedia.v1.JobKind\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\x12\x32\n\x06labels\x18\x04 \x03(\x0b\x32\".genmedia.v1.JobFilter.LabelsEntry\x12\x31\n\rcreated_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05owner\x18\x07 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"u\n\x15ReportProgressRequest\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.genmedia.v1.JobEvent\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x1d\n\x03job\x18\x03 \x01(\x0b\x32\x10.genmedia.v1.Job\"=\n\x16ReportProgressResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x87\x01\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.genmedia.v1.JobFilter\x12%\n\x05order\x18\x04 \x01(\x0e\x32\x16.genmedia.v1.ListOrder\"_\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.genmedia.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"M\n\x14ListJobEventsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x15ListJobEventsResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.genmedia.v1.JobEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"\"\n\tHeartbeat\x12\x15\n\rlast_sequence\x18\x01 \x01(\x03\"\x98\x01\n\x10WatchJobResponse\x12$\n\x08snapshot\x18\x01 \x01(\x0b\x32\x10.genmedia.v1.JobH\x00\x12&\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x15.genmedia.v1.JobEventH\x00\x12+\n\theartbeat\x18\x03 \x01(\x0b\x32\x16.genmedia.v1.HeartbeatH\x00\x42\t\n\x07payload\"J\n\x10WatchJobsRequest\x12&\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x16.genmedia.v1.JobFilter\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\"\x83\x01\n\x11WatchJobsResponse\x12&\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.genmedia.v1.JobEventH\x00\x12+\n\theartbeat\x18\x02 \x01(\x0b\x32\x16.genmedia.v1.HeartbeatH\x00\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\tB\t\n\x07payload\"\x97\x01\n\x0fGetStatsRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.genmedia.v1.JobFilter\"o\n\rDurationStats\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\'\n\x04mean\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12&\n\x03p95\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"]\n\tKindStats\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.genmedia.v1.JobKind\x12,\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x1a.genmedia.v1.DurationStats\"]\n\tStepStats\x12\"\n\x04step\x18\x01 \x01(\x0e\x32\x14.genmedia.v1.JobStep\x12,\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x1a.genmedia.v1.DurationStats\"A\n\nStateCount\x12$\n\x05state\x18\x01 \x01(\x0e\x32\x15.genmedia.v1.JobState\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\xd1\x02\n\x10GetStatsResponse\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ntotal_jobs\x18\x03 \x01(\x03\x12\x14\n\x0csuccess_rate\x18\x04 \x01(\x01\x12%\n\x05kinds\x18\x05 \x03(\x0b\x32\x16.genmedia.v1.KindStats\x12%\n\x05steps\x18\x06 \x03(\x0b\x32\x16.genmedia.v1.StepStats\x12\x0f\n\x07reviews\x18\x07 \x01(\x03\x12\x1c\n\x14review_approval_rate\x18\x08 \x01(\x01\x12\x0f\n\x07\x62\x61\x63klog\x18\t \x01(\x03\x12\'\n\x06\x63ounts\x18\n \x03(\x0b\x32\x17.genmedia.v1.StateCount\"S\n\x10PurgeJobsRequest\x12\x30\n\x0c\x65nded_before\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x02 \x01(\x05\"$\n\x11PurgeJobsResponse\x12\x0f\n\x07job_ids\x18\x01 \x03(\t*a\n\tListOrder\x12\x1a\n\x16LIST_ORDER_UNSPECIFIED\x10\x00\x12\x1b\n\x17LIST_ORDER_NEWEST_FIRST\x10\x01\x12\x1b\n\x17LIST_ORDER_OLDEST_FIRST\x10\x02\x32\xf3\x04\n\x0fProgressService\x12Y\n\x0eReportProgress\x12\".genmedia.v1.ReportProgressRequest\x1a#.genmedia.v1.ReportProgressResponse\x12\x36\n\x06GetJob\x12\x1a.genmedia.v1.GetJobRequest\x1a\x10.genmedia.v1.Job\x12G\n\x08ListJobs\x12\x1c.genmedia.v1.ListJobsRequest\x1a\x1d.genmedia.v1.ListJobsResponse\x12V\n\rListJobEvents\x12!.genmedia.v1.ListJobEventsRequest\x1a\".genmedia.v1.ListJobEventsResponse\x12I\n\x08WatchJob\x12\x1c.genmedia.v1.WatchJobRequest\x1a\x1d.genmedia.v1.WatchJobResponse0\x01\x12L\n\tWatchJobs\x12\x1d.genmedia.v1.WatchJobsRequest\x1a\x1e.genmedia.v1.WatchJobsResponse0\x01\x12G\n\x08GetStats\x12\x1c.genmedia.v1.GetStatsRequest\x1a\x1d.genmedia.v1.GetStatsResponse\x12J\n\tPurgeJobs\x12\x1d.genmedia.v1.PurgeJobsRequest\x1a\x1e.genmedia.v1.PurgeJobsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"genmedia/v1/progress_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\x1a\x1dgenmedia/v1/job_service.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\x02\n\tJobFilter\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.genmedia.v1.JobState\x12\"\n\x04kind\x18\x02 \x01(\x0e\x32\x14.genmedia.v1.JobKind\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\x12\x32\n\x06labels\x18\x04 \x03(\x0b\x32\".genmedia.v1.JobFilter.LabelsEntry\x12\x31\n\rcreated_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05owner\x18\x07 \x01(\t\x12\x11\n\ttop_level\x18\x08 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x99\x01\n\x15ReportProgressRequest\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.genmedia.v1.JobEvent\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x1d\n\x03job\x18\x03 \x01(\x0b\x32\x10.genmedia.v1.Job\x12\"\n\x08\x63hildren\x18\x04 \x03(\x0b\x32\x10.genmedia.v1.Job\"=\n\x16ReportProgressResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x87\x01\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.genmedia.v1.JobFilter\x12%\n\x05order\x18\x04 \x01(\x0e\x32\x16.genmedia.v1.ListOrder\"_\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.genmedia.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"M\n\x14ListJobEventsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x15ListJobEventsResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.genmedia.v1.JobEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"\"\n\tHeartbeat\x12\x15\n\rlast_sequence\x18\x01 \x01(\x03\"\x98\x01\n\x10WatchJobResponse\x12$\n\x08snapshot\x18\x01 \x01(\x0b\x32\x10.genmedia.v1.JobH\x00\x12&\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x15.genmedia.v1.JobEventH\x00\x12+\n\theartbeat\x18\x03 \x01(\x0b\x32\x16.genmedia.v1.HeartbeatH\x00\x42\t\n\x07payload\"J\n\x10WatchJobsRequest\x12&\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x16.genmedia.v1.JobFilter\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\"\x83\x01\n\x11WatchJobsResponse\x12&\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.genmedia.v1.JobEventH\x00\x12+\n\theartbeat\x18\x02 \x01(\x0b\x32\x16.genmedia.v1.HeartbeatH\x00\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\tB\t\n\x07payload\"\x97\x01\n\x0fGetStatsRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x16.genmedia.v1.JobFilter\"o\n\rDurationStats\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\'\n\x04mean\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12&\n\x03p95\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"]\n\tKindStats\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.genmedia.v1.JobKind\x12,\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x1a.genmedia.v1.DurationStats\"]\n\tStepStats\x12\"\n\x04step\x18\x01 \x01(\x0e\x32\x14.genmedia.v1.JobStep\x12,\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x1a.genmedia.v1.DurationStats\"A\n\nStateCount\x12$\n\x05state\x18\x01 \x01(\x0e\x32\x15.genmedia.v1.JobState\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\xd1\x02\n\x10GetStatsResponse\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ntotal_jobs\x18\x03 \x01(\x03\x12\x14\n\x0csuccess_rate\x18\x04 \x01(\x01\x12%\n\x05kinds\x18\x05 \x03(\x0b\x32\x16.genmedia.v1.KindStats\x12%\n\x05steps\x18\x06 \x03(\x0b\x32\x16.genmedia.v1.StepStats\x12\x0f\n\x07reviews\x18\x07 \x01(\x03\x12\x1c\n\x14review_approval_rate\x18\x08 \x01(\x01\x12\x0f\n\x07\x62\x61\x63klog\x18\t \x01(\x03\x12\'\n\x06\x63ounts\x18\n \x03(\x0b\x32\x17.genmedia.v1.StateCount\"S\n\x10PurgeJobsRequest\x12\x30\n\x0c\x65nded_before\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x02 \x01(\x05\"$\n\x11PurgeJobsResponse\x12\x0f\n\x07job_ids\x18\x01 \x03(\t*a\n\tListOrder\x12\x1a\n\x16LIST_ORDER_UNSPECIFIED\x10\x00\x12\x1b\n\x17LIST_ORDER_NEWEST_FIRST\x10\x01\x12\x1b\n\x17LIST_ORDER_OLDEST_FIRST\x10\x02\x32\xf3\x04\n\x0fProgressService\x12Y\n\x0eReportProgress\x12\".genmedia.v1.ReportProgressRequest\x1a#.genmedia.v1.ReportProgressResponse\x12\x36\n\x06GetJob\x12\x1a.genmedia.v1.GetJobRequest\x1a\x10.genmedia.v1.Job\x12G\n\x08ListJobs\x12\x1c.genmedia.v1.ListJobsRequest\x1a\x1d.genmedia.v1.ListJobsResponse\x12V\n\rListJobEvents\x12!.genmedia.v1.ListJobEventsRequest\x1a\".genmedia.v1.ListJobEventsResponse\x12I\n\x08WatchJob\x12\x1c.genmedia.v1.WatchJobRequest\x1a\x1d.genmedia.v1.WatchJobResponse0\x01\x12L\n\tWatchJobs\x12\x1d.genmedia.v1.WatchJobsRequest\x1a\x1e.genmedia.v1.WatchJobsResponse0\x01\x12G\n\x08GetStats\x12\x1c.genmedia.v1.GetStatsRequest\x1a\x1d.genmedia.v1.GetStatsResponse\x12J\n\tPurgeJobs\x12\x1d.genmedia.v1.PurgeJobsRequest\x1a\x1e.genmedia.v1.PurgeJobsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,50 +37,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOBFILTER_LABELSENTRY']._loaded_options = None
   _globals['_JOBFILTER_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_LISTORDER']._serialized_start=2529
-  _globals['_LISTORDER']._serialized_end=2626
+  _globals['_LISTORDER']._serialized_start=2585
+  _globals['_LISTORDER']._serialized_end=2682
   _globals['_JOBFILTER']._serialized_start=174
-  _globals['_JOBFILTER']._serialized_end=495
-  _globals['_JOBFILTER_LABELSENTRY']._serialized_start=450
-  _globals['_JOBFILTER_LABELSENTRY']._serialized_end=495
-  _globals['_REPORTPROGRESSREQUEST']._serialized_start=497
-  _globals['_REPORTPROGRESSREQUEST']._serialized_end=614
-  _globals['_REPORTPROGRESSRESPONSE']._serialized_start=616
-  _globals['_REPORTPROGRESSRESPONSE']._serialized_end=677
-  _globals['_LISTJOBSREQUEST']._serialized_start=680
-  _globals['_LISTJOBSREQUEST']._serialized_end=815
-  _globals['_LISTJOBSRESPONSE']._serialized_start=817
-  _globals['_LISTJOBSRESPONSE']._serialized_end=912
-  _globals['_LISTJOBEVENTSREQUEST']._serialized_start=914
-  _globals['_LISTJOBEVENTSREQUEST']._serialized_end=991
-  _globals['_LISTJOBEVENTSRESPONSE']._serialized_start=993
-  _globals['_LISTJOBEVENTSRESPONSE']._serialized_end=1080
-  _globals['_WATCHJOBREQUEST']._serialized_start=1082
-  _globals['_WATCHJOBREQUEST']._serialized_end=1139
-  _globals['_HEARTBEAT']._serialized_start=1141
-  _globals['_HEARTBEAT']._serialized_end=1175
-  _globals['_WATCHJOBRESPONSE']._serialized_start=1178
-  _globals['_WATCHJOBRESPONSE']._serialized_end=1330
-  _globals['_WATCHJOBSREQUEST']._serialized_start=1332
-  _globals['_WATCHJOBSREQUEST']._serialized_end=1406
-  _globals['_WATCHJOBSRESPONSE']._serialized_start=1409
-  _globals['_WATCHJOBSRESPONSE']._serialized_end=1540
-  _globals['_GETSTATSREQUEST']._serialized_start=1543
-  _globals['_GETSTATSREQUEST']._serialized_end=1694
-  _globals['_DURATIONSTATS']._serialized_start=1696
-  _globals['_DURATIONSTATS']._serialized_end=1807
-  _globals['_KINDSTATS']._serialized_start=1809
-  _globals['_KINDSTATS']._serialized_end=1902
-  _globals['_STEPSTATS']._serialized_start=1904
-  _globals['_STEPSTATS']._serialized_end=1997
-  _globals['_STATECOUNT']._serialized_start=1999
-  _globals['_STATECOUNT']._serialized_end=2064
-  _globals['_GETSTATSRESPONSE']._serialized_start=2067
-  _globals['_GETSTATSRESPONSE']._serialized_end=2404
-  _globals['_PURGEJOBSREQUEST']._serialized_start=2406
-  _globals['_PURGEJOBSREQUEST']._serialized_end=2489
-  _globals['_PURGEJOBSRESPONSE']._serialized_start=2491
-  _globals['_PURGEJOBSRESPONSE']._serialized_end=2527
-  _globals['_PROGRESSSERVICE']._serialized_start=2629
-  _globals['_PROGRESSSERVICE']._serialized_end=3256
+  _globals['_JOBFILTER']._serialized_end=514
+  _globals['_JOBFILTER_LABELSENTRY']._serialized_start=469
+  _globals['_JOBFILTER_LABELSENTRY']._serialized_end=514
+  _globals['_REPORTPROGRESSREQUEST']._serialized_start=517
+  _globals['_REPORTPROGRESSREQUEST']._serialized_end=670
+  _globals['_REPORTPROGRESSRESPONSE']._serialized_start=672
+  _globals['_REPORTPROGRESSRESPONSE']._serialized_end=733
+  _globals['_LISTJOBSREQUEST']._serialized_start=736
+  _globals['_LISTJOBSREQUEST']._serialized_end=871
+  _globals['_LISTJOBSRESPONSE']._serialized_start=873
+  _globals['_LISTJOBSRESPONSE']._serialized_end=968
+  _globals['_LISTJOBEVENTSREQUEST']._serialized_start=970
+  _globals['_LISTJOBEVENTSREQUEST']._serialized_end=1047
+  _globals['_LISTJOBEVENTSRESPONSE']._serialized_start=1049
+  _globals['_LISTJOBEVENTSRESPONSE']._serialized_end=1136
+  _globals['_WATCHJOBREQUEST']._serialized_start=1138
+  _globals['_WATCHJOBREQUEST']._serialized_end=1195
+  _globals['_HEARTBEAT']._serialized_start=1197
+  _globals['_HEARTBEAT']._serialized_end=1231
+  _globals['_WATCHJOBRESPONSE']._serialized_start=1234
+  _globals['_WATCHJOBRESPONSE']._serialized_end=1386
+  _globals['_WATCHJOBSREQUEST']._serialized_start=1388
+  _globals['_WATCHJOBSREQUEST']._serialized_end=1462
+  _globals['_WATCHJOBSRESPONSE']._serialized_start=1465
+  _globals['_WATCHJOBSRESPONSE']._serialized_end=1596
+  _globals['_GETSTATSREQUEST']._serialized_start=1599
+  _globals['_GETSTATSREQUEST']._serialized_end=1750
+  _globals['_DURATIONSTATS']._serialized_start=1752
+  _globals['_DURATIONSTATS']._serialized_end=1863
+  _globals['_KINDSTATS']._serialized_start=1865
+  _globals['_KINDSTATS']._serialized_end=1958
+  _globals['_STEPSTATS']._serialized_start=1960
+  _globals['_STEPSTATS']._serialized_end=2053
+  _globals['_STATECOUNT']._serialized_start=2055
+  _globals['_STATECOUNT']._serialized_end=2120
+  _globals['_GETSTATSRESPONSE']._serialized_start=2123
+  _globals['_GETSTATSRESPONSE']._serialized_end=2460
+  _globals['_PURGEJOBSREQUEST']._serialized_start=2462
+  _globals['_PURGEJOBSREQUEST']._serialized_end=2545
+  _globals['_PURGEJOBSRESPONSE']._serialized_start=2547
+  _globals['_PURGEJOBSRESPONSE']._serialized_end=2583
+  _globals['_PROGRESSSERVICE']._serialized_start=2685
+  _globals['_PROGRESSSERVICE']._serialized_end=3312
 # @@protoc_insertion_point(module_scope)

@@ -18,6 +18,7 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
+from services.progress import batches
 from services.progress.bus import Bus, Subscription, Wakeup
 from services.progress.feed import Position
 from services.progress.models import UTC
@@ -52,7 +53,13 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
     async def ReportProgress(self, request: ps.ReportProgressRequest, context: Context) -> ps.ReportProgressResponse:
         check(report_violations(request))
         job = request.job if request.HasField("job") else None
-        recorded = await self._store.report(request.event, request.idempotency_key, job)
+        if request.children:
+            recorded = await batches.create(self._store, request.event, request.idempotency_key, request.job,
+                                            list(request.children))
+        else:
+            recorded = await self._store.report(request.event, request.idempotency_key, job)
+        for event in recorded.also:
+            self._bus.publish(event)
         if recorded.event is not None:
             self._bus.publish(recorded.event)  # after the commit, so watchers never see an unrecorded event
         return ps.ReportProgressResponse(sequence=recorded.sequence, duplicate=recorded.duplicate)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from genmedia import logs
 from genmedia.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
+from services.progress import batches
 from services.progress.feed import Feed
 from services.progress.models import UTC, JobEventRow, JobLabelRow, JobRow
 from services.progress.queries import JobQuery, PageKey
@@ -34,6 +35,7 @@ TYPE_STATES = {
     pb.EVENT_TYPE_COMPLETED: pb.JOB_STATE_COMPLETED,
     pb.EVENT_TYPE_FAILED: pb.JOB_STATE_FAILED,
     pb.EVENT_TYPE_CANCELLED: pb.JOB_STATE_CANCELLED,
+    pb.EVENT_TYPE_RETRIED: pb.JOB_STATE_PENDING,  # a batch reopened by RetryBatch
 }
 TERMINAL_EVENTS = frozenset(t for t, s in TYPE_STATES.items() if s in TERMINAL_STATES)
 LOGGED_EVENTS = TERMINAL_EVENTS | {pb.EVENT_TYPE_CREATED}  # the rest are logged at DEBUG
@@ -48,6 +50,7 @@ class Recorded:
     sequence: int
     duplicate: bool
     event: pb.JobEvent | None = None
+    also: tuple[pb.JobEvent, ...] = ()  # events recorded with it on other jobs (its batch's progress)
 
 
 @dataclass(frozen=True)
@@ -112,10 +115,12 @@ class Store:
                 session.add_all(JobLabelRow(job_id=row.id, key=k, value=v) for k, v in job.labels.items())
             elif row is None:
                 raise NotFound("job", event.job_id)
-            elif row.state in TERMINAL_STATES:
+            elif row.state in TERMINAL_STATES and not batches.reopens(row, event):
                 state = pb.JobState.Name(row.state)
                 raise _precondition(f"job {event.job_id!r} is {state}", "JOB_TERMINAL", event.job_id)
+            before = (row.state, row.percent)
             stored = _apply(row, event, now)
+            also = await batches.follow(session, row, before, stored, now)
             session.add(
                 JobEventRow(
                     job_id=row.id, sequence=stored.sequence, idempotency_key=key, type=stored.type,
@@ -124,7 +129,7 @@ class Store:
             )
         level = logging.INFO if stored.type in LOGGED_EVENTS else logging.DEBUG
         log.log(level, "recorded %s as %d", pb.EventType.Name(stored.type), stored.sequence, **logs.job(row.id))
-        return Recorded(stored.sequence, duplicate=False, event=stored)
+        return Recorded(stored.sequence, duplicate=False, event=stored, also=tuple(also))
 
     @staticmethod
     async def _sequence_of(session: AsyncSession, job_id: str, key: str) -> int | None:
