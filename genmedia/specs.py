@@ -153,5 +153,6 @@ def correction_violations(corrections: pb.ReviewCorrections, kind: int, prefix: 
 
 
 def child_id(batch_id: str, index: int, attempt: int = 1) -> str:
-    """The job id of a batch's child: `<batch>.<index>`, and `<batch>.<index>.<attempt>` for RetryBatch's."""
-    return f"{batch_id}.{index}" if attempt <= 1 else f"{batch_id}.{index}.{attempt}"
+    """The job id of a batch's child: `<batch>_<index>`, and `<batch>_<index>_<attempt>` for RetryBatch's
+    (letters, digits, '-' and '_' only: the services name asset folders after job ids)."""
+    return f"{batch_id}_{index}" if attempt <= 1 else f"{batch_id}_{index}_{attempt}"

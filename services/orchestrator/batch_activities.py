@@ -10,9 +10,8 @@ import grpc
 from temporalio import activity
 
 from genmedia.v1 import common_pb2 as pb
-from genmedia.v1 import job_service_pb2
+from genmedia.v1 import job_service_pb2, progress_service_pb2_grpc
 from genmedia.v1 import progress_service_pb2 as ps
-from genmedia.v1 import progress_service_pb2_grpc
 from services.orchestrator.activities import _classify, to_dict
 from services.orchestrator.model import ChildPage, ChildPageInput
 

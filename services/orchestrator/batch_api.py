@@ -211,7 +211,8 @@ class BatchCommands:
             if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise _unavailable("progress service", err.details()) from err
             if err.code() == grpc.StatusCode.FAILED_PRECONDITION:
-                raise _refused(request.event.job_id, err.details() or "", details_of(err)[0] or "FAILED_PRECONDITION")
+                reason = details_of(err)[0] or "FAILED_PRECONDITION"
+                raise _refused(request.event.job_id, err.details() or "", reason) from None
             raise ServiceError(grpc.StatusCode.INTERNAL, f"the progress service refused the batch: {err.details()}",
                                "PROGRESS_REFUSED") from err
 

@@ -137,8 +137,7 @@ class BatchJobWorkflow:
                     continue
             if not self.running and not self.queue and not self.status.pause_requested and (b.loaded_all or share_done):
                 return not b.loaded_all
-            seen = self.changes
-            await workflow.wait_condition(lambda: self.changes != seen)
+            await workflow.wait_condition(lambda seen=self.changes: self.changes != seen)
 
     async def _load(self) -> None:
         page = await workflow.execute_activity_method(

@@ -87,7 +87,7 @@ def validate_request(request: job_service_pb2.CreateJobRequest) -> pb.JobSpec:
         lo, hi = REVIEW_TIMEOUT_RANGE
         if not request.review:
             violations.append(("review_timeout", "is only allowed with review=true"))
-        elif not 0 <= timeout.nanos < 1_000_000_000 or not lo <= timedelta(seconds=timeout.seconds) <= hi:
+        elif not 0 <= timeout.nanos < 1_000_000_000 or not lo.total_seconds() <= timeout.seconds <= hi.total_seconds():
             violations.append(("review_timeout", "must be between 1 minute and 30 days"))
     if request.HasField("deadline"):
         deadline = request.deadline

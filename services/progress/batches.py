@@ -4,7 +4,7 @@ transaction as each child's event. A batch PROGRESS event is added when the coun
 percent rose by a point or more, so watchers of the batch follow it without any traffic through Temporal.
 
 RetryBatch reopens an ended batch with an EVENT_TYPE_RETRIED event: the newest child of every position
-that FAILED or was CANCELLED gets a new PENDING child `<batch>.<index>.<attempt>` of the same spec."""
+that FAILED or was CANCELLED gets a new PENDING child `<batch>_<index>_<attempt>` of the same spec."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from genmedia import logs
-from genmedia.specs import child_id
 from genmedia.errors import ServiceError
+from genmedia.specs import child_id
 from genmedia.v1 import common_pb2 as pb
 from services.progress import store as _store
 from services.progress.models import JobEventRow, JobLabelRow, JobRow

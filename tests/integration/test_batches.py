@@ -139,7 +139,7 @@ async def test_retry_batch_reruns_only_the_failed_children(stack: Stack) -> None
     assert (events[-1].batch.completed, events[-1].batch.failed, events[-1].batch.total) == (2, 2, 4)
     jobs = await children(stack.client, batch.id)
     new = [j for j in jobs if j.batch_attempt == 2]
-    assert sorted(j.id for j in new) == [f"{batch.id}.0.2", f"{batch.id}.2.2"]
+    assert sorted(j.id for j in new) == [f"{batch.id}_0_2", f"{batch.id}_2_2"]
     assert {j.batch_index for j in new} == {0, 2} and {j.state for j in new} == {pb.JOB_STATE_FAILED}
     after = await timelines(stack.client, [j for j in jobs if j.batch_attempt == 1])
     assert after == before  # the completed children (and the failed first attempts) were not touched

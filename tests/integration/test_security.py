@@ -327,7 +327,7 @@ async def test_a_batch_and_its_children_are_hidden_from_other_users(secure: Stac
     batch = await alice.create_batch(_nulls(2, 5), max_concurrent=1)
     api = f"127.0.0.1:{secure.servers['api'].port}"
     async with GenmediaClient(api, secure.settings.progress_addr, token=BOB) as bob:
-        for call in (bob.get_job(batch.id), bob.get_job(f"{batch.id}.1"), bob.cancel_job(batch.id),
+        for call in (bob.get_job(batch.id), bob.get_job(f"{batch.id}_1"), bob.cancel_job(batch.id),
                      bob.pause_job(batch.id), bob.resume_job(batch.id), bob.retry_batch(batch.id)):
             assert (await _error(call)).code() == grpc.StatusCode.NOT_FOUND
         assert (await bob.list_jobs(filter=progress_service_pb2.JobFilter(batch_id=batch.id))).total_size == 0
