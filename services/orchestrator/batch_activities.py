@@ -54,7 +54,7 @@ class BatchActivities:
         """The next page of the batch's PENDING children in batch order (they were created a microsecond
         apart), from the cursor on."""
         query = ps.JobFilter(batch_id=page.batch_id, states=[pb.JOB_STATE_PENDING])
-        request = ps.ListJobsRequest(filter=query, page_size=PAGE, page_token=page.cursor,
+        request = ps.ListJobsRequest(filter=query, page_size=page.size, page_token=page.cursor,
                                      order=ps.LIST_ORDER_OLDEST_FIRST)
         try:
             answer = await self.progress.ListJobs(request, timeout=self.rpc_timeout)

@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 MAX_CHILDREN = 1000
 DEFAULT_CONCURRENCY = 10
 START_PATIENCE = 50  # tries, 0.1 s apart, while the previous attempt's run is closing
+PAGE_SIZE = 100  # children the batch workflow reads from the store at a time (ListJobs' largest page)
+# Children one run of the batch workflow starts before it continues as new: about 6 history events each,
+# so a run stays near 1,200 events, far below Temporal's limits (and its 10,240-event warning).
+RUN_LIMIT = 2 * PAGE_SIZE
 
 
 def validate_batch(request: job_service_pb2.CreateBatchRequest) -> list[pb.JobSpec]:
@@ -192,7 +196,7 @@ class BatchCommands:
             strategy=batch.batch.strategy, max_concurrent=batch.batch.max_concurrent, fail_fast=batch.batch.fail_fast,
             attempt=batch.batch.attempt, labels=dict(batch.labels), request_id=batch.request_id,
             priority=batch.priority, image_policy=_policy(s.image_policy, s.image_task_queue),
-            video_policy=_policy(s.video_policy, s.video_task_queue),
+            video_policy=_policy(s.video_policy, s.video_task_queue), page_size=PAGE_SIZE, run_limit=RUN_LIMIT,
         )
 
     async def _start(self, batch: BatchInput,

@@ -1,7 +1,7 @@
 """BatchJobWorkflow: runs a batch's children as GenerationJob child workflows, at most `max_concurrent` at
 once (one at a time, in order, when SEQUENTIAL), stopping the rest at the first failure with fail_fast.
 
-The children's specs are read from the progress store a page at a time, and after RUN_LIMIT children a run
+The children's specs are read from the progress store a page at a time, and after `run_limit` children a run
 lets its last children finish and continues as new, so neither the input nor the history grows with the
 batch's size. Progress does not pass through here: the store aggregates the children's own events. The
 workflow reports the batch's STARTED, PAUSED/RESUMED and terminal events (the store adds the counts)."""
@@ -31,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from services.orchestrator.workflows import EVENT_RETRY, PAUSABLE, GenerationJobWorkflow, _refuse, _state
 
 WORKFLOW_NAME = "BatchJob"
-RUN_LIMIT = 200  # children started by one run before it continues as new: a multiple of the page size
 STORE_CALL = dict(start_to_close_timeout=timedelta(minutes=5), retry_policy=EVENT_RETRY)
 COUNTED = ("completed", "failed", "cancelled")
 
@@ -126,7 +125,7 @@ class BatchJobWorkflow:
             if b.stopping:
                 await self._stop_children()
                 return False
-            share_done = self.started_here >= RUN_LIMIT or (
+            share_done = self.started_here >= b.run_limit or (
                 self.started_here > 0 and not self.queue and workflow.info().is_continue_as_new_suggested())
             if not self.status.pause_requested and len(self.running) < window and not share_done:
                 if not self.queue and not b.loaded_all:
@@ -141,7 +140,8 @@ class BatchJobWorkflow:
 
     async def _load(self) -> None:
         page = await workflow.execute_activity_method(
-            BatchActivities.load_children, ChildPageInput(self.batch.batch_id, self.batch.cursor), **STORE_CALL)
+            BatchActivities.load_children, ChildPageInput(self.batch.batch_id, self.batch.cursor, self.batch.page_size),
+            **STORE_CALL)
         self.queue.extend(page.children)
         self.batch.cursor, self.batch.loaded_all = page.next_cursor, not page.next_cursor
 

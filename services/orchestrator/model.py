@@ -123,6 +123,8 @@ class BatchInput:
     priority: int = 3
     image_policy: StepPolicyInput | None = None
     video_policy: StepPolicyInput | None = None
+    page_size: int = 100  # children read from the store at a time
+    run_limit: int = 200  # children started by one run before it continues as new (a multiple of page_size)
     cursor: str = ""  # where the next page of PENDING children starts (a ListJobs page token)
     loaded_all: bool = False
     started: int = 0  # children started in earlier runs of this attempt
@@ -144,3 +146,4 @@ class ChildPage:
 class ChildPageInput:
     batch_id: str
     cursor: str = ""
+    size: int = 100

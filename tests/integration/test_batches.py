@@ -246,3 +246,20 @@ async def _refused(call, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
         await call
     assert info.value.code() == code, info.value.details()
     return info.value
+
+
+async def test_a_batch_continues_as_new_every_run_limit_children_and_keeps_its_cap(
+        stack: Stack, temporal: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.orchestrator import batch_api
+
+    monkeypatch.setattr(batch_api, "PAGE_SIZE", 2)  # as 100 and 200 do for 1,000 children, on a small scale
+    monkeypatch.setattr(batch_api, "RUN_LIMIT", 4)
+    batch = await stack.client.create_batch([null(0.05) for _ in range(11)], max_concurrent=3)
+    events = await EventLog(stack.client, batch.id).end()
+    assert events[-1].type == pb.EVENT_TYPE_COMPLETED and events[-1].batch.completed == 11
+    assert [e.type for e in events].count(pb.EVENT_TYPE_STARTED) == 1  # one STARTED across the runs
+    description = await temporal.client.get_workflow_handle(batch.id).describe()
+    assert description.run_id != description.raw_description.workflow_execution_info.first_run_id  # continued
+    jobs = await children(stack.client, batch.id)
+    intervals = running_intervals(await timelines(stack.client, jobs))
+    assert len(intervals) == 11 and most_at_once(intervals) <= 3
