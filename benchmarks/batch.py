@@ -97,6 +97,7 @@ async def _one_batch(client: GenmediaClient) -> tuple[pb.Job, float, int]:
     jobs = [job_service_pb2.CreateJobRequest(spec=pb.JobSpec(null=pb.NullSpec())) for _ in range(CHILDREN)]
     began = time.perf_counter()
     batch = await client.create_batch(jobs, max_concurrent=CONCURRENCY)
+    print(f"{f'CreateBatch of {CHILDREN} jobs (recorded PENDING)':<44} {(time.perf_counter() - began) * 1000:7.0f} ms")
     async for message in client.watch(batch.id):
         if message.WhichOneof("payload") == "event" and message.event.state in (
                 pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):

@@ -62,6 +62,8 @@ class BatchJobWorkflow:
     def pause(self) -> JobStatus:
         """No new child starts; JobService pauses the running ones."""
         self.status.pause_requested = True
+        if self.status.state != pb.JOB_STATE_PAUSED:
+            self.status.message = "pausing: no new job starts, running jobs pause after their step"
         self.changes += 1
         return self.get_status()
 
@@ -74,6 +76,7 @@ class BatchJobWorkflow:
     @workflow.update(name="resume")
     def resume(self) -> JobStatus:
         self.status.pause_requested = False
+        self.status.message = "resuming"
         self.changes += 1
         return self.get_status()
 

@@ -382,7 +382,7 @@ class JobManager:
                         raise
 
         await asyncio.gather(*(steer(child_id) for child_id in status.running_children))
-        return batch_view(answer, await self._stored(job.id))
+        return batch_view(answer, await self._stored(job.id), answer.message)
 
     async def review(self, request: job_service_pb2.ReviewJobRequest, principal: Principal) -> pb.Job:
         violations = job_id_violations(request.job_id)
@@ -453,13 +453,16 @@ class JobManager:
             return await self._stored(handle.id)
 
 
-def batch_view(live: pb.Job, stored: pb.Job) -> pb.Job:
-    """A batch as its workflow sees it (state, message), with the aggregate the store keeps of its children."""
+def batch_view(live: pb.Job, stored: pb.Job, message: str = "") -> pb.Job:
+    """A batch with the aggregate the store keeps of its children (percent, counts, ETA, and their summary as
+    its message), in the state its workflow is in; `message` (e.g. "pausing...") replaces the summary."""
     job = pb.Job()
     job.CopyFrom(stored)
-    job.state, job.message = live.state, live.message or stored.message
-    if live.state not in TERMINAL:
-        job.ClearField("end_time")
+    if live.state != stored.state:  # the workflow is ahead of the store by a transition it is reporting
+        job.state, job.message = live.state, live.message
+        if live.state not in TERMINAL:
+            job.ClearField("end_time")
+    job.message = message or job.message
     return job
 
 

@@ -172,13 +172,17 @@ async def test_pause_holds_new_children_and_pauses_the_running_ones_until_resume
     batch = await stack.client.create_batch([null(0.6) for _ in range(4)], max_concurrent=2)
     log = EventLog(stack.client, batch.id)
     await log.wait_for(lambda e: e.batch.running == 2)
-    await stack.client.pause_job(batch.id)
+    pausing = await stack.client.pause_job(batch.id)
+    assert pausing.message.startswith("pausing") and pausing.batch.total == 4
     await log.wait_for(lambda e: e.type == pb.EVENT_TYPE_PAUSED)
     await log.wait_for(lambda e: e.batch.paused == 2)  # the running children finished their step and wait
     await asyncio.sleep(0.5)
     held = (await stack.client.get_job(batch.id)).job
     assert held.state == pb.JOB_STATE_PAUSED and held.batch.pending == 2 and held.batch.completed == 0
-    await stack.client.resume_job(batch.id)
+    error = await _refused(stack.client.pause_job(batch.id), grpc.StatusCode.FAILED_PRECONDITION)
+    assert details_of(error)[0] == "JOB_NOT_PAUSABLE"
+    resuming = await stack.client.resume_job(batch.id)
+    assert resuming.message == "resuming"
     events = await log.end()
     assert events[-1].type == pb.EVENT_TYPE_COMPLETED and events[-1].batch.completed == 4
 
