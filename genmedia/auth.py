@@ -33,7 +33,9 @@ OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 INTERNAL_METHODS = ("/genmedia.v1.ProgressService/ReportProgress", "/genmedia.v1.ProgressService/ReportProgressBatch",
                     "/genmedia.v1.ProgressService/PurgeJobs",
                     "/genmedia.v1.ImageService/", "/genmedia.v1.VideoService/")
-CREATE_METHODS = ("/genmedia.v1.JobService/CreateJob", "/genmedia.v1.JobService/CreateBatch")
+# Rate-limited as "create": they start work (RetryBatch starts a batch's failed children again).
+CREATE_METHODS = ("/genmedia.v1.JobService/CreateJob", "/genmedia.v1.JobService/CreateBatch",
+                  "/genmedia.v1.JobService/RetryBatch")
 JWT_LEEWAY_SECONDS = 5
 
 
@@ -116,7 +118,7 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class RoleLimits:
-    create: RateLimit = RateLimit(5, 20)  # CreateJob, CreateBatch
+    create: RateLimit = RateLimit(5, 20)  # CreateJob, CreateBatch, RetryBatch
     read: RateLimit = RateLimit(50, 200)  # every other public RPC
     max_active_jobs: int = 100  # jobs not yet ended; 0 = unlimited
 

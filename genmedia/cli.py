@@ -1,4 +1,4 @@
-"""`genmedia`: submit image and video jobs, read them, list them and watch them live."""
+"""`genmedia`: submit image and video jobs and batches of them, read them, list them and watch them live."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import grpc
 from google.protobuf import json_format
 from rich.console import Console
 
+from genmedia.cli_batch import add_batch_commands, run_batch_command, summary_text, watch_batch
 from genmedia.cli_reads import add_read_commands, history, job_filter, stats
 from genmedia.client import GenmediaClient
 from genmedia.errors import details_of
 from genmedia.tls import ClientTls
 from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import job_service_pb2
 from genmedia.watch import describe_asset, eta_text, watch_job
 
 MOTIONS = {m.removeprefix("MOTION_").lower().replace("_", "-"): v
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         review.add_argument(f"--{name}", help=f"correction: a new {name.replace('-', ' ')}")
     for name in ("seed", "width", "height"):
         review.add_argument(f"--{name}", type=int, help=f"correction: a new {name}")
+    add_batch_commands(sub, _label, "a UUID: repeating it returns the same batch")
     return parser
 
 
@@ -150,6 +153,14 @@ def print_job(console: Console, job: pb.Job, as_json: bool, source: str = "") ->
                   + (f"  [dim](from {source})[/dim]" if source else ""), highlight=False, soft_wrap=True)
     if job.error.code:
         console.print(f"  error: {job.error.code}: {job.error.message}", highlight=False)
+    if job.HasField("batch"):
+        strategy = pb.BatchStrategy.Name(job.batch.strategy).removeprefix("BATCH_STRATEGY_").lower()
+        console.print(f"  batch: {summary_text(job.batch)}; attempt {job.batch.attempt}, {strategy}, at most "
+                      f"{job.batch.max_concurrent} at once" + (", fail fast" if job.batch.fail_fast else ""),
+                      highlight=False)
+    if job.batch_id:
+        console.print(f"  job {job.batch_index} of batch {job.batch_id} (attempt {job.batch_attempt})",
+                      highlight=False)
     if job.HasField("estimated_completion_time"):
         console.print(f"  {eta_text(job.estimated_completion_time)}", highlight=False)
     if job.review:
@@ -191,7 +202,13 @@ async def run(args: argparse.Namespace, console: Console) -> int:
             console.print(f"job {job.id} created", highlight=False)
             return await watch_job(client, job.id, console)
         if args.command == "watch":
+            job = await client.progress.GetJob(job_service_pb2.GetJobRequest(job_id=args.job_id),
+                                               timeout=client.timeout)
+            if job.kind == pb.JOB_KIND_BATCH:
+                return await watch_batch(client, args.job_id, console)
             return await watch_job(client, args.job_id, console)
+        if args.command in ("batch", "retry-batch"):
+            return await run_batch_command(args, client, console, print_job)
         if args.command in ("cancel", "pause", "resume", "review"):
             if args.command == "cancel":
                 job = await client.cancel_job(args.job_id, args.reason)

@@ -14,7 +14,7 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 
 STATES = {n.removeprefix("JOB_STATE_").lower().replace("_", "-"): v for n, v in pb.JobState.items() if v}
-KINDS = {"image": pb.JOB_KIND_IMAGE, "video": pb.JOB_KIND_VIDEO}
+KINDS = {"image": pb.JOB_KIND_IMAGE, "video": pb.JOB_KIND_VIDEO, "batch": pb.JOB_KIND_BATCH, "null": pb.JOB_KIND_NULL}
 SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -41,6 +41,7 @@ def add_filter_options(p: argparse.ArgumentParser, created: bool = True) -> None
     p.add_argument("--state", action="append", default=[], choices=sorted(STATES), help="repeat for several")
     p.add_argument("--kind", choices=sorted(KINDS))
     p.add_argument("--batch", default="", help="jobs of this batch")
+    p.add_argument("--top-level", action="store_true", help="only jobs that are not in a batch (and batches)")
     p.add_argument("--label", type=_label, action="append", default=[], metavar="KEY=VALUE",
                    help="jobs with this label (repeat: all must match)")
     if created:
@@ -62,7 +63,7 @@ def add_read_commands(sub: argparse._SubParsersAction, lst: argparse.ArgumentPar
 
 def job_filter(args: argparse.Namespace) -> ps.JobFilter:
     f = ps.JobFilter(states=[STATES[s] for s in args.state], kind=KINDS.get(args.kind or "", 0),
-                     batch_id=args.batch, labels=dict(args.label))
+                     batch_id=args.batch, labels=dict(args.label), top_level=args.top_level)
     for name in ("created_after", "created_before"):
         if getattr(args, name, None) is not None:
             getattr(f, name).FromDatetime(getattr(args, name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 
 from genmedia.errors import check
 from genmedia.v1 import common_pb2 as pb
@@ -17,6 +18,8 @@ DURATION = (1.0, 30.0)
 FPS = (12, 60)
 IMAGE_DEFAULTS = {"width": 512, "height": 512, "num_images": 1}
 VIDEO_DEFAULTS = {"width": 640, "height": 360, "duration_seconds": 4.0, "fps": 24}
+NULL_DURATION_MAX = 3600  # seconds
+ERROR_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 
 Violations = list[tuple[str, str]]
 
@@ -66,6 +69,16 @@ def video_violations(spec: pb.VideoSpec, prefix: str) -> Violations:
     return v
 
 
+def null_violations(spec: pb.NullSpec, prefix: str) -> Violations:
+    v: Violations = []
+    d = spec.duration
+    if d.seconds < 0 or d.nanos < 0 or d.nanos >= 1_000_000_000 or d.seconds + d.nanos / 1e9 > NULL_DURATION_MAX:
+        v.append((f"{prefix}.duration", f"must be between 0 and {NULL_DURATION_MAX // 60} minutes"))
+    if spec.fail_with and not ERROR_CODE.match(spec.fail_with):
+        v.append((f"{prefix}.fail_with", "must be empty or an UPPER_SNAKE code of 1-64 characters (A-Z, 0-9, _)"))
+    return v
+
+
 def derived_seed(prompt: str) -> int:
     """The seed used when none is given: stable for the same prompt."""
     return int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:6], "big")
@@ -100,18 +113,22 @@ def normalized_video(spec: pb.VideoSpec, prefix: str = "spec") -> pb.VideoSpec:
 
 def normalized_job_spec(spec: pb.JobSpec | None, field: str = "spec") -> pb.JobSpec:
     """Checks the kind against the spec that is set and fills in defaults."""
+    required = f"is required: set {field}.image, {field}.video or {field}.null"
     if spec is None:
-        check([(field, "is required: set spec.image or spec.video")])
+        check([(field, required)])
     which = spec.WhichOneof("params")
-    expected = {"image": pb.JOB_KIND_IMAGE, "video": pb.JOB_KIND_VIDEO}
+    expected = {"image": pb.JOB_KIND_IMAGE, "video": pb.JOB_KIND_VIDEO, "null": pb.JOB_KIND_NULL}
     if spec.kind not in pb.JobKind.values():
-        check([(f"{field}.kind", f"unknown kind {spec.kind}; use JOB_KIND_IMAGE or JOB_KIND_VIDEO")])
+        check([(f"{field}.kind", f"unknown kind {spec.kind}; use JOB_KIND_IMAGE, JOB_KIND_VIDEO or JOB_KIND_NULL")])
     if which is None:
-        check([(field, "is required: set spec.image or spec.video")])
+        check([(field, required)])
     if spec.kind not in (pb.JOB_KIND_UNSPECIFIED, expected[which]):
         check([(f"{field}.kind", f"{pb.JobKind.Name(spec.kind)} does not match {field}.{which}")])
     if which == "image":
         return pb.JobSpec(kind=pb.JOB_KIND_IMAGE, image=normalized_image(spec.image, f"{field}.image"))
+    if which == "null":
+        check(null_violations(spec.null, f"{field}.null"))
+        return pb.JobSpec(kind=pb.JOB_KIND_NULL, null=spec.null)
     return pb.JobSpec(kind=pb.JOB_KIND_VIDEO, video=normalized_video(spec.video, f"{field}.video"))
 
 
@@ -133,3 +150,9 @@ def correction_violations(corrections: pb.ReviewCorrections, kind: int, prefix: 
             if kind == pb.JOB_KIND_VIDEO and value % 2:
                 v.append((f"{prefix}.{name}", f"must be even (H.264 with yuv420p), got {value}"))
     return v
+
+
+def child_id(batch_id: str, index: int, attempt: int = 1) -> str:
+    """The job id of a batch's child: `<batch>_<index>`, and `<batch>_<index>_<attempt>` for RetryBatch's
+    (letters, digits, '-' and '_' only: the services name asset folders after job ids)."""
+    return f"{batch_id}_{index}" if attempt <= 1 else f"{batch_id}_{index}_{attempt}"

@@ -16,6 +16,8 @@ class JobKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_KIND_UNSPECIFIED: _ClassVar[JobKind]
     JOB_KIND_IMAGE: _ClassVar[JobKind]
     JOB_KIND_VIDEO: _ClassVar[JobKind]
+    JOB_KIND_BATCH: _ClassVar[JobKind]
+    JOB_KIND_NULL: _ClassVar[JobKind]
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -46,6 +48,12 @@ class Motion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MOTION_PAN_LEFT: _ClassVar[Motion]
     MOTION_PAN_RIGHT: _ClassVar[Motion]
 
+class BatchStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BATCH_STRATEGY_UNSPECIFIED: _ClassVar[BatchStrategy]
+    BATCH_STRATEGY_PARALLEL: _ClassVar[BatchStrategy]
+    BATCH_STRATEGY_SEQUENTIAL: _ClassVar[BatchStrategy]
+
 class ReviewDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     REVIEW_DECISION_UNSPECIFIED: _ClassVar[ReviewDecision]
@@ -68,9 +76,12 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_COMPLETED: _ClassVar[EventType]
     EVENT_TYPE_FAILED: _ClassVar[EventType]
     EVENT_TYPE_CANCELLED: _ClassVar[EventType]
+    EVENT_TYPE_RETRIED: _ClassVar[EventType]
 JOB_KIND_UNSPECIFIED: JobKind
 JOB_KIND_IMAGE: JobKind
 JOB_KIND_VIDEO: JobKind
+JOB_KIND_BATCH: JobKind
+JOB_KIND_NULL: JobKind
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_PENDING: JobState
 JOB_STATE_RUNNING: JobState
@@ -91,6 +102,9 @@ MOTION_ZOOM_IN: Motion
 MOTION_ZOOM_OUT: Motion
 MOTION_PAN_LEFT: Motion
 MOTION_PAN_RIGHT: Motion
+BATCH_STRATEGY_UNSPECIFIED: BatchStrategy
+BATCH_STRATEGY_PARALLEL: BatchStrategy
+BATCH_STRATEGY_SEQUENTIAL: BatchStrategy
 REVIEW_DECISION_UNSPECIFIED: ReviewDecision
 REVIEW_DECISION_APPROVE: ReviewDecision
 REVIEW_DECISION_REJECT: ReviewDecision
@@ -108,6 +122,7 @@ EVENT_TYPE_RESUMED: EventType
 EVENT_TYPE_COMPLETED: EventType
 EVENT_TYPE_FAILED: EventType
 EVENT_TYPE_CANCELLED: EventType
+EVENT_TYPE_RETRIED: EventType
 
 class ImageSpec(_message.Message):
     __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "seed", "style")
@@ -149,15 +164,57 @@ class VideoSpec(_message.Message):
     motion: Motion
     def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., fps: _Optional[int] = ..., seed: _Optional[int] = ..., style: _Optional[str] = ..., motion: _Optional[_Union[Motion, str]] = ...) -> None: ...
 
+class NullSpec(_message.Message):
+    __slots__ = ("duration", "fail_with")
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    FAIL_WITH_FIELD_NUMBER: _ClassVar[int]
+    duration: _duration_pb2.Duration
+    fail_with: str
+    def __init__(self, duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fail_with: _Optional[str] = ...) -> None: ...
+
 class JobSpec(_message.Message):
-    __slots__ = ("kind", "image", "video")
+    __slots__ = ("kind", "image", "video", "null")
     KIND_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
+    NULL_FIELD_NUMBER: _ClassVar[int]
     kind: JobKind
     image: ImageSpec
     video: VideoSpec
-    def __init__(self, kind: _Optional[_Union[JobKind, str]] = ..., image: _Optional[_Union[ImageSpec, _Mapping]] = ..., video: _Optional[_Union[VideoSpec, _Mapping]] = ...) -> None: ...
+    null: NullSpec
+    def __init__(self, kind: _Optional[_Union[JobKind, str]] = ..., image: _Optional[_Union[ImageSpec, _Mapping]] = ..., video: _Optional[_Union[VideoSpec, _Mapping]] = ..., null: _Optional[_Union[NullSpec, _Mapping]] = ...) -> None: ...
+
+class BatchSummary(_message.Message):
+    __slots__ = ("strategy", "max_concurrent", "fail_fast", "attempt", "total", "pending", "running", "retrying", "awaiting_review", "paused", "completed", "failed", "cancelled", "digest")
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
+    FAIL_FAST_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    RETRYING_FIELD_NUMBER: _ClassVar[int]
+    AWAITING_REVIEW_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    strategy: BatchStrategy
+    max_concurrent: int
+    fail_fast: bool
+    attempt: int
+    total: int
+    pending: int
+    running: int
+    retrying: int
+    awaiting_review: int
+    paused: int
+    completed: int
+    failed: int
+    cancelled: int
+    digest: str
+    def __init__(self, strategy: _Optional[_Union[BatchStrategy, str]] = ..., max_concurrent: _Optional[int] = ..., fail_fast: _Optional[bool] = ..., attempt: _Optional[int] = ..., total: _Optional[int] = ..., pending: _Optional[int] = ..., running: _Optional[int] = ..., retrying: _Optional[int] = ..., awaiting_review: _Optional[int] = ..., paused: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., digest: _Optional[str] = ...) -> None: ...
 
 class Asset(_message.Message):
     __slots__ = ("uri", "mime_type", "size_bytes", "sha256", "width", "height", "duration_seconds", "frame_count", "fps")
@@ -192,7 +249,7 @@ class JobError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "kind", "state", "step", "percent", "message", "assets", "error", "attempt", "owner", "spec", "labels", "request_id", "create_time", "start_time", "update_time", "end_time", "estimated_completion_time", "last_sequence", "priority", "deadline", "review", "review_timeout", "review_round", "reviews", "batch_id")
+    __slots__ = ("id", "kind", "state", "step", "percent", "message", "assets", "error", "attempt", "owner", "spec", "labels", "request_id", "create_time", "start_time", "update_time", "end_time", "estimated_completion_time", "last_sequence", "priority", "deadline", "review", "review_timeout", "review_round", "reviews", "batch_id", "batch", "batch_index", "batch_attempt")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +283,9 @@ class Job(_message.Message):
     REVIEW_ROUND_FIELD_NUMBER: _ClassVar[int]
     REVIEWS_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    BATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: JobKind
     state: JobState
@@ -252,7 +312,10 @@ class Job(_message.Message):
     review_round: int
     reviews: _containers.RepeatedCompositeFieldContainer[Review]
     batch_id: str
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ..., owner: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., priority: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review: _Optional[bool] = ..., review_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., review_round: _Optional[int] = ..., reviews: _Optional[_Iterable[_Union[Review, _Mapping]]] = ..., batch_id: _Optional[str] = ...) -> None: ...
+    batch: BatchSummary
+    batch_index: int
+    batch_attempt: int
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ..., owner: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., priority: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review: _Optional[bool] = ..., review_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., review_round: _Optional[int] = ..., reviews: _Optional[_Iterable[_Union[Review, _Mapping]]] = ..., batch_id: _Optional[str] = ..., batch: _Optional[_Union[BatchSummary, _Mapping]] = ..., batch_index: _Optional[int] = ..., batch_attempt: _Optional[int] = ...) -> None: ...
 
 class ReviewCorrections(_message.Message):
     __slots__ = ("prompt", "negative_prompt", "seed", "style", "width", "height")
@@ -287,7 +350,7 @@ class Review(_message.Message):
     def __init__(self, round: _Optional[int] = ..., decision: _Optional[_Union[ReviewDecision, str]] = ..., reviewer: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feedback: _Optional[str] = ..., corrections: _Optional[_Union[ReviewCorrections, _Mapping]] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job_id", "sequence", "type", "time", "state", "step", "percent", "message", "assets", "error", "attempt", "review", "review_round", "estimated_completion_time", "spec")
+    __slots__ = ("job_id", "sequence", "type", "time", "state", "step", "percent", "message", "assets", "error", "attempt", "review", "review_round", "estimated_completion_time", "spec", "batch")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -303,6 +366,7 @@ class JobEvent(_message.Message):
     REVIEW_ROUND_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_COMPLETION_TIME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     sequence: int
     type: EventType
@@ -318,4 +382,5 @@ class JobEvent(_message.Message):
     review_round: int
     estimated_completion_time: _timestamp_pb2.Timestamp
     spec: JobSpec
-    def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ..., review: _Optional[_Union[Review, _Mapping]] = ..., review_round: _Optional[int] = ..., estimated_completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+    batch: BatchSummary
+    def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ..., review: _Optional[_Union[Review, _Mapping]] = ..., review_round: _Optional[int] = ..., estimated_completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., batch: _Optional[_Union[BatchSummary, _Mapping]] = ...) -> None: ...

@@ -7,7 +7,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -92,3 +92,36 @@ class GetJobResponse(_message.Message):
     job: _common_pb2.Job
     source: GetJobResponse.Source
     def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., source: _Optional[_Union[GetJobResponse.Source, str]] = ...) -> None: ...
+
+class CreateBatchRequest(_message.Message):
+    __slots__ = ("jobs", "strategy", "max_concurrent", "fail_fast", "request_id", "labels", "priority")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
+    FAIL_FAST_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[CreateJobRequest]
+    strategy: _common_pb2.BatchStrategy
+    max_concurrent: int
+    fail_fast: bool
+    request_id: str
+    labels: _containers.ScalarMap[str, str]
+    priority: int
+    def __init__(self, jobs: _Optional[_Iterable[_Union[CreateJobRequest, _Mapping]]] = ..., strategy: _Optional[_Union[_common_pb2.BatchStrategy, str]] = ..., max_concurrent: _Optional[int] = ..., fail_fast: _Optional[bool] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ...) -> None: ...
+
+class RetryBatchRequest(_message.Message):
+    __slots__ = ("batch_id", "attempt")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    attempt: int
+    def __init__(self, batch_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...

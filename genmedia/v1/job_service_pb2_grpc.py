@@ -65,6 +65,16 @@ class JobServiceStub:
                 request_serializer=genmedia_dot_v1_dot_job__service__pb2.ReviewJobRequest.SerializeToString,
                 response_deserializer=genmedia_dot_v1_dot_common__pb2.Job.FromString,
                 _registered_method=True)
+        self.CreateBatch = channel.unary_unary(
+                '/genmedia.v1.JobService/CreateBatch',
+                request_serializer=genmedia_dot_v1_dot_job__service__pb2.CreateBatchRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_common__pb2.Job.FromString,
+                _registered_method=True)
+        self.RetryBatch = channel.unary_unary(
+                '/genmedia.v1.JobService/RetryBatch',
+                request_serializer=genmedia_dot_v1_dot_job__service__pb2.RetryBatchRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_common__pb2.Job.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -112,6 +122,21 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateBatch(self, request, context):
+        """Validates every job, records the batch and its children as PENDING and starts the batch, which runs
+        them as child jobs. CancelJob, PauseJob and ResumeJob on a batch act on all its children.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryBatch(self, request, context):
+        """Reruns the failed and cancelled children of an ended batch as its next attempt (new child jobs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +168,16 @@ def add_JobServiceServicer_to_server(servicer, server):
             'ReviewJob': grpc.unary_unary_rpc_method_handler(
                     servicer.ReviewJob,
                     request_deserializer=genmedia_dot_v1_dot_job__service__pb2.ReviewJobRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_common__pb2.Job.SerializeToString,
+            ),
+            'CreateBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBatch,
+                    request_deserializer=genmedia_dot_v1_dot_job__service__pb2.CreateBatchRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_common__pb2.Job.SerializeToString,
+            ),
+            'RetryBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryBatch,
+                    request_deserializer=genmedia_dot_v1_dot_job__service__pb2.RetryBatchRequest.FromString,
                     response_serializer=genmedia_dot_v1_dot_common__pb2.Job.SerializeToString,
             ),
     }
@@ -307,6 +342,60 @@ class JobService:
             target,
             '/genmedia.v1.JobService/ReviewJob',
             genmedia_dot_v1_dot_job__service__pb2.ReviewJobRequest.SerializeToString,
+            genmedia_dot_v1_dot_common__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.JobService/CreateBatch',
+            genmedia_dot_v1_dot_job__service__pb2.CreateBatchRequest.SerializeToString,
+            genmedia_dot_v1_dot_common__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.JobService/RetryBatch',
+            genmedia_dot_v1_dot_job__service__pb2.RetryBatchRequest.SerializeToString,
             genmedia_dot_v1_dot_common__pb2.Job.FromString,
             options,
             channel_credentials,

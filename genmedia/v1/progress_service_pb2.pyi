@@ -24,7 +24,7 @@ LIST_ORDER_NEWEST_FIRST: ListOrder
 LIST_ORDER_OLDEST_FIRST: ListOrder
 
 class JobFilter(_message.Message):
-    __slots__ = ("states", "kind", "batch_id", "labels", "created_after", "created_before", "owner")
+    __slots__ = ("states", "kind", "batch_id", "labels", "created_after", "created_before", "owner", "top_level")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class JobFilter(_message.Message):
     CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
     CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
+    TOP_LEVEL_FIELD_NUMBER: _ClassVar[int]
     states: _containers.RepeatedScalarFieldContainer[_common_pb2.JobState]
     kind: _common_pb2.JobKind
     batch_id: str
@@ -46,17 +47,20 @@ class JobFilter(_message.Message):
     created_after: _timestamp_pb2.Timestamp
     created_before: _timestamp_pb2.Timestamp
     owner: str
-    def __init__(self, states: _Optional[_Iterable[_Union[_common_pb2.JobState, str]]] = ..., kind: _Optional[_Union[_common_pb2.JobKind, str]] = ..., batch_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., owner: _Optional[str] = ...) -> None: ...
+    top_level: bool
+    def __init__(self, states: _Optional[_Iterable[_Union[_common_pb2.JobState, str]]] = ..., kind: _Optional[_Union[_common_pb2.JobKind, str]] = ..., batch_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., owner: _Optional[str] = ..., top_level: _Optional[bool] = ...) -> None: ...
 
 class ReportProgressRequest(_message.Message):
-    __slots__ = ("event", "idempotency_key", "job")
+    __slots__ = ("event", "idempotency_key", "job", "children")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
+    CHILDREN_FIELD_NUMBER: _ClassVar[int]
     event: _common_pb2.JobEvent
     idempotency_key: str
     job: _common_pb2.Job
-    def __init__(self, event: _Optional[_Union[_common_pb2.JobEvent, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ...) -> None: ...
+    children: _containers.RepeatedCompositeFieldContainer[_common_pb2.Job]
+    def __init__(self, event: _Optional[_Union[_common_pb2.JobEvent, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., children: _Optional[_Iterable[_Union[_common_pb2.Job, _Mapping]]] = ...) -> None: ...
 
 class ReportProgressResponse(_message.Message):
     __slots__ = ("sequence", "duplicate")

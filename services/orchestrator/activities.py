@@ -33,6 +33,7 @@ from services.orchestrator import eta
 from services.orchestrator.model import EventInput, StepInput
 
 log = logging.getLogger(__name__)
+NULL_TICK = 0.05  # seconds between a null job's heartbeats
 
 TRANSIENT = {
     grpc.StatusCode.UNAVAILABLE,
@@ -124,6 +125,24 @@ class JobActivities:
         )
         result = await self._run_step(step, self.video.RenderVideo(request, timeout=self.step_timeout))
         return [to_dict(result.asset)]
+
+    @activity.defn(name="run_null")
+    async def run_null(self, step: StepInput) -> list[dict[str, Any]]:
+        """A null job's step: waits its duration, heartbeating and reporting progress like a real step, then
+        returns no assets, or fails with its fail_with code (permanently: a retry would fail the same way)."""
+        spec = json_format.ParseDict(step.spec, pb.NullSpec())
+        seconds = spec.duration.ToTimedelta().total_seconds()
+        reporter = _ProgressReporter(self, step, activity.info().attempt)
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            await reporter.progress(image_service_pb2.GenerationProgress(percent=100.0 * elapsed / seconds,
+                                                                        message="doing nothing"))
+            await asyncio.sleep(min(NULL_TICK, seconds - elapsed))  # a cancel arrives in the heartbeat's answer
+        if spec.fail_with:
+            message = f"the null job failed with {spec.fail_with}, as its spec asked"
+            raise ApplicationError(message, {"code": spec.fail_with, "message": message}, type=spec.fail_with,
+                                   non_retryable=True)
+        return []
 
     async def _run_step(self, step: StepInput, call):
         """Consumes a generation stream: heartbeat and forward progress, return the result message."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -28,6 +29,7 @@ from genmedia.auth import Principal, RoleLimits
 from genmedia.errors import InvalidArgument, NotFound, ServiceError, check, shorten
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
+from services.orchestrator.batch_activities import cancel_pending
 from services.orchestrator.config import Settings, StepPolicy
 from services.orchestrator.model import JobInput, JobStatus, ReviewInput, StepPolicyInput
 from services.orchestrator.workflows import GenerationJobWorkflow
@@ -44,6 +46,7 @@ REVIEW_TIMEOUT_RANGE = (timedelta(minutes=1), timedelta(days=30))
 DEFAULT_REVIEW_TIMEOUT = timedelta(hours=24)
 MAX_DEADLINE = timedelta(days=365)
 MAX_FEEDBACK, MAX_REASON = 2000, 500
+STEER_PARALLEL = 16  # children of a batch paused or resumed at once
 TERMINAL = (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
 ACTIVE = [s for s in pb.JobState.values() if s not in (pb.JOB_STATE_UNSPECIFIED, *TERMINAL)]
 # The job state of a workflow that has closed.
@@ -78,19 +81,13 @@ def validate_request(request: job_service_pb2.CreateJobRequest) -> pb.JobSpec:
         spec = specs.normalized_job_spec(request.spec if request.HasField("spec") else None)
     except InvalidArgument as err:
         spec, violations = None, list(err.violations)
-    if request.request_id:
-        try:
-            uuid.UUID(request.request_id)
-        except ValueError:
-            violations.append(("request_id", f"must be a UUID, got {shorten(request.request_id, 60)!r}"))
-    if request.priority and not PRIORITIES[0] <= request.priority <= PRIORITIES[1]:
-        violations.append(("priority", f"must be 1 (highest) to 5 (lowest), or 0 for 3; got {request.priority}"))
+    violations += common_violations(request.request_id, request.priority, request.labels)
     if request.HasField("review_timeout"):
         timeout = request.review_timeout
         lo, hi = REVIEW_TIMEOUT_RANGE
         if not request.review:
             violations.append(("review_timeout", "is only allowed with review=true"))
-        elif not 0 <= timeout.nanos < 1_000_000_000 or not lo <= timedelta(seconds=timeout.seconds) <= hi:
+        elif not 0 <= timeout.nanos < 1_000_000_000 or not lo.total_seconds() <= timeout.seconds <= hi.total_seconds():
             violations.append(("review_timeout", "must be between 1 minute and 30 days"))
     if request.HasField("deadline"):
         deadline = request.deadline
@@ -99,16 +96,38 @@ def validate_request(request: job_service_pb2.CreateJobRequest) -> pb.JobSpec:
             violations.append(("deadline", "must be a time in the future"))
         elif deadline.seconds - now.timestamp() > MAX_DEADLINE.total_seconds():
             violations.append(("deadline", "must be within 365 days"))
-    if len(request.labels) > MAX_LABELS:
-        violations.append(("labels", f"at most {MAX_LABELS} labels, got {len(request.labels)}"))
-    for key, value in request.labels.items():
+    check(violations)
+    assert spec is not None
+    return spec
+
+
+def common_violations(request_id: str, priority: int, labels) -> list[tuple[str, str]]:
+    """Checks of the fields CreateJob and CreateBatch share: request_id, priority, labels."""
+    violations: list[tuple[str, str]] = []
+    if request_id:
+        try:
+            uuid.UUID(request_id)
+        except ValueError:
+            violations.append(("request_id", f"must be a UUID, got {shorten(request_id, 60)!r}"))
+    if priority and not PRIORITIES[0] <= priority <= PRIORITIES[1]:
+        violations.append(("priority", f"must be 1 (highest) to 5 (lowest), or 0 for 3; got {priority}"))
+    if len(labels) > MAX_LABELS:
+        violations.append(("labels", f"at most {MAX_LABELS} labels, got {len(labels)}"))
+    for key, value in labels.items():
         if not LABEL_KEY.match(key):
             violations.append((f"labels[{key}]", "key must be 1-63 of a-z, 0-9, '_', '.', '-'"))
         if len(value) > 256 or not value.isprintable():
             violations.append((f"labels[{key}]", "value must be at most 256 printable characters"))
-    check(violations)
-    assert spec is not None
-    return spec
+    return violations
+
+
+def prompt_fields(spec: pb.JobSpec, prefix: str = "spec") -> list[tuple[str, str]]:
+    """The texts of a spec the content policy reads, named by field (a null job has none)."""
+    kind = spec.WhichOneof("params")
+    if kind not in ("image", "video"):
+        return []
+    params = getattr(spec, kind)
+    return [(f"{prefix}.{kind}.prompt", params.prompt), (f"{prefix}.{kind}.negative_prompt", params.negative_prompt)]
 
 
 class JobManager:
@@ -127,7 +146,8 @@ class JobManager:
         limit = getattr(self.limits.get(principal.role), "max_active_jobs", 0)
         if not limit:
             return
-        flt = progress_service_pb2.JobFilter(owner=principal.user, states=ACTIVE)
+        # A batch counts once: its children wait their turn inside it (at most max_concurrent run).
+        flt = progress_service_pb2.JobFilter(owner=principal.user, states=ACTIVE, top_level=True)
         try:
             active = (await self.progress.ListJobs(progress_service_pb2.ListJobsRequest(filter=flt, page_size=1),
                                                    timeout=self.settings.rpc_timeout)).total_size
@@ -144,10 +164,7 @@ class JobManager:
 
     async def create(self, request: job_service_pb2.CreateJobRequest, principal: Principal) -> pb.Job:
         spec = validate_request(request)
-        params = spec.image if spec.kind == pb.JOB_KIND_IMAGE else spec.video
-        kind = "image" if spec.kind == pb.JOB_KIND_IMAGE else "video"
-        self.settings.content_policy.check([(f"spec.{kind}.prompt", params.prompt),
-                                            (f"spec.{kind}.negative_prompt", params.negative_prompt)])
+        self.settings.content_policy.check(prompt_fields(spec))
         owner = principal.user
         job_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))
                   if request.request_id else str(uuid.uuid4()))
@@ -270,6 +287,8 @@ class JobManager:
         handle = self.client.get_workflow_handle(job_id)
         status = await handle.query(GenerationJobWorkflow.get_status, rpc_timeout=QUERY_TIMEOUT)
         job = status_to_job(status)
+        if job.kind == pb.JOB_KIND_BATCH:
+            return batch_view(job, await self._stored(job_id))
         if job.state not in (pb.JOB_STATE_RUNNING, pb.JOB_STATE_RETRYING):
             return job
         description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
@@ -326,6 +345,8 @@ class JobManager:
         event = pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_CANCELLED, message="cancelled before it started")
         request = progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="cancelled")
         try:
+            if job.kind == pb.JOB_KIND_BATCH:
+                await cancel_pending(self.progress, job_id, self.settings.rpc_timeout, "cancelled before it started")
             await self.progress.ReportProgress(request, timeout=self.settings.rpc_timeout)
         except grpc.aio.AioRpcError as err:
             raise _unavailable("progress service", err.details()) from err
@@ -333,13 +354,35 @@ class JobManager:
 
     async def pause(self, job_id: str, principal: Principal) -> pb.Job:
         check(job_id_violations(job_id))
-        await self._find(job_id, principal)
-        return await self._update(job_id, GenerationJobWorkflow.pause, None, "paused", "a pending or running job")
+        job, _ = await self._find(job_id, principal)
+        answer = await self._update(job_id, GenerationJobWorkflow.pause, None, "paused", "a pending or running job")
+        return await self._steer_children(job, answer, GenerationJobWorkflow.pause)
 
     async def resume(self, job_id: str, principal: Principal) -> pb.Job:
         check(job_id_violations(job_id))
-        await self._find(job_id, principal)
-        return await self._update(job_id, GenerationJobWorkflow.resume, None, "resumed", "a PAUSED job")
+        job, _ = await self._find(job_id, principal)
+        answer = await self._update(job_id, GenerationJobWorkflow.resume, None, "resumed", "a PAUSED job")
+        return await self._steer_children(job, answer, GenerationJobWorkflow.resume)
+
+    async def _steer_children(self, job: pb.Job, answer: pb.Job, update) -> pb.Job:
+        """A batch pauses or resumes the children it is running now (it starts no new one while paused);
+        a child that ended meanwhile, or is not in a state for it, is left as it is."""
+        if job.kind != pb.JOB_KIND_BATCH:
+            return answer
+        status = await self.client.get_workflow_handle(job.id).query(GenerationJobWorkflow.get_status,
+                                                                      rpc_timeout=QUERY_TIMEOUT)
+        gate = asyncio.Semaphore(STEER_PARALLEL)
+
+        async def steer(child_id: str) -> None:
+            async with gate:
+                try:
+                    await self._update(child_id, update, None, "steered", "a running child")
+                except ServiceError as err:
+                    if err.code == grpc.StatusCode.UNAVAILABLE:
+                        raise
+
+        await asyncio.gather(*(steer(child_id) for child_id in status.running_children))
+        return batch_view(answer, await self._stored(job.id), answer.message)
 
     async def review(self, request: job_service_pb2.ReviewJobRequest, principal: Principal) -> pb.Job:
         violations = job_id_violations(request.job_id)
@@ -354,6 +397,9 @@ class JobManager:
             violations.append(("corrections", "are only allowed with REVIEW_DECISION_REJECT"))
         check(violations)
         job, _ = await self._find(request.job_id, principal)
+        if job.kind == pb.JOB_KIND_BATCH:
+            raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, f"job {job.id} is a batch; review its children",
+                               "JOB_NOT_AWAITING_REVIEW", metadata={"job_id": job.id})
         if corrections is not None and corrections.ListFields():
             check(specs.correction_violations(corrections, job.kind))
             self.settings.content_policy.check([("corrections.prompt", corrections.prompt),
@@ -405,6 +451,19 @@ class JobManager:
             return await self._live(handle.id)
         except RPCError:
             return await self._stored(handle.id)
+
+
+def batch_view(live: pb.Job, stored: pb.Job, message: str = "") -> pb.Job:
+    """A batch with the aggregate the store keeps of its children (percent, counts, ETA, and their summary as
+    its message), in the state its workflow is in; `message` (e.g. "pausing...") replaces the summary."""
+    job = pb.Job()
+    job.CopyFrom(stored)
+    if live.state != stored.state:  # the workflow is ahead of the store by a transition it is reporting
+        job.state, job.message = live.state, live.message
+        if live.state not in TERMINAL:
+            job.ClearField("end_time")
+    job.message = message or job.message
+    return job
 
 
 def job_id_violations(job_id: str) -> list[tuple[str, str]]:

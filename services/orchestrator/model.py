@@ -102,3 +102,48 @@ class JobStatus:
     reviews: list[dict[str, Any]] = field(default_factory=list)  # genmedia.v1.Review, proto JSON
     eta: str = ""  # RFC 3339 estimated completion time, while the job runs
     spec: dict[str, Any] | None = None  # the JobSpec after review corrections (None: job.spec)
+    running_children: list[str] = field(default_factory=list)  # a batch's children running now
+
+
+@dataclass
+class BatchInput:
+    """A batch (one attempt of it). The children's specs stay in the progress store, which the workflow
+    reads a page at a time, so the input and history stay small whatever the batch's size; the fields
+    below `video_policy` carry the workflow's progress across continue-as-new."""
+
+    batch_id: str
+    owner: str
+    create_time: str  # RFC 3339
+    strategy: int  # genmedia.v1.BatchStrategy
+    max_concurrent: int
+    fail_fast: bool = False
+    attempt: int = 1
+    labels: dict[str, str] = field(default_factory=dict)
+    request_id: str = ""
+    priority: int = 3
+    image_policy: StepPolicyInput | None = None
+    video_policy: StepPolicyInput | None = None
+    page_size: int = 100  # children read from the store at a time
+    run_limit: int = 200  # children started by one run before it continues as new (a multiple of page_size)
+    cursor: str = ""  # where the next page of PENDING children starts (a ListJobs page token)
+    loaded_all: bool = False
+    started: int = 0  # children started in earlier runs of this attempt
+    ended: dict[str, int] = field(default_factory=dict)  # children of this attempt by outcome
+    paused: bool = False
+    pauses: int = 0  # pauses so far (their events' keys are unique per pause)
+    stopping: str = ""  # FAIL_FAST once a child failed under fail_fast
+
+
+@dataclass
+class ChildPage:
+    """One page of a batch's PENDING children, oldest (= first in the batch) first."""
+
+    children: list[dict[str, Any]]  # genmedia.v1.Job as proto JSON
+    next_cursor: str = ""
+
+
+@dataclass
+class ChildPageInput:
+    batch_id: str
+    cursor: str = ""
+    size: int = 100

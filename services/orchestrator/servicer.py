@@ -5,12 +5,14 @@ from __future__ import annotations
 from genmedia.auth import caller
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc
+from services.orchestrator.batch_api import BatchCommands
 from services.orchestrator.jobs import JobManager
 
 
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     def __init__(self, jobs: JobManager) -> None:
         self.jobs = jobs
+        self.batches = BatchCommands(jobs)
 
     async def CreateJob(self, request: job_service_pb2.CreateJobRequest, context) -> pb.Job:
         return await self.jobs.create(request, caller())
@@ -29,3 +31,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
 
     async def ReviewJob(self, request: job_service_pb2.ReviewJobRequest, context) -> pb.Job:
         return await self.jobs.review(request, caller())
+
+    async def CreateBatch(self, request: job_service_pb2.CreateBatchRequest, context) -> pb.Job:
+        return await self.batches.create(request, caller())
+
+    async def RetryBatch(self, request: job_service_pb2.RetryBatchRequest, context) -> pb.Job:
+        return await self.batches.retry(request, caller())

@@ -16,6 +16,8 @@ from genmedia.assets import AssetStore
 from genmedia.reporting import BatchingProgressStub
 from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
 from services.orchestrator.activities import JobActivities
+from services.orchestrator.batch_activities import BatchActivities
+from services.orchestrator.batches import BatchJobWorkflow
 from services.orchestrator.config import Settings
 from services.orchestrator.retention import RetentionActivities, RetentionWorkflow, ensure_schedule
 from services.orchestrator.workflows import GenerationJobWorkflow
@@ -66,11 +68,14 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
     flush = timedelta(seconds=settings.heartbeat_flush)
     step_options = dict(graceful_shutdown_timeout=graceful, max_heartbeat_throttle_interval=flush,
                         default_heartbeat_throttle_interval=flush)
+    batches = BatchActivities(acts.progress, settings.rpc_timeout)
     return [
-        # First: run_workers creates the retention schedule on this worker's queue.
-        Worker(client, task_queue=settings.task_queue, workflows=[GenerationJobWorkflow, RetentionWorkflow],
-               activities=[acts.report_event, acts.estimate_steps, retention.purge_expired_jobs],
-               graceful_shutdown_timeout=graceful),
+        # First: run_workers creates the retention schedule on this worker's queue. Null jobs' steps run
+        # here too, so their heartbeats are flushed as often as the generation steps'.
+        Worker(client, task_queue=settings.task_queue,
+               workflows=[GenerationJobWorkflow, BatchJobWorkflow, RetentionWorkflow],
+               activities=[acts.report_event, acts.estimate_steps, acts.run_null, retention.purge_expired_jobs,
+                           batches.load_children, batches.cancel_children, batches.summary], **step_options),
         Worker(client, task_queue=settings.image_task_queue, activities=[acts.generate_images],
                max_concurrent_activities=settings.image_slots, **step_options),
         Worker(client, task_queue=settings.video_task_queue, activities=[acts.render_video],

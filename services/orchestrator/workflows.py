@@ -7,6 +7,7 @@ No I/O here: every effect is an activity. The workflow keeps the job's status fo
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -173,6 +174,17 @@ class GenerationJobWorkflow:
     async def _body(self, job: JobInput) -> list[dict[str, Any]]:
         await self._report(pb.EVENT_TYPE_STARTED, "started", pb.JOB_STATE_RUNNING, pb.JOB_STEP_VALIDATING,
                            "started")
+        if job.kind == pb.JOB_KIND_NULL:  # a dry run: one step on the job queue, no service is called
+            null = self.status.spec.get("null", {})
+            seconds = float(null.get("duration", "0s").removesuffix("s"))
+            self.estimates = (0.0, seconds)
+            policy = job.image_policy and replace(
+                job.image_policy, task_queue=workflow.info().task_queue,
+                start_to_close_s=max(job.image_policy.start_to_close_s, seconds + 60),
+                schedule_to_close_s=max(job.image_policy.schedule_to_close_s, seconds + 60))
+            assets = await self._step(JobActivities.run_null, policy, pb.JOB_STEP_VALIDATING, null, *IMAGE_SPLIT)
+            await self._pause_point()
+            return assets
         while True:
             images = await self._generate_images(job)
             if not job.review or await self._review(job, images):

@@ -106,6 +106,10 @@ class JobRow(Base):
     reviews: Mapped[bytes] = mapped_column(LargeBinary, default=b"")  # a serialized Job holding only reviews
     batch_id: Mapped[str] = mapped_column(String(200), default="")
     estimated_completion_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    batch: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # a batch's serialized BatchSummary
+    batch_percent_sum: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    batch_index: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    batch_attempt: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     def to_proto(self) -> pb.Job:
         job = pb.Job(
@@ -113,7 +117,10 @@ class JobRow(Base):
             message=self.message, attempt=self.attempt, owner=self.owner, request_id=self.request_id,
             labels=self.labels or {}, last_sequence=self.last_sequence, priority=self.priority,
             review=self.review, review_round=self.review_round, batch_id=self.batch_id,
+            batch_index=self.batch_index, batch_attempt=self.batch_attempt,
         )
+        if self.batch:
+            job.batch.ParseFromString(self.batch)
         if self.review_timeout_us is not None:
             job.review_timeout.FromMicroseconds(self.review_timeout_us)
         if self.reviews:

@@ -33,6 +33,7 @@ class JobQuery:
     created_after: dt.datetime | None = None  # inclusive
     created_before: dt.datetime | None = None  # exclusive
     owner: str = ""
+    top_level: bool = False  # not a child of a batch
 
     @classmethod
     def from_proto(cls, f: ps.JobFilter) -> JobQuery:
@@ -42,7 +43,7 @@ class JobQuery:
         return cls(
             states=tuple(sorted(set(f.states))), kind=f.kind, batch_id=f.batch_id,
             labels=tuple(sorted(f.labels.items())), created_after=time("created_after"),
-            created_before=time("created_before"), owner=f.owner,
+            created_before=time("created_before"), owner=f.owner, top_level=f.top_level,
         )
 
     def conditions(self) -> list[ColumnElement[bool]]:
@@ -63,6 +64,8 @@ class JobQuery:
             where.append(JobRow.create_time < self.created_before)
         if self.owner:
             where.append(JobRow.owner == self.owner)
+        if self.top_level:
+            where.append(JobRow.batch_id == "")
         return where
 
     def matches(self, job) -> bool:
@@ -76,6 +79,7 @@ class JobQuery:
             and (self.created_after is None or created >= self.created_after)
             and (self.created_before is None or created < self.created_before)
             and (not self.owner or job.owner == self.owner)
+            and (not self.top_level or not job.batch_id)
         )
 
     def fingerprint(self, *extra: object) -> str:
@@ -84,7 +88,8 @@ class JobQuery:
             return None if t is None else (t - EPOCH) // MICROSECOND
 
         canonical = json.dumps([list(self.states), self.kind, self.batch_id, [list(p) for p in self.labels],
-                                micros(self.created_after), micros(self.created_before), self.owner, *extra])
+                                micros(self.created_after), micros(self.created_before), self.owner,
+                                *([True] if self.top_level else []), *extra])
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

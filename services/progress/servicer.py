@@ -23,7 +23,7 @@ from services.progress.feed import Position
 from services.progress.models import UTC
 from services.progress.queries import JobQuery, decode_page_token, decode_token, encode_page_token, encode_token
 from services.progress.stats import Durations, compute
-from services.progress.store import TERMINAL_EVENTS, TERMINAL_STATES, Store
+from services.progress.store import TERMINAL_EVENTS, TERMINAL_STATES, Recorded, Store
 from services.progress.validation import filter_violations, report_violations, valid_time
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,8 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
     async def ReportProgress(self, request: ps.ReportProgressRequest, context: Context) -> ps.ReportProgressResponse:
         check(report_violations(request))
         job = request.job if request.HasField("job") else None
-        recorded = await self._store.report(request.event, request.idempotency_key, job)
-        if recorded.event is not None:
-            self._bus.publish(recorded.event)  # after the commit, so watchers never see an unrecorded event
+        recorded = await self._store.report(request.event, request.idempotency_key, job, tuple(request.children))
+        self._publish(recorded)
         return ps.ReportProgressResponse(sequence=recorded.sequence, duplicate=recorded.duplicate)
 
     async def ReportProgressBatch(self, request: ps.ReportProgressBatchRequest,
@@ -71,7 +70,7 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
             else:
                 valid.append(i)
         outcomes = await self._store.report_many(
-            [(r.event, r.idempotency_key, r.job if r.HasField("job") else None)
+            [(r.event, r.idempotency_key, r.job if r.HasField("job") else None, tuple(r.children))
              for r in (request.reports[i] for i in valid)])
         for i, outcome in zip(valid, outcomes, strict=True):
             if isinstance(outcome, ServiceError):
@@ -80,9 +79,15 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
                 raise outcome  # the database failed: the whole call fails (and may be retried)
             else:
                 results[i].recorded.sequence, results[i].recorded.duplicate = outcome.sequence, outcome.duplicate
-                if outcome.event is not None:
-                    self._bus.publish(outcome.event)
+                self._publish(outcome)
         return ps.ReportProgressBatchResponse(results=results)
+
+    def _publish(self, recorded: Recorded) -> None:
+        """After the commit, so watchers never see an unrecorded event; a batch's own events with it."""
+        for event in recorded.also:
+            self._bus.publish(event)
+        if recorded.event is not None:
+            self._bus.publish(recorded.event)
 
     async def GetJob(self, request: js.GetJobRequest, context: Context) -> pb.Job:
         check([("job_id", "must not be empty")] if not request.job_id else [])

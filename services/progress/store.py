@@ -7,6 +7,7 @@ import collections
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from genmedia import logs
 from genmedia.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
+from services.progress import batches
 from services.progress.feed import Feed
 from services.progress.models import UTC, JobCountRow, JobEventRow, JobLabelRow, JobRow, sqlite_writer_engine
 from services.progress.queries import JobQuery, PageKey
@@ -38,6 +40,7 @@ TYPE_STATES = {
     pb.EVENT_TYPE_COMPLETED: pb.JOB_STATE_COMPLETED,
     pb.EVENT_TYPE_FAILED: pb.JOB_STATE_FAILED,
     pb.EVENT_TYPE_CANCELLED: pb.JOB_STATE_CANCELLED,
+    pb.EVENT_TYPE_RETRIED: pb.JOB_STATE_PENDING,  # a batch reopened by RetryBatch
 }
 TERMINAL_EVENTS = frozenset(t for t, s in TYPE_STATES.items() if s in TERMINAL_STATES)
 LOGGED_EVENTS = TERMINAL_EVENTS | {pb.EVENT_TYPE_CREATED}  # the rest are logged at DEBUG
@@ -71,6 +74,7 @@ class Recorded:
     sequence: int
     duplicate: bool
     event: pb.JobEvent | None = None
+    also: tuple[pb.JobEvent, ...] = ()  # events recorded with it on other jobs (its batch's progress)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class _Pending:
     key: str
     job: pb.Job | None
     future: asyncio.Future[Recorded]
+    children: tuple[pb.Job, ...] = ()  # with a batch's CREATED: its jobs, recorded in the same transaction
 
 
 @dataclass(frozen=True)
@@ -117,20 +122,24 @@ class Store:
     def for_engine(cls, engine: AsyncEngine) -> Store:
         return cls(engine)
 
-    async def report(self, event: pb.JobEvent, key: str, job: pb.Job | None = None) -> Recorded:
-        """Records an event once per (job, key); the stored copy has the next sequence of the job."""
-        (outcome,) = await self.report_many([(event, key, job)])
+    async def report(self, event: pb.JobEvent, key: str, job: pb.Job | None = None,
+                     children: tuple[pb.Job, ...] = ()) -> Recorded:
+        """Records an event once per (job, key); the stored copy has the next sequence of the job. With a
+        batch's CREATED, `children` are its jobs, each recorded PENDING in the same transaction."""
+        (outcome,) = await self.report_many([(event, key, job, children)])
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
-    async def report_many(self, reports: list[tuple[pb.JobEvent, str, pb.Job | None]]) -> list[Recorded | Exception]:
+    async def report_many(self, reports: list[tuple[pb.JobEvent, str, pb.Job | None, tuple[pb.Job, ...]]]
+                          ) -> list[Recorded | Exception]:
         """Records several events in order; each outcome is what `report` would return or raise alone.
 
         Group commit: reports that arrive while a transaction is being written wait for the next one and
         are written together, one transaction per batch instead of one per event, in arrival order."""
         loop = asyncio.get_running_loop()
-        pending = [_Pending(event, key, job, loop.create_future()) for event, key, job in reports]
+        pending = [_Pending(event, key, job, loop.create_future(), tuple(children))
+                   for event, key, job, children in reports]
         self._queue.extend(pending)
         if len(self._writers) < self._max_writers:
             writer = asyncio.create_task(self._write_queued())
@@ -300,11 +309,20 @@ def _record_batch(connection: Connection, batch: list[_Pending]) -> list[Recorde
     keys = connection.execute(KNOWN_KEYS, {"ids": ids, "keys": sorted({p.key for p in batch})})
     known = {(job_id, key): sequence for job_id, key, sequence in keys}
     now = dt.datetime.now(UTC)  # taken under the lock, so times follow sequences
+
+    def locked(job_id: str) -> SimpleNamespace | None:
+        """Another job's row (a batch, after its children's rows), locked and written back with the rest."""
+        if job_id not in rows:
+            for row in connection.execute(LOCK_JOBS, {"ids": [job_id]}):
+                loaded[row.id] = row._mapping
+                rows[row.id] = SimpleNamespace(**row._mapping)
+        return rows.get(job_id)
+
     outcomes: list[Recorded | Exception] = []
     events: list[dict] = []
     for pending in batch:
         try:
-            outcomes.append(_record_one(pending, rows, known, now, events))
+            outcomes.append(_record_one(connection, pending, rows, locked, known, now, events))
         except ServiceError as error:
             outcomes.append(error)
     created = [rows[job_id] for job_id in sorted(rows.keys() - loaded.keys())]
@@ -341,10 +359,12 @@ def _add_counts(connection: Connection, deltas: collections.Counter[tuple[str, i
         connection.execute(ADD_COUNTS[connection.dialect.name], params)
 
 
-def _record_one(pending: _Pending, rows: dict[str, SimpleNamespace], known: dict[tuple[str, str], int],
+def _record_one(connection: Connection, pending: _Pending, rows: dict[str, SimpleNamespace],
+                locked: Callable[[str], SimpleNamespace | None], known: dict[tuple[str, str], int],
                 now: dt.datetime, events: list[dict]) -> Recorded:
     """Applies one report inside a batch's transaction: a duplicate key answers its first sequence, a
-    CREATED adds the job, any other event updates it; the event row is appended to `events`."""
+    CREATED adds the job (a batch's, its children too), any other event updates it (and its batch); the
+    event rows are appended to `events`. A refused report changes nothing."""
     event, key, job = pending.event, pending.key, pending.job
     sequence = known.get((event.job_id, key))
     if sequence is not None:
@@ -353,25 +373,47 @@ def _record_one(pending: _Pending, rows: dict[str, SimpleNamespace], known: dict
     if event.type == pb.EVENT_TYPE_CREATED:
         if row is not None:
             raise _precondition(f"job {event.job_id!r} already exists", "JOB_ALREADY_EXISTS", event.job_id)
-        row = rows[event.job_id] = _new_row(job or pb.Job(id=event.job_id), now)
+        job = job or pb.Job(id=event.job_id)
+        row = _new_row(job, now)
+        if pending.children:
+            batches.summarize(row, job, len(pending.children))
+        rows[event.job_id] = row
     elif row is None:
         raise NotFound("job", event.job_id)
-    elif row.state in TERMINAL_STATES:
+    elif row.state in TERMINAL_STATES and not batches.reopens(row, event):
         state = pb.JobState.Name(row.state)
         raise _precondition(f"job {event.job_id!r} is {state}", "JOB_TERMINAL", event.job_id)
-    stored = _apply(row, event, now)
+    # RetryBatch's checks come after changes began: keep what to restore if it is refused (rare).
+    saved = ({i: dict(vars(r)) for i, r in rows.items()}, len(events)) if event.type == pb.EVENT_TYPE_RETRIED else None
+    try:
+        before = (row.state, row.percent)
+        stored = _apply(row, event, now)
+        also = batches.follow(connection, rows, locked, row, before, stored, now, events)
+    except ServiceError:
+        if saved is not None:
+            for i in list(rows):
+                if i in saved[0]:
+                    rows[i].__dict__.clear()
+                    rows[i].__dict__.update(saved[0][i])
+                else:
+                    del rows[i]
+            del events[saved[1]:]
+        raise
     known[(event.job_id, key)] = stored.sequence
     events.append({
         "job_id": row.id, "sequence": stored.sequence, "idempotency_key": key, "type": stored.type,
         "state": stored.state, "step": stored.step, "time": now, "event": stored.SerializeToString(),
     })
-    return Recorded(stored.sequence, duplicate=False, event=stored)
+    if pending.children:
+        batches.add_children(list(pending.children), now, rows, events)
+    return Recorded(stored.sequence, duplicate=False, event=stored, also=tuple(also))
 
 
 def _total(query: JobQuery):
     """How many jobs a query matches: from job_counts when it filters only by states, kind and owner (a
     few rows), else a count over the jobs themselves (batch, labels and time ranges are selective)."""
-    if query.batch_id or query.labels or query.created_after is not None or query.created_before is not None:
+    if (query.batch_id or query.labels or query.top_level or query.created_after is not None
+            or query.created_before is not None):
         return select(func.count()).select_from(JobRow).where(*query.conditions())
     where = [JobCountRow.state.in_(query.states)] if query.states else []
     if query.kind:

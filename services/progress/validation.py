@@ -46,8 +46,41 @@ def report_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]
             if request.job.id != event.job_id:
                 v.append(("job.id", "must equal event.job_id"))
             if request.job.kind == pb.JOB_KIND_UNSPECIFIED or request.job.kind not in pb.JobKind.values():
-                v.append(("job.kind", "must be JOB_KIND_IMAGE or JOB_KIND_VIDEO"))
-    return v + job_violations(request.job) + time_violations(request) + text_violations(request)
+                v.append(("job.kind", "must be a known job kind other than UNSPECIFIED"))
+    return (v + job_violations(request.job) + time_violations(request) + text_violations(request)
+            + children_violations(request))
+
+
+def children_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
+    """Children come only with the CREATED event of a batch, each a valid job of that batch."""
+    if not request.children:
+        return []
+    if request.event.type != pb.EVENT_TYPE_CREATED or request.job.kind != pb.JOB_KIND_BATCH:
+        return [("children", "are only allowed with the EVENT_TYPE_CREATED of a JOB_KIND_BATCH job")]
+    if len(request.children) > MAX_CHILDREN:
+        return [("children", f"at most {MAX_CHILDREN} per batch, got {len(request.children)}")]
+    v, ids = [], set()
+    for i, child in enumerate(request.children):
+        name = f"children[{i}]"
+        if not 0 < len(child.id) <= MAX_ID or "\x00" in child.id or child.id in ids or child.id == request.job.id:
+            v.append((f"{name}.id", f"must be 1-{MAX_ID} characters without NUL, unique in the batch"))
+        ids.add(child.id)
+        if child.kind not in pb.JobKind.values() or child.kind in (pb.JOB_KIND_UNSPECIFIED, pb.JOB_KIND_BATCH):
+            v.append((f"{name}.kind", "must be a known job kind other than UNSPECIFIED and BATCH"))
+        if child.batch_id != request.event.job_id:
+            v.append((f"{name}.batch_id", "must equal event.job_id"))
+        if child.batch_index < 0:
+            v.append((f"{name}.batch_index", "must not be negative"))
+        texts = [child.owner, child.request_id, *child.labels, *child.labels.values()]
+        if any("\x00" in t or len(t) > MAX_TEXT for t in texts):
+            v.append((name, f"texts must be at most {MAX_TEXT} characters, without NUL"))
+        v += [(f"{name}.{f.removeprefix('job.')}", d) for f, d in job_violations(child)]
+        if not (valid_time(child.create_time) and valid_time(child.deadline)):
+            v.append((name, "times must be valid timestamps (years 1-9999)"))
+    return v
+
+
+MAX_CHILDREN = 1000
 
 
 MAX_LABEL_KEY, MAX_LABEL_VALUE = 63, 256

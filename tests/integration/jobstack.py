@@ -143,13 +143,14 @@ async def watch_to_end(client: GenmediaClient, job_id: str) -> list[pb.JobEvent]
 class EventLog:
     """Follows a job's events in the background, so a test can wait for one and then act mid-job."""
 
-    def __init__(self, client: GenmediaClient, job_id: str) -> None:
+    def __init__(self, client: GenmediaClient, job_id: str, after_sequence: int = 1) -> None:
+        """Events after `after_sequence` (by default every one after CREATED)."""
         self.events: list[pb.JobEvent] = []
         self._changed = asyncio.Event()
-        self._task = asyncio.create_task(self._follow(client, job_id))
+        self._task = asyncio.create_task(self._follow(client, job_id, after_sequence))
 
-    async def _follow(self, client: GenmediaClient, job_id: str) -> None:
-        async for message in client.watch(job_id, after_sequence=1):
+    async def _follow(self, client: GenmediaClient, job_id: str, after_sequence: int) -> None:
+        async for message in client.watch(job_id, after_sequence=after_sequence):
             if message.WhichOneof("payload") == "event":
                 self.events.append(message.event)
                 self._changed.set()

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
@@ -105,6 +106,9 @@ def _stubs(stack: Stack, channel_for) -> dict[str, tuple]:
         "JobService/ResumeJob": (jobs.ResumeJob, job_service_pb2.ResumeJobRequest(job_id=job_id), False),
         "JobService/ReviewJob": (jobs.ReviewJob, job_service_pb2.ReviewJobRequest(
             job_id=job_id, decision=pb.REVIEW_DECISION_APPROVE), False),
+        "JobService/CreateBatch": (jobs.CreateBatch, job_service_pb2.CreateBatchRequest(
+            jobs=[job_service_pb2.CreateJobRequest(spec=IMAGE)]), False),
+        "JobService/RetryBatch": (jobs.RetryBatch, job_service_pb2.RetryBatchRequest(batch_id=job_id), False),
         "ProgressService/GetJob": (prog.GetJob, job_service_pb2.GetJobRequest(job_id=job_id), False),
         "ProgressService/ListJobs": (prog.ListJobs, progress_service_pb2.ListJobsRequest(), False),
         "ProgressService/WatchJob": (prog.WatchJob, progress_service_pb2.WatchJobRequest(job_id=job_id), True),
@@ -319,6 +323,42 @@ async def test_active_jobs_quota_answers_quota_failure_then_resets(temporal, tmp
         await log.end()
         await stack.client.create_job(IMAGE)  # one ended: room again
         await stack.client.cancel_job(waiting[1].id)
+
+
+def _nulls(count: int, seconds: int) -> list[job_service_pb2.CreateJobRequest]:
+    spec = pb.JobSpec(null=pb.NullSpec(duration=Duration(seconds=seconds)))
+    return [job_service_pb2.CreateJobRequest(spec=spec) for _ in range(count)]
+
+
+async def test_a_batch_and_its_children_are_hidden_from_other_users(secure: Stack) -> None:
+    alice = secure.client
+    batch = await alice.create_batch(_nulls(2, 5), max_concurrent=1)
+    api = f"127.0.0.1:{secure.servers['api'].port}"
+    async with GenmediaClient(api, secure.settings.progress_addr, token=BOB) as bob:
+        for call in (bob.get_job(batch.id), bob.get_job(f"{batch.id}_1"), bob.cancel_job(batch.id),
+                     bob.pause_job(batch.id), bob.resume_job(batch.id), bob.retry_batch(batch.id)):
+            assert (await _error(call)).code() == grpc.StatusCode.NOT_FOUND
+        assert (await bob.list_jobs(filter=progress_service_pb2.JobFilter(batch_id=batch.id))).total_size == 0
+    listed = await alice.list_jobs(filter=progress_service_pb2.JobFilter(batch_id=batch.id))
+    assert listed.total_size == 2 and {j.owner for j in listed.jobs} == {"alice"}
+    log = EventLog(alice, batch.id)
+    await alice.cancel_job(batch.id)
+    assert (await log.end())[-1].type == pb.EVENT_TYPE_CANCELLED
+
+
+async def test_a_batch_counts_once_in_the_active_jobs_quota(temporal, tmp_path: Path, monkeypatch) -> None:
+    configure_env(monkeypatch, tmp_path)
+    limits = {"user": RoleLimits(RateLimit(1000, 1000), RateLimit(1000, 1000), max_active_jobs=2),
+              "admin": RoleLimits()}
+    checker = guard(limits)
+    async with job_services(tmp_path, guard=checker) as stack:
+        stack.settings = replace(stack.settings, internal_token=INTERNAL)
+        await add_api(stack, temporal, guard=checker, token=ALICE)
+        batch = await stack.client.create_batch(_nulls(5, 60))  # five children, no worker: all stay active
+        await stack.client.create_job(IMAGE)
+        refused = await _error(stack.client.create_batch(_nulls(1, 0)))
+        assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and details_of(refused)[0] == "ACTIVE_JOBS_QUOTA"
+        assert "you have 2 unfinished jobs" in refused.details() and batch.batch.total == 5
 
 
 async def _error(call) -> grpc.aio.AioRpcError:
