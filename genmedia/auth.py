@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 
 ROLES = ("user", "admin", "internal")
 OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
-# Only the services' own credential may call these: they write the job record or generate media.
+# Only the services' own credential may call these: they write the job record or the delivery log (which
+# returns notification targets unredacted), or generate media.
 INTERNAL_METHODS = ("/genmedia.v1.ProgressService/ReportProgress", "/genmedia.v1.ProgressService/PurgeJobs",
-                    "/genmedia.v1.ImageService/", "/genmedia.v1.VideoService/")
+                    "/genmedia.v1.ProgressService/RecordDelivery", "/genmedia.v1.ImageService/",
+                    "/genmedia.v1.VideoService/")
 CREATE_METHODS = ("/genmedia.v1.JobService/CreateJob", "/genmedia.v1.JobService/CreateBatch")
 JWT_LEEWAY_SECONDS = 5
 

@@ -16,6 +16,8 @@ from genmedia.assets import AssetStore
 from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
 from services.orchestrator.activities import JobActivities
 from services.orchestrator.config import Settings
+from services.orchestrator.notify import NotificationWorkflow, RedeliveryWorkflow
+from services.orchestrator.notify_activities import NotifyActivities
 from services.orchestrator.retention import RetentionActivities, RetentionWorkflow, ensure_schedule
 from services.orchestrator.workflows import GenerationJobWorkflow
 
@@ -57,6 +59,7 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
         step_timeout=max(settings.image_policy.start_to_close, settings.video_policy.start_to_close).total_seconds(),
     )
     retention = RetentionActivities(acts.progress, AssetStore.from_env(), settings.rpc_timeout)
+    notifications = NotifyActivities(acts.progress, settings.notify, settings.rpc_timeout)
     graceful = timedelta(seconds=settings.serving.grace_seconds)
     # Heartbeats carry the step's percent, which JobService.GetJob reads live from Temporal, so they
     # are flushed every `heartbeat_flush` instead of the SDK's default of 0.8 x the heartbeat timeout.
@@ -65,8 +68,11 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
                         default_heartbeat_throttle_interval=flush)
     return [
         # First: run_workers creates the retention schedule on this worker's queue.
-        Worker(client, task_queue=settings.task_queue, workflows=[GenerationJobWorkflow, RetentionWorkflow],
-               activities=[acts.report_event, acts.estimate_steps, retention.purge_expired_jobs],
+        Worker(client, task_queue=settings.task_queue,
+               workflows=[GenerationJobWorkflow, RetentionWorkflow, NotificationWorkflow, RedeliveryWorkflow],
+               activities=[acts.report_event, acts.estimate_steps, retention.purge_expired_jobs,
+                           notifications.prepare_deliveries, notifications.deliver, notifications.finish_delivery,
+                           notifications.begin_redelivery],
                graceful_shutdown_timeout=graceful),
         Worker(client, task_queue=settings.image_task_queue, activities=[acts.generate_images],
                max_concurrent_activities=settings.image_slots, **step_options),
