@@ -102,7 +102,7 @@ def private_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> st
     """Why an address is not a public one ('' when it is): loopback, private, link-local, reserved..."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    for name in ("loopback", "link_local", "private", "multicast", "reserved", "unspecified"):
+    for name in ("loopback", "link_local", "unspecified", "private", "multicast", "reserved"):
         if getattr(address, f"is_{name}"):
             return f"{address} is a {name.replace('_', '-')} address"
     if not address.is_global:
@@ -166,7 +166,7 @@ def master_secret(value: str, var: Path) -> bytes:
     path = var / "webhook-secret"
     if not path.exists():
         var.mkdir(parents=True, exist_ok=True)
-        temporary = var / f".webhook-secret.{os.getpid()}"
+        temporary = var / f".webhook-secret.{os.getpid()}.{secrets.token_hex(8)}"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(48) + "\n")
