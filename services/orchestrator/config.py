@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 
@@ -60,6 +61,7 @@ class NotifySettings:
     timeout: timedelta = timedelta(seconds=10)  # one attempt
     refuse_private: bool = True  # refuse loopback, private and link-local receivers (SSRF)
     smtp: SmtpSettings = SmtpSettings()
+    ca_file: str = ""  # a CA trusted for https receivers, besides the public roots
 
     @classmethod
     def from_env(cls) -> NotifySettings:
@@ -69,6 +71,9 @@ class NotifySettings:
         private = env_str("GENMEDIA_NOTIFY_PRIVATE_ADDRESSES", "refuse").lower()
         if private not in ("refuse", "allow"):
             raise ConfigError(f"GENMEDIA_NOTIFY_PRIVATE_ADDRESSES={private!r} must be refuse or allow")
+        ca_file = env_str("GENMEDIA_NOTIFY_CA_FILE", "")
+        if ca_file and not Path(ca_file).is_file():
+            raise ConfigError(f"GENMEDIA_NOTIFY_CA_FILE={ca_file!r} is not a file")
         try:
             master = master_secret(secret("GENMEDIA_WEBHOOK_SECRET"), var_dir())
         except OSError as err:
@@ -77,7 +82,8 @@ class NotifySettings:
         return cls(master_secret=master, retry_initial=seconds("RETRY_INITIAL", 5.0),
                    retry_backoff=env_float("GENMEDIA_NOTIFY_RETRY_BACKOFF", 2.0, lo=1.0),
                    retry_max=seconds("RETRY_MAX", 3600.0), give_up=seconds("GIVE_UP", 86400.0),
-                   timeout=seconds("TIMEOUT", 10.0), refuse_private=private == "refuse", smtp=SmtpSettings.from_env())
+                   timeout=seconds("TIMEOUT", 10.0), refuse_private=private == "refuse", smtp=SmtpSettings.from_env(),
+                   ca_file=ca_file)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class NotifyActivities:
     def __init__(self, progress: progress_service_pb2_grpc.ProgressServiceStub, settings: NotifySettings,
                  rpc_timeout: float = 5.0) -> None:
         self.progress, self.settings, self.rpc_timeout = progress, settings, rpc_timeout
+        self.trust = senders.trust(settings.ca_file)
 
     async def _record(self, request: ps.RecordDeliveryRequest) -> ps.RecordDeliveryResponse:
         try:
@@ -92,9 +93,10 @@ class NotifyActivities:
             body = d.payload.encode()
             secret = notify.owner_secret(self.settings.master_secret, d.owner)
             headers = senders.webhook_headers(d.delivery_id, secret, body)
-            return await senders.post(d.target, body, headers, d.timeout_s, refuse)
+            return await senders.post(d.target, body, headers, d.timeout_s, refuse, self.trust)
         if d.channel == pb.NOTIFY_CHANNEL_SLACK:
-            return await senders.post(d.target, messages.slack_message(d.payload), {}, d.timeout_s, refuse)
+            return await senders.post(d.target, messages.slack_message(d.payload), {}, d.timeout_s, refuse,
+                                      self.trust)
         message = messages.email_message(d.payload, d.target, d.delivery_id)
         try:
             async with asyncio.timeout(d.timeout_s + 1):

@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import urlsplit, urlunsplit
 
+import certifi
 import httpx
 
 from genmedia import notify
@@ -58,7 +59,16 @@ async def resolve(host: str, port: int, refuse_private: bool) -> str:
     return str(addresses[0])
 
 
-async def post(url: str, body: bytes, headers: dict[str, str], timeout: float, refuse_private: bool) -> Sent:
+def trust(ca_file: str = "") -> ssl.SSLContext:
+    """What https receivers' certificates are checked against: the public roots, and ca_file when given."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    if ca_file:
+        context.load_verify_locations(ca_file)
+    return context
+
+
+async def post(url: str, body: bytes, headers: dict[str, str], timeout: float, refuse_private: bool,
+               verify: ssl.SSLContext | None = None) -> Sent:
     """POSTs body to url once; any answer but 2xx raises SendFailed."""
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
@@ -72,7 +82,8 @@ async def post(url: str, body: bytes, headers: dict[str, str], timeout: float, r
             auth = httpx.BasicAuth(parts.username, parts.password or "") if parts.username else None
             extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
             # A client per attempt: a pooled connection made for one host name must never serve another.
-            async with httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=False) as client:
+            async with httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=False,
+                                         verify=verify or trust()) as client:
                 request = client.build_request("POST", target, content=body, extensions=extensions,
                                                headers={**headers, "host": host_header, "user-agent": USER_AGENT,
                                                         "content-type": "application/json"})

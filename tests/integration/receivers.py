@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
+import ssl
 import threading
 import time
 import warnings
@@ -16,8 +18,13 @@ from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 @dataclass
@@ -36,8 +43,9 @@ Answer = tuple[int, dict[str, str], float]
 class Receiver:
     """Records every request; `answer(n, path)` (n = 0 for the first request) decides the reply."""
 
-    def __init__(self, answer: Callable[[int, str], Answer] = lambda n, path: (200, {}, 0.0)) -> None:
-        self.answer, self.requests = answer, []
+    def __init__(self, answer: Callable[[int, str], Answer] = lambda n, path: (200, {}, 0.0),
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.answer, self.requests, self.scheme = answer, [], "https" if tls else "http"
         self._lock = threading.Condition()
         receiver = self
 
@@ -65,13 +73,15 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     async def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
         """The requests once there are at least `count` of them."""
@@ -89,8 +99,8 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def receiver(answer: Callable[[int, str], Answer] = lambda n, path: (200, {}, 0.0)):
-    r = Receiver(answer)
+def receiver(answer: Callable[[int, str], Answer] = lambda n, path: (200, {}, 0.0), tls: ssl.SSLContext | None = None):
+    r = Receiver(answer, tls)
     try:
         yield r
     finally:
@@ -156,3 +166,34 @@ def verify_standard_webhook(secret: str, headers: dict[str, str], body: bytes, t
         if version == "v1" and hmac.compare_digest(value.encode(), expected):
             return True
     return False
+
+
+def certificates(folder: Path, host: str) -> dict[str, Path]:
+    """A CA and a server certificate (signed by it) for one host name only, as PEM files in folder."""
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    folder.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+
+    def issue(subject: str, public_key, extension, ca: x509.Certificate | None = None) -> x509.Certificate:
+        return (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(ca.subject if ca else name(subject))
+                .public_key(public_key).serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(extension, critical=False).sign(ca_key, hashes.SHA256()))
+
+    ca = issue("notify test CA", ca_key.public_key(), x509.BasicConstraints(ca=True, path_length=None))
+    server = issue(host, key.public_key(), x509.SubjectAlternativeName([x509.DNSName(host)]), ca)
+    files = {"ca": folder / "ca.pem", "server": folder / "server.pem", "server-key": folder / "server-key.pem"}
+    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files["server"].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    files["server-key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()))
+    return files
+
+
+def server_tls(files: dict[str, Path]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files["server"], files["server-key"])
+    return context

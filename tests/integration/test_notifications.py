@@ -21,7 +21,7 @@ from genmedia.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from tests.integration.jobstack import Stack, add_api, add_workers, configure_env, job_services, watch_to_end
-from tests.integration.receivers import receiver, smtp_server, verify_standard_webhook
+from tests.integration.receivers import certificates, receiver, server_tls, smtp_server, verify_standard_webhook
 from tests.integration.test_orchestrator_process import orchestrator
 from tests.integration.test_security import ALICE, BOB, INTERNAL, ROOT, guard
 
@@ -315,3 +315,26 @@ async def test_another_users_deliveries_are_not_found(temporal: WorkflowEnvironm
                 alice_secret = (await stack.client.webhook_secret()).secret
     assert len(secrets) == 3 and all(s.startswith("whsec_") for s in secrets)
     assert verify_standard_webhook(alice_secret, hook.requests[0].headers, hook.requests[0].body)
+
+
+async def test_https_receivers_are_verified_by_host_name_on_the_checked_address(
+        temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_env(monkeypatch, tmp_path)
+    fast_retries(monkeypatch, give_up=2)
+    # Certificates for the name only: a check against the address connected to (127.0.0.1) would fail.
+    trusted, stranger = certificates(tmp_path / "a", "localhost"), certificates(tmp_path / "b", "localhost")
+    monkeypatch.setenv("GENMEDIA_NOTIFY_CA_FILE", str(trusted["ca"]))
+    with receiver(tls=server_tls(trusted)) as good, receiver(tls=server_tls(stranger)) as bad:
+        async with job_services(tmp_path) as stack:
+            await add_api(stack, temporal)
+            await add_workers(stack, temporal)
+            job = await stack.client.create_job(IMAGE, notify=pb.Notify(webhook_url=good.url(host="localhost"),
+                                                                        slack_url=bad.url(host="localhost")))
+            deliveries = {d.channel: d for d in await ended(stack, job.id, 2)}
+            secret = (await stack.client.webhook_secret()).secret
+    webhook, slack = deliveries[pb.NOTIFY_CHANNEL_WEBHOOK], deliveries[pb.NOTIFY_CHANNEL_SLACK]
+    assert webhook.state == pb.DELIVERY_STATE_DELIVERED and webhook.target == f"https://localhost:{good.port}/…"
+    assert good.requests[0].headers["host"] == f"localhost:{good.port}"
+    assert verify_standard_webhook(secret, good.requests[0].headers, good.requests[0].body)
+    assert slack.state == pb.DELIVERY_STATE_FAILED and bad.requests == []
+    assert all("CERTIFICATE_VERIFY_FAILED" in a.error for a in slack.attempts), slack.attempts
