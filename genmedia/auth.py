@@ -34,7 +34,9 @@ OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 INTERNAL_METHODS = ("/genmedia.v1.ProgressService/ReportProgress", "/genmedia.v1.ProgressService/PurgeJobs",
                     "/genmedia.v1.ProgressService/RecordDelivery", "/genmedia.v1.ImageService/",
                     "/genmedia.v1.VideoService/")
-CREATE_METHODS = ("/genmedia.v1.JobService/CreateJob", "/genmedia.v1.JobService/CreateBatch")
+# Calls that start work (a redelivery sends requests out): the tighter `create` rate limit.
+CREATE_METHODS = ("/genmedia.v1.JobService/CreateJob", "/genmedia.v1.JobService/CreateBatch",
+                  "/genmedia.v1.JobService/RedeliverNotification")
 JWT_LEEWAY_SECONDS = 5
 
 
