@@ -29,13 +29,15 @@ log = logging.getLogger(__name__)
 
 ROLES = ("user", "admin", "internal")
 OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
-# Only the services' own credential may call these: they write the job record or generate media.
+# Only the services' own credential may call these: they write the job record or the delivery log (which
+# returns notification targets unredacted), or generate media.
 INTERNAL_METHODS = ("/genmedia.v1.ProgressService/ReportProgress", "/genmedia.v1.ProgressService/ReportProgressBatch",
-                    "/genmedia.v1.ProgressService/PurgeJobs",
+                    "/genmedia.v1.ProgressService/PurgeJobs", "/genmedia.v1.ProgressService/RecordDelivery",
                     "/genmedia.v1.ImageService/", "/genmedia.v1.VideoService/")
-# Rate-limited as "create": they start work (RetryBatch starts a batch's failed children again).
+# Calls that start work: the tighter `create` rate limit (RetryBatch starts a batch's failed children
+# again, a redelivery sends requests out).
 CREATE_METHODS = ("/genmedia.v1.JobService/CreateJob", "/genmedia.v1.JobService/CreateBatch",
-                  "/genmedia.v1.JobService/RetryBatch")
+                  "/genmedia.v1.JobService/RetryBatch", "/genmedia.v1.JobService/RedeliverNotification")
 JWT_LEEWAY_SECONDS = 5
 
 

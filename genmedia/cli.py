@@ -13,6 +13,7 @@ from google.protobuf import json_format
 from rich.console import Console
 
 from genmedia.cli_batch import add_batch_commands, run_batch_command, summary_text, watch_batch
+from genmedia import cli_notify
 from genmedia.cli_reads import add_read_commands, history, job_filter, stats
 from genmedia.client import GenmediaClient
 from genmedia.errors import details_of
@@ -68,6 +69,7 @@ def _submit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deadline", type=_deadline, help="stop and fail past this: 30m, 2h, or an RFC 3339 time")
     p.add_argument("--priority", type=int, default=0, choices=range(1, 6), metavar="1-5",
                    help="1 is the highest (default 3)")
+    cli_notify.add_notify_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("seed", "width", "height"):
         review.add_argument(f"--{name}", type=int, help=f"correction: a new {name}")
     add_batch_commands(sub, _label, "a UUID: repeating it returns the same batch")
+    cli_notify.add_notify_commands(sub)
     return parser
 
 
@@ -163,6 +166,8 @@ def print_job(console: Console, job: pb.Job, as_json: bool, source: str = "") ->
                       highlight=False)
     if job.HasField("estimated_completion_time"):
         console.print(f"  {eta_text(job.estimated_completion_time)}", highlight=False)
+    if job.HasField("notify"):
+        console.print(f"  {cli_notify.notify_text(job.notify)}", highlight=False, soft_wrap=True)
     if job.review:
         console.print(f"  review round {job.review_round}" if job.review_round else "  review requested",
                       highlight=False)
@@ -195,7 +200,8 @@ async def run(args: argparse.Namespace, console: Console) -> int:
         if args.command in ("image", "video"):
             job = await client.create_job(build_spec(args), request_id=args.request_id, labels=dict(args.label),
                                           review=args.review, review_timeout=args.review_timeout,
-                                          deadline=args.deadline, priority=args.priority)
+                                          deadline=args.deadline, priority=args.priority,
+                                          notify=cli_notify.build_notify(args))
             if not args.watch:
                 print_job(console, job, args.json)
                 return 0
@@ -209,6 +215,8 @@ async def run(args: argparse.Namespace, console: Console) -> int:
             return await watch_job(client, args.job_id, console)
         if args.command in ("batch", "retry-batch"):
             return await run_batch_command(args, client, console, print_job)
+        if args.command in cli_notify.COMMANDS:
+            return await cli_notify.run_notify_command(client, args, console)
         if args.command in ("cancel", "pause", "resume", "review"):
             if args.command == "cancel":
                 job = await client.cancel_job(args.job_id, args.reason)

@@ -45,9 +45,10 @@ class GenmediaClient:
 
     async def create_job(self, spec: pb.JobSpec, request_id: str = "", labels: dict[str, str] | None = None,
                          *, review: bool = False, review_timeout: timedelta | None = None,
-                         deadline: datetime | None = None, priority: int = 0) -> pb.Job:
+                         deadline: datetime | None = None, priority: int = 0,
+                         notify: pb.Notify | None = None) -> pb.Job:
         request = job_service_pb2.CreateJobRequest(spec=spec, request_id=request_id, labels=labels or {},
-                                                   review=review, priority=priority)
+                                                   review=review, priority=priority, notify=notify)
         if review_timeout is not None:
             request.review_timeout.FromTimedelta(review_timeout)
         if deadline is not None:
@@ -106,6 +107,33 @@ class GenmediaClient:
                 yield event
             if not (token := page.next_page_token):
                 return
+
+    async def list_deliveries(self, job_id: str, page_size: int = 0,
+                              page_token: str = "") -> progress_service_pb2.ListDeliveriesResponse:
+        request = progress_service_pb2.ListDeliveriesRequest(job_id=job_id, page_size=page_size,
+                                                             page_token=page_token)
+        return await self.progress.ListDeliveries(request, timeout=self.timeout)
+
+    async def deliveries(self, job_id: str) -> AsyncIterator[pb.Delivery]:
+        """Every notification of a job with its attempts, page after page."""
+        token = ""
+        while True:
+            page = await self.list_deliveries(job_id, 100, token)
+            for delivery in page.deliveries:
+                yield delivery
+            if not (token := page.next_page_token):
+                return
+
+    async def get_delivery(self, delivery_id: str) -> pb.Delivery:
+        request = progress_service_pb2.GetDeliveryRequest(delivery_id=delivery_id)
+        return await self.progress.GetDelivery(request, timeout=self.timeout)
+
+    async def redeliver(self, delivery_id: str, request_id: str = "") -> pb.Delivery:
+        request = job_service_pb2.RedeliverNotificationRequest(delivery_id=delivery_id, request_id=request_id)
+        return await self.jobs.RedeliverNotification(request, timeout=self.timeout)
+
+    async def webhook_secret(self) -> job_service_pb2.GetWebhookSecretResponse:
+        return await self.jobs.GetWebhookSecret(job_service_pb2.GetWebhookSecretRequest(), timeout=self.timeout)
 
     async def get_stats(self, request: progress_service_pb2.GetStatsRequest) -> progress_service_pb2.GetStatsResponse:
         return await self.progress.GetStats(request, timeout=self.timeout)

@@ -1,4 +1,5 @@
-"""Prometheus metrics for gRPC servers (the standard grpc_server_* names) and the /metrics endpoint."""
+"""Prometheus metrics for gRPC servers (the standard grpc_server_* names), notification deliveries (counted
+where they are logged, in the progress service) and the /metrics endpoint."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ HANDLING = Histogram(
     LABELS,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
 )
+NOTIFY_ATTEMPTS = Counter("genmedia_notification_attempts_total",
+                          "Attempts at sending a notification, by channel and outcome (succeeded, failed).",
+                          ("channel", "outcome"))
+NOTIFY_LATENCY = Histogram("genmedia_notification_attempt_seconds", "Time one attempt at a notification took.",
+                           ("channel",), buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+NOTIFY_DELIVERIES = Counter("genmedia_notifications_total",
+                            "Notifications that ended, by channel and state (delivered, failed).",
+                            ("channel", "state"))
 
 
 def start_metrics_server(port: int, host: str = "127.0.0.1") -> int | None:

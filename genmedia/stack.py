@@ -67,6 +67,8 @@ class Layout:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ, GENMEDIA_VAR_DIR=str(self.var), GENMEDIA_TEMPORAL_ADDR=self.temporal_addr)
+        # One machine, one user: notifications may go to receivers on it (the services' default refuses them).
+        env.setdefault("GENMEDIA_NOTIFY_PRIVATE_ADDRESSES", "allow")
         for name, port in self.ports.items():
             env[f"GENMEDIA_{name.upper()}_PORT"] = str(port)
             env[f"GENMEDIA_{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
@@ -212,6 +214,9 @@ async def _main(args: argparse.Namespace) -> int:
         if not _auth_enabled():
             console.print("[yellow]authentication is OFF:[/] every caller is 'anonymous' with full access "
                           "(fine on this machine; see the README's Security section before sharing it)")
+        if stack.layout.env()["GENMEDIA_NOTIFY_PRIVATE_ADDRESSES"] == "allow":
+            console.print("[yellow]notifications may go to private and loopback addresses[/] "
+                          "(GENMEDIA_NOTIFY_PRIVATE_ADDRESSES=allow: set it to refuse before sharing the stack)")
         cli = "genmedia" if shutil.which("genmedia") == str(BIN / "genmedia") else os.path.relpath(BIN / "genmedia")
         console.print("[bold green]genmedia is ready[/] — "
                       f"try: {cli} video \"a lighthouse at dusk\" --watch   (Ctrl-C stops the stack)")

@@ -54,6 +54,20 @@ class BatchStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BATCH_STRATEGY_PARALLEL: _ClassVar[BatchStrategy]
     BATCH_STRATEGY_SEQUENTIAL: _ClassVar[BatchStrategy]
 
+class NotifyChannel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NOTIFY_CHANNEL_UNSPECIFIED: _ClassVar[NotifyChannel]
+    NOTIFY_CHANNEL_WEBHOOK: _ClassVar[NotifyChannel]
+    NOTIFY_CHANNEL_SLACK: _ClassVar[NotifyChannel]
+    NOTIFY_CHANNEL_EMAIL: _ClassVar[NotifyChannel]
+
+class DeliveryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DELIVERY_STATE_UNSPECIFIED: _ClassVar[DeliveryState]
+    DELIVERY_STATE_PENDING: _ClassVar[DeliveryState]
+    DELIVERY_STATE_DELIVERED: _ClassVar[DeliveryState]
+    DELIVERY_STATE_FAILED: _ClassVar[DeliveryState]
+
 class ReviewDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     REVIEW_DECISION_UNSPECIFIED: _ClassVar[ReviewDecision]
@@ -105,6 +119,14 @@ MOTION_PAN_RIGHT: Motion
 BATCH_STRATEGY_UNSPECIFIED: BatchStrategy
 BATCH_STRATEGY_PARALLEL: BatchStrategy
 BATCH_STRATEGY_SEQUENTIAL: BatchStrategy
+NOTIFY_CHANNEL_UNSPECIFIED: NotifyChannel
+NOTIFY_CHANNEL_WEBHOOK: NotifyChannel
+NOTIFY_CHANNEL_SLACK: NotifyChannel
+NOTIFY_CHANNEL_EMAIL: NotifyChannel
+DELIVERY_STATE_UNSPECIFIED: DeliveryState
+DELIVERY_STATE_PENDING: DeliveryState
+DELIVERY_STATE_DELIVERED: DeliveryState
+DELIVERY_STATE_FAILED: DeliveryState
 REVIEW_DECISION_UNSPECIFIED: ReviewDecision
 REVIEW_DECISION_APPROVE: ReviewDecision
 REVIEW_DECISION_REJECT: ReviewDecision
@@ -249,7 +271,7 @@ class JobError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "kind", "state", "step", "percent", "message", "assets", "error", "attempt", "owner", "spec", "labels", "request_id", "create_time", "start_time", "update_time", "end_time", "estimated_completion_time", "last_sequence", "priority", "deadline", "review", "review_timeout", "review_round", "reviews", "batch_id", "batch", "batch_index", "batch_attempt")
+    __slots__ = ("id", "kind", "state", "step", "percent", "message", "assets", "error", "attempt", "owner", "spec", "labels", "request_id", "create_time", "start_time", "update_time", "end_time", "estimated_completion_time", "last_sequence", "priority", "deadline", "review", "review_timeout", "review_round", "reviews", "batch_id", "batch", "batch_index", "batch_attempt", "notify")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -286,6 +308,7 @@ class Job(_message.Message):
     BATCH_FIELD_NUMBER: _ClassVar[int]
     BATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
     BATCH_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    NOTIFY_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: JobKind
     state: JobState
@@ -315,7 +338,66 @@ class Job(_message.Message):
     batch: BatchSummary
     batch_index: int
     batch_attempt: int
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ..., owner: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., priority: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review: _Optional[bool] = ..., review_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., review_round: _Optional[int] = ..., reviews: _Optional[_Iterable[_Union[Review, _Mapping]]] = ..., batch_id: _Optional[str] = ..., batch: _Optional[_Union[BatchSummary, _Mapping]] = ..., batch_index: _Optional[int] = ..., batch_attempt: _Optional[int] = ...) -> None: ...
+    notify: Notify
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., step: _Optional[_Union[JobStep, str]] = ..., percent: _Optional[float] = ..., message: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempt: _Optional[int] = ..., owner: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., priority: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review: _Optional[bool] = ..., review_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., review_round: _Optional[int] = ..., reviews: _Optional[_Iterable[_Union[Review, _Mapping]]] = ..., batch_id: _Optional[str] = ..., batch: _Optional[_Union[BatchSummary, _Mapping]] = ..., batch_index: _Optional[int] = ..., batch_attempt: _Optional[int] = ..., notify: _Optional[_Union[Notify, _Mapping]] = ...) -> None: ...
+
+class Notify(_message.Message):
+    __slots__ = ("webhook_url", "events", "slack_url", "emails", "fingerprint")
+    WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SLACK_URL_FIELD_NUMBER: _ClassVar[int]
+    EMAILS_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    webhook_url: str
+    events: _containers.RepeatedScalarFieldContainer[EventType]
+    slack_url: str
+    emails: _containers.RepeatedScalarFieldContainer[str]
+    fingerprint: str
+    def __init__(self, webhook_url: _Optional[str] = ..., events: _Optional[_Iterable[_Union[EventType, str]]] = ..., slack_url: _Optional[str] = ..., emails: _Optional[_Iterable[str]] = ..., fingerprint: _Optional[str] = ...) -> None: ...
+
+class DeliveryAttempt(_message.Message):
+    __slots__ = ("attempt", "time", "status_code", "latency", "error", "succeeded", "redelivery")
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    REDELIVERY_FIELD_NUMBER: _ClassVar[int]
+    attempt: int
+    time: _timestamp_pb2.Timestamp
+    status_code: int
+    latency: _duration_pb2.Duration
+    error: str
+    succeeded: bool
+    redelivery: int
+    def __init__(self, attempt: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status_code: _Optional[int] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., error: _Optional[str] = ..., succeeded: _Optional[bool] = ..., redelivery: _Optional[int] = ...) -> None: ...
+
+class Delivery(_message.Message):
+    __slots__ = ("id", "job_id", "owner", "channel", "target", "event", "state", "create_time", "update_time", "attempts", "redeliveries")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    REDELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    job_id: str
+    owner: str
+    channel: NotifyChannel
+    target: str
+    event: EventType
+    state: DeliveryState
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    attempts: _containers.RepeatedCompositeFieldContainer[DeliveryAttempt]
+    redeliveries: int
+    def __init__(self, id: _Optional[str] = ..., job_id: _Optional[str] = ..., owner: _Optional[str] = ..., channel: _Optional[_Union[NotifyChannel, str]] = ..., target: _Optional[str] = ..., event: _Optional[_Union[EventType, str]] = ..., state: _Optional[_Union[DeliveryState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[DeliveryAttempt, _Mapping]]] = ..., redeliveries: _Optional[int] = ...) -> None: ...
 
 class ReviewCorrections(_message.Message):
     __slots__ = ("prompt", "negative_prompt", "seed", "style", "width", "height")

@@ -27,7 +27,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgenmedia/v1/job_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x02\n\x10\x43reateJobRequest\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.genmedia.v1.JobSpec\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x39\n\x06labels\x18\x03 \x03(\x0b\x32).genmedia.v1.CreateJobRequest.LabelsEntry\x12\x0e\n\x06review\x18\x04 \x01(\x08\x12\x31\n\x0ereview_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\x08\x64\x65\x61\x64line\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08priority\x18\x07 \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"2\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"!\n\x0fPauseJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10ResumeJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa7\x01\n\x10ReviewJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12-\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x1b.genmedia.v1.ReviewDecision\x12\x10\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x03 \x01(\t\x12\x33\n\x0b\x63orrections\x18\x04 \x01(\x0b\x32\x1e.genmedia.v1.ReviewCorrections\x12\r\n\x05round\x18\x05 \x01(\x05\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xac\x01\n\x0eGetJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.genmedia.v1.Job\x12\x32\n\x06source\x18\x02 \x01(\x0e\x32\".genmedia.v1.GetJobResponse.Source\"G\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSOURCE_WORKFLOW\x10\x01\x12\x10\n\x0cSOURCE_STORE\x10\x02\"\xac\x02\n\x12\x43reateBatchRequest\x12+\n\x04jobs\x18\x01 \x03(\x0b\x32\x1d.genmedia.v1.CreateJobRequest\x12,\n\x08strategy\x18\x02 \x01(\x0e\x32\x1a.genmedia.v1.BatchStrategy\x12\x16\n\x0emax_concurrent\x18\x03 \x01(\x05\x12\x11\n\tfail_fast\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12;\n\x06labels\x18\x06 \x03(\x0b\x32+.genmedia.v1.CreateBatchRequest.LabelsEntry\x12\x10\n\x08priority\x18\x07 \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"6\n\x11RetryBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x32\x85\x04\n\nJobService\x12<\n\tCreateJob\x12\x1d.genmedia.v1.CreateJobRequest\x1a\x10.genmedia.v1.Job\x12\x41\n\x06GetJob\x12\x1a.genmedia.v1.GetJobRequest\x1a\x1b.genmedia.v1.GetJobResponse\x12<\n\tCancelJob\x12\x1d.genmedia.v1.CancelJobRequest\x1a\x10.genmedia.v1.Job\x12:\n\x08PauseJob\x12\x1c.genmedia.v1.PauseJobRequest\x1a\x10.genmedia.v1.Job\x12<\n\tResumeJob\x12\x1d.genmedia.v1.ResumeJobRequest\x1a\x10.genmedia.v1.Job\x12<\n\tReviewJob\x12\x1d.genmedia.v1.ReviewJobRequest\x1a\x10.genmedia.v1.Job\x12@\n\x0b\x43reateBatch\x12\x1f.genmedia.v1.CreateBatchRequest\x1a\x10.genmedia.v1.Job\x12>\n\nRetryBatch\x12\x1e.genmedia.v1.RetryBatchRequest\x1a\x10.genmedia.v1.Jobb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgenmedia/v1/job_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x02\n\x10\x43reateJobRequest\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.genmedia.v1.JobSpec\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x39\n\x06labels\x18\x03 \x03(\x0b\x32).genmedia.v1.CreateJobRequest.LabelsEntry\x12\x0e\n\x06review\x18\x04 \x01(\x08\x12\x31\n\x0ereview_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\x08\x64\x65\x61\x64line\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12#\n\x06notify\x18\x08 \x01(\x0b\x32\x13.genmedia.v1.Notify\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"2\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"!\n\x0fPauseJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10ResumeJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa7\x01\n\x10ReviewJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12-\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x1b.genmedia.v1.ReviewDecision\x12\x10\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x03 \x01(\t\x12\x33\n\x0b\x63orrections\x18\x04 \x01(\x0b\x32\x1e.genmedia.v1.ReviewCorrections\x12\r\n\x05round\x18\x05 \x01(\x05\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xac\x01\n\x0eGetJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.genmedia.v1.Job\x12\x32\n\x06source\x18\x02 \x01(\x0e\x32\".genmedia.v1.GetJobResponse.Source\"G\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSOURCE_WORKFLOW\x10\x01\x12\x10\n\x0cSOURCE_STORE\x10\x02\"\xac\x02\n\x12\x43reateBatchRequest\x12+\n\x04jobs\x18\x01 \x03(\x0b\x32\x1d.genmedia.v1.CreateJobRequest\x12,\n\x08strategy\x18\x02 \x01(\x0e\x32\x1a.genmedia.v1.BatchStrategy\x12\x16\n\x0emax_concurrent\x18\x03 \x01(\x05\x12\x11\n\tfail_fast\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12;\n\x06labels\x18\x06 \x03(\x0b\x32+.genmedia.v1.CreateBatchRequest.LabelsEntry\x12\x10\n\x08priority\x18\x07 \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"6\n\x11RetryBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"G\n\x1cRedeliverNotificationRequest\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\x19\n\x17GetWebhookSecretRequest\"9\n\x18GetWebhookSecretResponse\x12\x0e\n\x06secret\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t2\xc1\x05\n\nJobService\x12<\n\tCreateJob\x12\x1d.genmedia.v1.CreateJobRequest\x1a\x10.genmedia.v1.Job\x12\x41\n\x06GetJob\x12\x1a.genmedia.v1.GetJobRequest\x1a\x1b.genmedia.v1.GetJobResponse\x12<\n\tCancelJob\x12\x1d.genmedia.v1.CancelJobRequest\x1a\x10.genmedia.v1.Job\x12:\n\x08PauseJob\x12\x1c.genmedia.v1.PauseJobRequest\x1a\x10.genmedia.v1.Job\x12<\n\tResumeJob\x12\x1d.genmedia.v1.ResumeJobRequest\x1a\x10.genmedia.v1.Job\x12<\n\tReviewJob\x12\x1d.genmedia.v1.ReviewJobRequest\x1a\x10.genmedia.v1.Job\x12@\n\x0b\x43reateBatch\x12\x1f.genmedia.v1.CreateBatchRequest\x1a\x10.genmedia.v1.Job\x12>\n\nRetryBatch\x12\x1e.genmedia.v1.RetryBatchRequest\x1a\x10.genmedia.v1.Job\x12Y\n\x15RedeliverNotification\x12).genmedia.v1.RedeliverNotificationRequest\x1a\x15.genmedia.v1.Delivery\x12_\n\x10GetWebhookSecret\x12$.genmedia.v1.GetWebhookSecretRequest\x1a%.genmedia.v1.GetWebhookSecretResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,29 +39,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEBATCHREQUEST_LABELSENTRY']._loaded_options = None
   _globals['_CREATEBATCHREQUEST_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_CREATEJOBREQUEST']._serialized_start=138
-  _globals['_CREATEJOBREQUEST']._serialized_end=449
-  _globals['_CREATEJOBREQUEST_LABELSENTRY']._serialized_start=404
-  _globals['_CREATEJOBREQUEST_LABELSENTRY']._serialized_end=449
-  _globals['_CANCELJOBREQUEST']._serialized_start=451
-  _globals['_CANCELJOBREQUEST']._serialized_end=501
-  _globals['_PAUSEJOBREQUEST']._serialized_start=503
-  _globals['_PAUSEJOBREQUEST']._serialized_end=536
-  _globals['_RESUMEJOBREQUEST']._serialized_start=538
-  _globals['_RESUMEJOBREQUEST']._serialized_end=572
-  _globals['_REVIEWJOBREQUEST']._serialized_start=575
-  _globals['_REVIEWJOBREQUEST']._serialized_end=742
-  _globals['_GETJOBREQUEST']._serialized_start=744
-  _globals['_GETJOBREQUEST']._serialized_end=775
-  _globals['_GETJOBRESPONSE']._serialized_start=778
-  _globals['_GETJOBRESPONSE']._serialized_end=950
-  _globals['_GETJOBRESPONSE_SOURCE']._serialized_start=879
-  _globals['_GETJOBRESPONSE_SOURCE']._serialized_end=950
-  _globals['_CREATEBATCHREQUEST']._serialized_start=953
-  _globals['_CREATEBATCHREQUEST']._serialized_end=1253
-  _globals['_CREATEBATCHREQUEST_LABELSENTRY']._serialized_start=404
-  _globals['_CREATEBATCHREQUEST_LABELSENTRY']._serialized_end=449
-  _globals['_RETRYBATCHREQUEST']._serialized_start=1255
-  _globals['_RETRYBATCHREQUEST']._serialized_end=1309
-  _globals['_JOBSERVICE']._serialized_start=1312
-  _globals['_JOBSERVICE']._serialized_end=1829
+  _globals['_CREATEJOBREQUEST']._serialized_end=486
+  _globals['_CREATEJOBREQUEST_LABELSENTRY']._serialized_start=441
+  _globals['_CREATEJOBREQUEST_LABELSENTRY']._serialized_end=486
+  _globals['_CANCELJOBREQUEST']._serialized_start=488
+  _globals['_CANCELJOBREQUEST']._serialized_end=538
+  _globals['_PAUSEJOBREQUEST']._serialized_start=540
+  _globals['_PAUSEJOBREQUEST']._serialized_end=573
+  _globals['_RESUMEJOBREQUEST']._serialized_start=575
+  _globals['_RESUMEJOBREQUEST']._serialized_end=609
+  _globals['_REVIEWJOBREQUEST']._serialized_start=612
+  _globals['_REVIEWJOBREQUEST']._serialized_end=779
+  _globals['_GETJOBREQUEST']._serialized_start=781
+  _globals['_GETJOBREQUEST']._serialized_end=812
+  _globals['_GETJOBRESPONSE']._serialized_start=815
+  _globals['_GETJOBRESPONSE']._serialized_end=987
+  _globals['_GETJOBRESPONSE_SOURCE']._serialized_start=916
+  _globals['_GETJOBRESPONSE_SOURCE']._serialized_end=987
+  _globals['_CREATEBATCHREQUEST']._serialized_start=990
+  _globals['_CREATEBATCHREQUEST']._serialized_end=1290
+  _globals['_CREATEBATCHREQUEST_LABELSENTRY']._serialized_start=441
+  _globals['_CREATEBATCHREQUEST_LABELSENTRY']._serialized_end=486
+  _globals['_RETRYBATCHREQUEST']._serialized_start=1292
+  _globals['_RETRYBATCHREQUEST']._serialized_end=1346
+  _globals['_REDELIVERNOTIFICATIONREQUEST']._serialized_start=1348
+  _globals['_REDELIVERNOTIFICATIONREQUEST']._serialized_end=1419
+  _globals['_GETWEBHOOKSECRETREQUEST']._serialized_start=1421
+  _globals['_GETWEBHOOKSECRETREQUEST']._serialized_end=1446
+  _globals['_GETWEBHOOKSECRETRESPONSE']._serialized_start=1448
+  _globals['_GETWEBHOOKSECRETRESPONSE']._serialized_end=1505
+  _globals['_JOBSERVICE']._serialized_start=1508
+  _globals['_JOBSERVICE']._serialized_end=2213
 # @@protoc_insertion_point(module_scope)

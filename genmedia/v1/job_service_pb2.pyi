@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateJobRequest(_message.Message):
-    __slots__ = ("spec", "request_id", "labels", "review", "review_timeout", "deadline", "priority")
+    __slots__ = ("spec", "request_id", "labels", "review", "review_timeout", "deadline", "priority", "notify")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +28,7 @@ class CreateJobRequest(_message.Message):
     REVIEW_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    NOTIFY_FIELD_NUMBER: _ClassVar[int]
     spec: _common_pb2.JobSpec
     request_id: str
     labels: _containers.ScalarMap[str, str]
@@ -35,7 +36,8 @@ class CreateJobRequest(_message.Message):
     review_timeout: _duration_pb2.Duration
     deadline: _timestamp_pb2.Timestamp
     priority: int
-    def __init__(self, spec: _Optional[_Union[_common_pb2.JobSpec, _Mapping]] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., review: _Optional[bool] = ..., review_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ...) -> None: ...
+    notify: _common_pb2.Notify
+    def __init__(self, spec: _Optional[_Union[_common_pb2.JobSpec, _Mapping]] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., review: _Optional[bool] = ..., review_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ..., notify: _Optional[_Union[_common_pb2.Notify, _Mapping]] = ...) -> None: ...
 
 class CancelJobRequest(_message.Message):
     __slots__ = ("job_id", "reason")
@@ -125,3 +127,23 @@ class RetryBatchRequest(_message.Message):
     batch_id: str
     attempt: int
     def __init__(self, batch_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class RedeliverNotificationRequest(_message.Message):
+    __slots__ = ("delivery_id", "request_id")
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: str
+    request_id: str
+    def __init__(self, delivery_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetWebhookSecretRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetWebhookSecretResponse(_message.Message):
+    __slots__ = ("secret", "owner")
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    secret: str
+    owner: str
+    def __init__(self, secret: _Optional[str] = ..., owner: _Optional[str] = ...) -> None: ...

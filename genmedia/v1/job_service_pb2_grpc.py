@@ -75,6 +75,16 @@ class JobServiceStub:
                 request_serializer=genmedia_dot_v1_dot_job__service__pb2.RetryBatchRequest.SerializeToString,
                 response_deserializer=genmedia_dot_v1_dot_common__pb2.Job.FromString,
                 _registered_method=True)
+        self.RedeliverNotification = channel.unary_unary(
+                '/genmedia.v1.JobService/RedeliverNotification',
+                request_serializer=genmedia_dot_v1_dot_job__service__pb2.RedeliverNotificationRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_common__pb2.Delivery.FromString,
+                _registered_method=True)
+        self.GetWebhookSecret = channel.unary_unary(
+                '/genmedia.v1.JobService/GetWebhookSecret',
+                request_serializer=genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -137,6 +147,20 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RedeliverNotification(self, request, context):
+        """Sends a delivery again: the same payload and webhook-id, with a fresh timestamp and signature.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWebhookSecret(self, request, context):
+        """The caller's webhook signing secret (whsec_...), to verify the webhook-signature header.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +203,16 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.RetryBatch,
                     request_deserializer=genmedia_dot_v1_dot_job__service__pb2.RetryBatchRequest.FromString,
                     response_serializer=genmedia_dot_v1_dot_common__pb2.Job.SerializeToString,
+            ),
+            'RedeliverNotification': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeliverNotification,
+                    request_deserializer=genmedia_dot_v1_dot_job__service__pb2.RedeliverNotificationRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_common__pb2.Delivery.SerializeToString,
+            ),
+            'GetWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebhookSecret,
+                    request_deserializer=genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -397,6 +431,60 @@ class JobService:
             '/genmedia.v1.JobService/RetryBatch',
             genmedia_dot_v1_dot_job__service__pb2.RetryBatchRequest.SerializeToString,
             genmedia_dot_v1_dot_common__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeliverNotification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.JobService/RedeliverNotification',
+            genmedia_dot_v1_dot_job__service__pb2.RedeliverNotificationRequest.SerializeToString,
+            genmedia_dot_v1_dot_common__pb2.Delivery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.JobService/GetWebhookSecret',
+            genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretRequest.SerializeToString,
+            genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretResponse.FromString,
             options,
             channel_credentials,
             insecure,

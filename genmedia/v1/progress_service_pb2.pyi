@@ -263,3 +263,51 @@ class PurgeJobsResponse(_message.Message):
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     job_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, job_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RecordDeliveryRequest(_message.Message):
+    __slots__ = ("delivery", "payload", "attempt", "key", "redeliver")
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    REDELIVER_FIELD_NUMBER: _ClassVar[int]
+    delivery: _common_pb2.Delivery
+    payload: bytes
+    attempt: _common_pb2.DeliveryAttempt
+    key: str
+    redeliver: bool
+    def __init__(self, delivery: _Optional[_Union[_common_pb2.Delivery, _Mapping]] = ..., payload: _Optional[bytes] = ..., attempt: _Optional[_Union[_common_pb2.DeliveryAttempt, _Mapping]] = ..., key: _Optional[str] = ..., redeliver: _Optional[bool] = ...) -> None: ...
+
+class RecordDeliveryResponse(_message.Message):
+    __slots__ = ("delivery", "payload", "redelivery")
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    REDELIVERY_FIELD_NUMBER: _ClassVar[int]
+    delivery: _common_pb2.Delivery
+    payload: bytes
+    redelivery: int
+    def __init__(self, delivery: _Optional[_Union[_common_pb2.Delivery, _Mapping]] = ..., payload: _Optional[bytes] = ..., redelivery: _Optional[int] = ...) -> None: ...
+
+class ListDeliveriesRequest(_message.Message):
+    __slots__ = ("job_id", "page_size", "page_token")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, job_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListDeliveriesResponse(_message.Message):
+    __slots__ = ("deliveries", "next_page_token")
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[_common_pb2.Delivery]
+    next_page_token: str
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[_common_pb2.Delivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetDeliveryRequest(_message.Message):
+    __slots__ = ("delivery_id",)
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: str
+    def __init__(self, delivery_id: _Optional[str] = ...) -> None: ...

@@ -81,6 +81,21 @@ class ProgressServiceStub:
                 request_serializer=genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsRequest.SerializeToString,
                 response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsResponse.FromString,
                 _registered_method=True)
+        self.RecordDelivery = channel.unary_unary(
+                '/genmedia.v1.ProgressService/RecordDelivery',
+                request_serializer=genmedia_dot_v1_dot_progress__service__pb2.RecordDeliveryRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.RecordDeliveryResponse.FromString,
+                _registered_method=True)
+        self.ListDeliveries = channel.unary_unary(
+                '/genmedia.v1.ProgressService/ListDeliveries',
+                request_serializer=genmedia_dot_v1_dot_progress__service__pb2.ListDeliveriesRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ListDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.GetDelivery = channel.unary_unary(
+                '/genmedia.v1.ProgressService/GetDelivery',
+                request_serializer=genmedia_dot_v1_dot_progress__service__pb2.GetDeliveryRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_common__pb2.Delivery.FromString,
+                _registered_method=True)
 
 
 class ProgressServiceServicer:
@@ -149,6 +164,27 @@ class ProgressServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordDelivery(self, request, context):
+        """Creates a delivery, adds an attempt to it or changes its state (internal; the orchestrator worker).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeliveries(self, request, context):
+        """The notifications of one job with every attempt, oldest first, paginated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDelivery(self, request, context):
+        """One delivery with every attempt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProgressServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +232,21 @@ def add_ProgressServiceServicer_to_server(servicer, server):
                     servicer.PurgeJobs,
                     request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsRequest.FromString,
                     response_serializer=genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsResponse.SerializeToString,
+            ),
+            'RecordDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordDelivery,
+                    request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.RecordDeliveryRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_progress__service__pb2.RecordDeliveryResponse.SerializeToString,
+            ),
+            'ListDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeliveries,
+                    request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ListDeliveriesRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_progress__service__pb2.ListDeliveriesResponse.SerializeToString,
+            ),
+            'GetDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDelivery,
+                    request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.GetDeliveryRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_common__pb2.Delivery.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -441,6 +492,87 @@ class ProgressService:
             '/genmedia.v1.ProgressService/PurgeJobs',
             genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsRequest.SerializeToString,
             genmedia_dot_v1_dot_progress__service__pb2.PurgeJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.ProgressService/RecordDelivery',
+            genmedia_dot_v1_dot_progress__service__pb2.RecordDeliveryRequest.SerializeToString,
+            genmedia_dot_v1_dot_progress__service__pb2.RecordDeliveryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.ProgressService/ListDeliveries',
+            genmedia_dot_v1_dot_progress__service__pb2.ListDeliveriesRequest.SerializeToString,
+            genmedia_dot_v1_dot_progress__service__pb2.ListDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.ProgressService/GetDelivery',
+            genmedia_dot_v1_dot_progress__service__pb2.GetDeliveryRequest.SerializeToString,
+            genmedia_dot_v1_dot_common__pb2.Delivery.FromString,
             options,
             channel_credentials,
             insecure,

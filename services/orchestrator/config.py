@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 
 from genmedia.auth import secret
 from genmedia.channels import aio_channel
-from genmedia.config import ServingSettings, env_float, env_int, env_str, service_addr
+from genmedia.config import ConfigError, ServingSettings, env_float, env_int, env_str, service_addr, var_dir
+from genmedia.notify import master_secret
 from genmedia.policy import ContentPolicy
 from genmedia.tls import ClientTls
 
@@ -24,6 +26,64 @@ class StepPolicy:
     schedule_to_close: timedelta  # every attempt of the step together
     start_to_close: timedelta  # one attempt
     heartbeat: timedelta
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where notification emails go; host "" turns email off."""
+
+    host: str = ""
+    port: int = 587
+    tls: str = "starttls"  # starttls | implicit | off
+    username: str = ""
+    password: str = ""
+    sender: str = "genmedia@localhost"
+
+    @classmethod
+    def from_env(cls) -> SmtpSettings:
+        tls = env_str("GENMEDIA_SMTP_TLS", "starttls").lower()
+        if tls not in ("starttls", "implicit", "off"):
+            raise ConfigError(f"GENMEDIA_SMTP_TLS={tls!r} must be starttls, implicit or off")
+        return cls(host=env_str("GENMEDIA_SMTP_HOST", ""), port=env_int("GENMEDIA_SMTP_PORT", 587, 1, 65535), tls=tls,
+                   username=env_str("GENMEDIA_SMTP_USERNAME", ""), password=secret("GENMEDIA_SMTP_PASSWORD"),
+                   sender=env_str("GENMEDIA_SMTP_FROM", "genmedia@localhost"))
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """How notifications are signed, retried and sent (README, "Notifications")."""
+
+    master_secret: bytes = b""  # per-owner webhook secrets are derived from it
+    retry_initial: timedelta = timedelta(seconds=5)
+    retry_backoff: float = 2.0
+    retry_max: timedelta = timedelta(hours=1)
+    give_up: timedelta = timedelta(hours=24)  # all attempts of one delivery together
+    timeout: timedelta = timedelta(seconds=10)  # one attempt
+    refuse_private: bool = True  # refuse loopback, private and link-local receivers (SSRF)
+    smtp: SmtpSettings = SmtpSettings()
+    ca_file: str = ""  # a CA trusted for https receivers, besides the public roots
+
+    @classmethod
+    def from_env(cls) -> NotifySettings:
+        def seconds(name: str, default: float) -> timedelta:
+            return timedelta(seconds=env_float(f"GENMEDIA_NOTIFY_{name}_SECONDS", default, lo=0.01))
+
+        private = env_str("GENMEDIA_NOTIFY_PRIVATE_ADDRESSES", "refuse").lower()
+        if private not in ("refuse", "allow"):
+            raise ConfigError(f"GENMEDIA_NOTIFY_PRIVATE_ADDRESSES={private!r} must be refuse or allow")
+        ca_file = env_str("GENMEDIA_NOTIFY_CA_FILE", "")
+        if ca_file and not Path(ca_file).is_file():
+            raise ConfigError(f"GENMEDIA_NOTIFY_CA_FILE={ca_file!r} is not a file")
+        try:
+            master = master_secret(secret("GENMEDIA_WEBHOOK_SECRET"), var_dir())
+        except OSError as err:
+            raise ConfigError(f"GENMEDIA_WEBHOOK_SECRET is unset and {var_dir()}/webhook-secret cannot be made: "
+                              f"{err.strerror}") from None
+        return cls(master_secret=master, retry_initial=seconds("RETRY_INITIAL", 5.0),
+                   retry_backoff=env_float("GENMEDIA_NOTIFY_RETRY_BACKOFF", 2.0, lo=1.0),
+                   retry_max=seconds("RETRY_MAX", 3600.0), give_up=seconds("GIVE_UP", 86400.0),
+                   timeout=seconds("TIMEOUT", 10.0), refuse_private=private == "refuse", smtp=SmtpSettings.from_env(),
+                   ca_file=ca_file)
 
 
 @dataclass(frozen=True)
@@ -48,6 +108,7 @@ class Settings:
     internal_token: str = ""  # the credential the API and worker send to the other services
     client_tls: ClientTls | None = None  # TLS of the channels to the other services
     content_policy: ContentPolicy = ContentPolicy()
+    notify: NotifySettings = NotifySettings()
 
     def channel(self, address: str) -> grpc.aio.Channel:
         """A channel from this process to another genmedia service."""
@@ -76,6 +137,7 @@ class Settings:
             internal_token=secret("GENMEDIA_INTERNAL_TOKEN"),
             client_tls=ClientTls.from_env(),
             content_policy=ContentPolicy.from_env(),
+            notify=NotifySettings.from_env(),
         )
 
 

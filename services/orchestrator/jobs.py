@@ -24,14 +24,15 @@ from temporalio.common import Priority, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from genmedia import logs, specs
+from genmedia import logs, notify, specs
 from genmedia.auth import Principal, RoleLimits
 from genmedia.errors import InvalidArgument, NotFound, ServiceError, check, shorten
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
 from services.orchestrator.batch_activities import cancel_pending
 from services.orchestrator.config import Settings, StepPolicy
-from services.orchestrator.model import JobInput, JobStatus, ReviewInput, StepPolicyInput
+from services.orchestrator.model import JobInput, NotifyPolicyInput, ReviewInput, StepPolicyInput
+from services.orchestrator.snapshot import status_to_job
 from services.orchestrator.workflows import GenerationJobWorkflow
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,16 @@ def _policy(policy: StepPolicy, task_queue: str) -> StepPolicyInput:
     )
 
 
-def validate_request(request: job_service_pb2.CreateJobRequest) -> pb.JobSpec:
+def notify_policy(settings: Settings) -> NotifyPolicyInput:
+    n = settings.notify
+    return NotifyPolicyInput(
+        initial_interval_s=n.retry_initial.total_seconds(), backoff=n.retry_backoff,
+        max_interval_s=n.retry_max.total_seconds(), give_up_s=n.give_up.total_seconds(),
+        timeout_s=n.timeout.total_seconds(),
+    )
+
+
+def validate_request(request: job_service_pb2.CreateJobRequest, refuse_private: bool = True) -> pb.JobSpec:
     """The spec with its defaults; every bad field of the request is reported at once."""
     violations: list[tuple[str, str]] = []
     try:
@@ -96,6 +106,7 @@ def validate_request(request: job_service_pb2.CreateJobRequest) -> pb.JobSpec:
             violations.append(("deadline", "must be a time in the future"))
         elif deadline.seconds - now.timestamp() > MAX_DEADLINE.total_seconds():
             violations.append(("deadline", "must be within 365 days"))
+    violations += notify.notify_violations(request.notify, refuse_private)
     check(violations)
     assert spec is not None
     return spec
@@ -163,7 +174,11 @@ class JobManager:
                                details=[error_details_pb2.QuotaFailure(violations=[violation])])
 
     async def create(self, request: job_service_pb2.CreateJobRequest, principal: Principal) -> pb.Job:
-        spec = validate_request(request)
+        spec = validate_request(request, self.settings.notify.refuse_private)
+        if request.notify.emails and not self.settings.notify.smtp.host:
+            raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, "notify.emails: this server sends no email "
+                               "(GENMEDIA_SMTP_HOST is not set); use a webhook or Slack", "EMAIL_NOT_CONFIGURED",
+                               metadata={"field": "notify.emails"})
         self.settings.content_policy.check(prompt_fields(spec))
         owner = principal.user
         job_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))
@@ -176,13 +191,19 @@ class JobManager:
                                         _duration(DEFAULT_REVIEW_TIMEOUT))
         if request.HasField("deadline"):
             job.deadline.CopyFrom(request.deadline)
+        if request.notify.ListFields():
+            job.notify.CopyFrom(request.notify)
+            job.notify.fingerprint = notify.fingerprint(request.notify, self.settings.notify.master_secret)
         job.create_time.GetCurrentTime()
         job.update_time.CopyFrom(job.create_time)
         if self.limits and (not request.request_id or not await self._exists(job_id)):
             await self._check_quota(principal)  # a repeat of a request_id does not count again
         # A repeated request_id: the same job (its workflow is started if the first request could not), or
         # ALREADY_EXISTS when it asks for something else.
-        existing = await self._existing(job) if await self._record_created(job) else None
+        repeated = await self._record_created(job)  # the store keeps the notify settings unredacted
+        settings = json_format.MessageToDict(job.notify, preserving_proto_field_name=True)
+        job.notify.CopyFrom(notify.redacted(job.notify))  # as users see it, and as the store answers
+        existing = await self._existing(job) if repeated else None
         s = self.settings
         job_input = JobInput(
             job_id=job_id, kind=spec.kind, spec=json_format.MessageToDict(spec, preserving_proto_field_name=True),
@@ -191,6 +212,7 @@ class JobManager:
             video_policy=_policy(s.video_policy, s.video_task_queue), priority=job.priority,
             deadline=job.deadline.ToJsonString() if job.HasField("deadline") else "", review=job.review,
             review_timeout_s=job.review_timeout.ToTimedelta().total_seconds() if job.review else 0.0,
+            notify=settings or None, notify_policy=notify_policy(s) if settings else None,
         )
         try:
             # Activities inherit the workflow's priority, so a backlog on any task queue is served by it.
@@ -224,7 +246,7 @@ class JobManager:
     async def _existing(self, job: pb.Job) -> pb.Job:
         """The job a repeated request_id made before; ALREADY_EXISTS when this request asks otherwise."""
         stored = await self._stored(job.id)
-        fields = ("spec", "labels", "review", "review_timeout", "priority", "deadline")
+        fields = ("spec", "labels", "review", "review_timeout", "priority", "deadline", "notify")
         differing = [name for name in fields if getattr(stored, name) != getattr(job, name)]
         if differing:
             raise ServiceError(
@@ -486,32 +508,3 @@ def _duration(value: timedelta) -> Duration:
     duration = Duration()
     duration.FromTimedelta(value)
     return duration
-
-
-def _timestamp(job: pb.Job, name: str, value: str) -> None:
-    if value:
-        getattr(job, name).FromDatetime(datetime.fromisoformat(value).astimezone(UTC))
-
-
-def status_to_job(status: JobStatus) -> pb.Job:
-    source = status.job
-    job = pb.Job(
-        id=source.job_id, kind=source.kind, state=status.state, step=status.step, percent=status.percent,
-        message=status.message, attempt=status.attempt, owner=source.owner, labels=source.labels,
-        request_id=source.request_id, spec=json_format.ParseDict(source.spec, pb.JobSpec()),
-        assets=[json_format.ParseDict(a, pb.Asset()) for a in status.assets],
-    )
-    if status.error:
-        job.error.CopyFrom(json_format.ParseDict(status.error, pb.JobError()))
-    if status.spec:
-        job.spec.CopyFrom(json_format.ParseDict(status.spec, pb.JobSpec()))
-    job.priority, job.review, job.review_round = source.priority, source.review, status.review_round
-    job.reviews.extend(json_format.ParseDict(r, pb.Review()) for r in status.reviews)
-    if source.review:
-        job.review_timeout.FromTimedelta(timedelta(seconds=source.review_timeout_s))
-    job.create_time.FromJsonString(source.create_time)
-    _timestamp(job, "start_time", status.start_time)
-    _timestamp(job, "end_time", status.end_time)
-    _timestamp(job, "deadline", source.deadline)
-    _timestamp(job, "estimated_completion_time", status.eta)
-    return job

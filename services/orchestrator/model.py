@@ -21,6 +21,17 @@ class StepPolicyInput:
 
 
 @dataclass
+class NotifyPolicyInput:
+    """How deliveries are retried (exponential) and bounded, passed in so workflows stay deterministic."""
+
+    initial_interval_s: float = 5.0
+    backoff: float = 2.0
+    max_interval_s: float = 3600.0
+    give_up_s: float = 86400.0  # all attempts of one delivery together
+    timeout_s: float = 10.0  # one attempt
+
+
+@dataclass
 class JobInput:
     job_id: str
     kind: int  # genmedia.v1.JobKind
@@ -35,6 +46,53 @@ class JobInput:
     deadline: str = ""  # RFC 3339; past it the job FAILS with DEADLINE_EXCEEDED
     review: bool = False  # stop for human review after image generation
     review_timeout_s: float = 86400.0
+    notify: dict[str, Any] | None = None  # genmedia.v1.Notify as proto JSON, unredacted
+    notify_policy: NotifyPolicyInput | None = None
+
+
+@dataclass
+class NotifyInput:
+    """One event of a job (or a batch) to tell its notify targets about (NotificationWorkflow's input)."""
+
+    job_id: str
+    owner: str  # whose webhook secret signs it
+    notify: dict[str, Any]  # genmedia.v1.Notify as proto JSON, unredacted
+    event: int  # genmedia.v1.EventType
+    time: str  # RFC 3339: when the event happened
+    job: dict[str, Any]  # genmedia.v1.Job as proto JSON at the event (notify redacted)
+    key: str  # unique per job and event ("started", "review-1", "completed"...); names the workflow
+    policy: NotifyPolicyInput = field(default_factory=NotifyPolicyInput)
+
+
+@dataclass
+class DeliveryInput:
+    """One delivery to send (every attempt of it)."""
+
+    delivery_id: str  # the webhook-id
+    job_id: str
+    owner: str
+    channel: int  # genmedia.v1.NotifyChannel
+    target: str  # a URL or an email address, unredacted
+    payload: str  # the webhook body (JSON) the Slack message and the email are rendered from
+    timeout_s: float = 10.0
+    redelivery: int = 0  # 0 for the first sending, n for the nth redelivery
+
+
+@dataclass
+class DeliveryOutcome:
+    """How a delivery ended, recorded with its last attempt (when it succeeded)."""
+
+    delivery_id: str
+    state: int  # genmedia.v1.DeliveryState
+    key: str = ""
+    attempt: dict[str, Any] | None = None  # genmedia.v1.DeliveryAttempt as proto JSON
+
+
+@dataclass
+class RedeliverInput:
+    delivery_id: str
+    key: str  # makes the redelivery happen once (the request_id, or a fresh UUID)
+    policy: NotifyPolicyInput = field(default_factory=NotifyPolicyInput)
 
 
 @dataclass

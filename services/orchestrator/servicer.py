@@ -6,6 +6,7 @@ from genmedia.auth import caller
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc
 from services.orchestrator.batch_api import BatchCommands
+from services.orchestrator.deliveries import DeliveryCommands
 from services.orchestrator.jobs import JobManager
 
 
@@ -13,6 +14,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     def __init__(self, jobs: JobManager) -> None:
         self.jobs = jobs
         self.batches = BatchCommands(jobs)
+        self.deliveries = DeliveryCommands(jobs.client, jobs.progress, jobs.settings)
 
     async def CreateJob(self, request: job_service_pb2.CreateJobRequest, context) -> pb.Job:
         return await self.jobs.create(request, caller())
@@ -37,3 +39,10 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
 
     async def RetryBatch(self, request: job_service_pb2.RetryBatchRequest, context) -> pb.Job:
         return await self.batches.retry(request, caller())
+    async def RedeliverNotification(self, request: job_service_pb2.RedeliverNotificationRequest,
+                                    context) -> pb.Delivery:
+        return await self.deliveries.redeliver(request, caller())
+
+    async def GetWebhookSecret(self, request: job_service_pb2.GetWebhookSecretRequest,
+                               context) -> job_service_pb2.GetWebhookSecretResponse:
+        return self.deliveries.webhook_secret(caller())

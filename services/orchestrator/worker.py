@@ -19,6 +19,8 @@ from services.orchestrator.activities import JobActivities
 from services.orchestrator.batch_activities import BatchActivities
 from services.orchestrator.batches import BatchJobWorkflow
 from services.orchestrator.config import Settings
+from services.orchestrator.notify import NotificationWorkflow, RedeliveryWorkflow
+from services.orchestrator.notify_activities import NotifyActivities
 from services.orchestrator.retention import RetentionActivities, RetentionWorkflow, ensure_schedule
 from services.orchestrator.workflows import GenerationJobWorkflow
 
@@ -62,6 +64,7 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
         step_timeout=max(settings.image_policy.start_to_close, settings.video_policy.start_to_close).total_seconds(),
     )
     retention = RetentionActivities(acts.progress, AssetStore.from_env(), settings.rpc_timeout)
+    notifications = NotifyActivities(acts.progress, settings.notify, settings.rpc_timeout)
     graceful = timedelta(seconds=settings.serving.grace_seconds)
     # Heartbeats carry the step's percent, which JobService.GetJob reads live from Temporal, so they
     # are flushed every `heartbeat_flush` instead of the SDK's default of 0.8 x the heartbeat timeout.
@@ -73,9 +76,12 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
         # First: run_workers creates the retention schedule on this worker's queue. Null jobs' steps run
         # here too, so their heartbeats are flushed as often as the generation steps'.
         Worker(client, task_queue=settings.task_queue,
-               workflows=[GenerationJobWorkflow, BatchJobWorkflow, RetentionWorkflow],
+               workflows=[GenerationJobWorkflow, BatchJobWorkflow, RetentionWorkflow, NotificationWorkflow,
+                          RedeliveryWorkflow],
                activities=[acts.report_event, acts.estimate_steps, acts.run_null, retention.purge_expired_jobs,
-                           batches.load_children, batches.cancel_children, batches.summary], **step_options),
+                           batches.load_children, batches.cancel_children, batches.summary,
+                           notifications.prepare_deliveries, notifications.deliver, notifications.finish_delivery,
+                           notifications.begin_redelivery], **step_options),
         Worker(client, task_queue=settings.image_task_queue, activities=[acts.generate_images],
                max_concurrent_activities=settings.image_slots, **step_options),
         Worker(client, task_queue=settings.video_task_queue, activities=[acts.render_video],

@@ -18,16 +18,21 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from google.protobuf import json_format
+
     from genmedia.v1 import common_pb2 as pb
     from services.orchestrator.activities import JobActivities
     from services.orchestrator.model import (
         EventInput,
         JobInput,
         JobStatus,
+        NotifyInput,
         ReviewInput,
         StepInput,
         StepPolicyInput,
     )
+    from services.orchestrator.notify import notify_event
+    from services.orchestrator.snapshot import status_to_job
 
 WORKFLOW_NAME = "GenerationJob"
 # Share of the job's percent each step covers: (image generation, video rendering).
@@ -174,6 +179,7 @@ class GenerationJobWorkflow:
     async def _body(self, job: JobInput) -> list[dict[str, Any]]:
         await self._report(pb.EVENT_TYPE_STARTED, "started", pb.JOB_STATE_RUNNING, pb.JOB_STEP_VALIDATING,
                            "started")
+        await self._notify(pb.EVENT_TYPE_STARTED, "started")
         if job.kind == pb.JOB_KIND_NULL:  # a dry run: one step on the job queue, no service is called
             null = self.status.spec.get("null", {})
             seconds = float(null.get("duration", "0s").removesuffix("s"))
@@ -221,6 +227,7 @@ class GenerationJobWorkflow:
         status.assets, status.eta = images, ""
         await self._report(pb.EVENT_TYPE_AWAITING_REVIEW, f"review.{rnd}:awaiting", pb.JOB_STATE_AWAITING_REVIEW,
                            pb.JOB_STEP_REVIEW, f"awaiting review (round {rnd})", assets=images, review_round=rnd)
+        await self._notify(pb.EVENT_TYPE_AWAITING_REVIEW, f"review-{rnd}")
         try:
             await workflow.wait_condition(lambda: self.decision is not None or self.stopping,
                                           timeout=timedelta(seconds=job.review_timeout_s))
@@ -303,9 +310,19 @@ class GenerationJobWorkflow:
         while True:  # the terminal event must be recorded: a cancel arriving now is too late to matter
             try:
                 await self._report(type_, key, state, self.status.step, message, final=True, **fields)
-                return
+                break
             except asyncio.CancelledError:
                 continue
+        await self._notify(type_, key, final=True)
+
+    async def _notify(self, event: int, key: str, final: bool = False) -> None:
+        """Tells the job's notify targets (a child workflow of its own: it never delays or fails the job)."""
+        job = self.job
+        if job.notify and job.notify_policy is not None:
+            snapshot = json_format.MessageToDict(status_to_job(self.status), preserving_proto_field_name=True)
+            await notify_event(NotifyInput(job_id=job.job_id, owner=job.owner, notify=job.notify, event=event,
+                                           time=workflow.now().isoformat().replace("+00:00", "Z"), job=snapshot,
+                                           key=key, policy=job.notify_policy), final)
 
     def _checkpoint(self) -> None:
         if self.stopping:

@@ -19,8 +19,10 @@ from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
 from services.progress.bus import Bus, Subscription, Wakeup
+from services.progress.deliveries import Deliveries
 from services.progress.feed import Position
 from services.progress.models import UTC
+from services.progress.notifications import DeliveryRpcs
 from services.progress.queries import JobQuery, decode_page_token, decode_token, encode_page_token, encode_token
 from services.progress.stats import Durations, compute
 from services.progress.store import TERMINAL_EVENTS, TERMINAL_STATES, Recorded, Store
@@ -44,16 +46,19 @@ def page_size(size: int, default: int, limit: int, field: str = "page_size") -> 
     return min(size or default, limit)
 
 
-class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
+class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceServicer):
     """The RPCs; errors are raised as ServiceError and turned into rich statuses by the serving kit."""
 
     def __init__(self, store: Store, bus: Bus, heartbeat_seconds: float) -> None:
         self._store, self._bus, self._heartbeat = store, bus, heartbeat_seconds
+        self._deliveries = Deliveries(store.sessions)
 
     async def ReportProgress(self, request: ps.ReportProgressRequest, context: Context) -> ps.ReportProgressResponse:
         check(report_violations(request))
         job = request.job if request.HasField("job") else None
         recorded = await self._store.report(request.event, request.idempotency_key, job, tuple(request.children))
+        if job is not None and job.notify.ListFields():
+            await self._deliveries.keep_notify(job.id, job.notify)  # a repeat keeps a lost first try's
         self._publish(recorded)
         return ps.ReportProgressResponse(sequence=recorded.sequence, duplicate=recorded.duplicate)
 
@@ -91,7 +96,7 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
 
     async def GetJob(self, request: js.GetJobRequest, context: Context) -> pb.Job:
         check([("job_id", "must not be empty")] if not request.job_id else [])
-        return visible(await self._store.get_job(request.job_id))
+        return (await self.with_notify([visible(await self._store.get_job(request.job_id))]))[0]
 
     async def ListJobs(self, request: ps.ListJobsRequest, context: Context) -> ps.ListJobsResponse:
         violations = filter_violations(request.filter)
@@ -104,7 +109,8 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
         after = decode_page_token(request.page_token, fingerprint) if request.page_token else None
         page = await self._store.list_jobs(query, size, after, oldest_first)
         token = encode_page_token(page.next_key, fingerprint) if page.next_key else ""
-        return ps.ListJobsResponse(jobs=page.jobs, next_page_token=token, total_size=page.total)
+        return ps.ListJobsResponse(jobs=await self.with_notify(page.jobs), next_page_token=token,
+                                   total_size=page.total)
 
     async def ListJobEvents(self, request: ps.ListJobEventsRequest, context: Context) -> ps.ListJobEventsResponse:
         check([("job_id", "must not be empty")] if not request.job_id else [])
@@ -144,7 +150,7 @@ class ProgressServicer(progress_service_pb2_grpc.ProgressServiceServicer):
                     "AFTER_SEQUENCE_OUT_OF_RANGE", metadata={"job_id": job_id},
                 )
             if last == 0:
-                yield ps.WatchJobResponse(snapshot=job)
+                yield ps.WatchJobResponse(snapshot=(await self.with_notify([job]))[0])
                 last = job.last_sequence
             else:
                 for event in await self._store.events_after(job_id, last):

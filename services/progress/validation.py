@@ -6,6 +6,7 @@ import math
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from genmedia import notify
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from services.progress.store import TERMINAL_STATES, TYPE_STATES
@@ -98,7 +99,7 @@ def job_violations(job: pb.Job) -> list[tuple[str, str]]:
         v.append(("job.priority", f"must be 1-5 (0: the default, 3), got {job.priority}"))
     if not (0 <= job.review_timeout.seconds <= MAX_DURATION_SECONDS and 0 <= job.review_timeout.nanos < 10**9):
         v.append(("job.review_timeout", "must be between 0 and 10,000 years"))
-    return v
+    return v + notify.notify_violations(job.notify, refuse_private=False, prefix="job.notify")
 
 
 MAX_DURATION_SECONDS = 315576000000

@@ -114,7 +114,8 @@ async def test_migrate_creates_the_schema_and_exits(tmp_path: Path):
         journal = db.execute("PRAGMA journal_mode").fetchone()[0]
         (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
     assert code == 0, output
-    assert tables == {"jobs", "job_events", "job_labels", "job_counts", "alembic_version"} and journal == "wal"
+    assert tables == {"jobs", "job_events", "job_labels", "job_counts", "job_notify", "deliveries",
+                      "delivery_attempts", "alembic_version"} and journal == "wal"
     assert revision == head() and f"at revision {head()}".encode() in output
 
 

@@ -123,6 +123,15 @@ def _stubs(stack: Stack, channel_for) -> dict[str, tuple]:
         "ProgressService/WatchJobs": (prog.WatchJobs, progress_service_pb2.WatchJobsRequest(), True),
         "ProgressService/GetStats": (prog.GetStats, progress_service_pb2.GetStatsRequest(), False),
         "ProgressService/PurgeJobs": (prog.PurgeJobs, progress_service_pb2.PurgeJobsRequest(limit=1), False),
+        "JobService/RedeliverNotification": (jobs.RedeliverNotification,
+                                             job_service_pb2.RedeliverNotificationRequest(delivery_id="msg_x"), False),
+        "JobService/GetWebhookSecret": (jobs.GetWebhookSecret, job_service_pb2.GetWebhookSecretRequest(), False),
+        "ProgressService/RecordDelivery": (prog.RecordDelivery, progress_service_pb2.RecordDeliveryRequest(
+            delivery=pb.Delivery(id="msg_x", state=pb.DELIVERY_STATE_FAILED)), False),
+        "ProgressService/ListDeliveries": (prog.ListDeliveries,
+                                           progress_service_pb2.ListDeliveriesRequest(job_id=job_id), False),
+        "ProgressService/GetDelivery": (prog.GetDelivery, progress_service_pb2.GetDeliveryRequest(delivery_id="msg_x"),
+                                        False),
         "ImageService/GenerateImages": (image_service_pb2_grpc.ImageServiceStub(image).GenerateImages,
                                         image_service_pb2.GenerateImagesRequest(job_id="x", spec=IMAGE.image), True),
         "VideoService/RenderVideo": (video_service_pb2_grpc.VideoServiceStub(video).RenderVideo,
@@ -131,6 +140,7 @@ def _stubs(stack: Stack, channel_for) -> dict[str, tuple]:
 
 
 INTERNAL_RPCS = {"ProgressService/ReportProgress", "ProgressService/ReportProgressBatch", "ProgressService/PurgeJobs",
+                 "ProgressService/RecordDelivery",
                  "ImageService/GenerateImages", "VideoService/RenderVideo"}
 
 
@@ -173,10 +183,10 @@ async def test_every_rpc_refuses_missing_and_invalid_credentials(secure: Stack) 
 
     try:
         rpcs = _stubs(secure, channel_for)
-        every = {f"{service.name}/{method.name}" for module in (job_service_pb2, progress_service_pb2,
-                                                                 image_service_pb2, video_service_pb2)
+        every = {f"{service.name}/{method.name}"
+                 for module in (job_service_pb2, progress_service_pb2, image_service_pb2, video_service_pb2)
                  for service in module.DESCRIPTOR.services_by_name.values() for method in service.methods}
-        assert set(rpcs) == every  # a new RPC must be added to the table
+        assert set(rpcs) == every, "the table must cover every RPC"
         results = {}
         for rpc, (call, request, streaming) in rpcs.items():
             for name, header in bad_credentials().items():

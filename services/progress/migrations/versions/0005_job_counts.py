@@ -3,7 +3,7 @@ change, so ListJobs' total_size for state/kind/owner filters is a sum of a few r
 over an index range (100k+ rows with a million jobs). Filled from the jobs already stored.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-23
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
