@@ -12,8 +12,8 @@ import grpc
 from google.protobuf import json_format
 from rich.console import Console
 
-from genmedia.cli_batch import add_batch_commands, run_batch_command, summary_text, watch_batch
 from genmedia import cli_notify
+from genmedia.cli_batch import add_batch_commands, run_batch_command, summary_text, watch_batch
 from genmedia.cli_reads import add_read_commands, history, job_filter, stats
 from genmedia.client import GenmediaClient
 from genmedia.errors import details_of

@@ -16,6 +16,7 @@ from google.protobuf import json_format
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from genmedia import cli_notify
 from genmedia.client import GenmediaClient
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
@@ -36,6 +37,7 @@ def add_batch_commands(sub: argparse._SubParsersAction, label_type, request_id_h
     how.add_argument("--sequential", action="store_true", help="one job at a time, in the file's order")
     batch.add_argument("--fail-fast", action="store_true", help="cancel the rest at the first failure")
     batch.add_argument("--watch", action="store_true", help="a bar for the batch and one per running job")
+    cli_notify.add_notify_options(batch)  # the batch's own start and end
     batch.add_argument("--request-id", default="", help=request_id_help)
     batch.add_argument("--label", type=label_type, action="append", default=[], metavar="KEY=VALUE")
     batch.add_argument("--priority", type=int, default=0, choices=range(1, 6), metavar="1-5",
@@ -85,7 +87,8 @@ async def run_batch_command(args: argparse.Namespace, client: GenmediaClient, co
     else:
         job = await client.create_batch(read_jobs(args.file), sequential=args.sequential,
                                         max_concurrent=args.parallel, fail_fast=args.fail_fast,
-                                        request_id=args.request_id, labels=dict(args.label), priority=args.priority)
+                                        request_id=args.request_id, labels=dict(args.label), priority=args.priority,
+                                        notify=cli_notify.build_notify(args))
     if not args.watch:
         print_job(console, job, args.json)
         return 0

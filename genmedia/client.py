@@ -57,12 +57,13 @@ class GenmediaClient:
 
     async def create_batch(self, jobs: list[job_service_pb2.CreateJobRequest], *, sequential: bool = False,
                            max_concurrent: int = 0, fail_fast: bool = False, request_id: str = "",
-                           labels: dict[str, str] | None = None, priority: int = 0) -> pb.Job:
+                           labels: dict[str, str] | None = None, priority: int = 0,
+                           notify: pb.Notify | None = None) -> pb.Job:
         """A batch of jobs (CreateJob requests), run in parallel (at most max_concurrent at once) or in order."""
         strategy = pb.BATCH_STRATEGY_SEQUENTIAL if sequential else pb.BATCH_STRATEGY_PARALLEL
         request = job_service_pb2.CreateBatchRequest(jobs=jobs, strategy=strategy, max_concurrent=max_concurrent,
                                                      fail_fast=fail_fast, request_id=request_id, labels=labels or {},
-                                                     priority=priority)
+                                                     priority=priority, notify=notify)
         return await self.jobs.CreateBatch(request, timeout=self.timeout)
 
     async def retry_batch(self, batch_id: str, attempt: int = 0) -> pb.Job:

@@ -96,7 +96,7 @@ class GetJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., source: _Optional[_Union[GetJobResponse.Source, str]] = ...) -> None: ...
 
 class CreateBatchRequest(_message.Message):
-    __slots__ = ("jobs", "strategy", "max_concurrent", "fail_fast", "request_id", "labels", "priority")
+    __slots__ = ("jobs", "strategy", "max_concurrent", "fail_fast", "request_id", "labels", "priority", "notify")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +111,7 @@ class CreateBatchRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    NOTIFY_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[CreateJobRequest]
     strategy: _common_pb2.BatchStrategy
     max_concurrent: int
@@ -118,7 +119,8 @@ class CreateBatchRequest(_message.Message):
     request_id: str
     labels: _containers.ScalarMap[str, str]
     priority: int
-    def __init__(self, jobs: _Optional[_Iterable[_Union[CreateJobRequest, _Mapping]]] = ..., strategy: _Optional[_Union[_common_pb2.BatchStrategy, str]] = ..., max_concurrent: _Optional[int] = ..., fail_fast: _Optional[bool] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ...) -> None: ...
+    notify: _common_pb2.Notify
+    def __init__(self, jobs: _Optional[_Iterable[_Union[CreateJobRequest, _Mapping]]] = ..., strategy: _Optional[_Union[_common_pb2.BatchStrategy, str]] = ..., max_concurrent: _Optional[int] = ..., fail_fast: _Optional[bool] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., notify: _Optional[_Union[_common_pb2.Notify, _Mapping]] = ...) -> None: ...
 
 class RetryBatchRequest(_message.Message):
     __slots__ = ("batch_id", "attempt")

@@ -7,15 +7,17 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import grpc
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.common import Priority, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from genmedia import logs
+from genmedia import logs, notify
 from genmedia.auth import Principal
 from genmedia.errors import InvalidArgument, ServiceError, check, details_of
 from genmedia.specs import child_id
@@ -36,6 +38,7 @@ from services.orchestrator.jobs import (
     _unavailable,
     common_violations,
     job_id_violations,
+    notify_policy,
     prompt_fields,
     validate_request,
 )
@@ -52,7 +55,7 @@ PAGE_SIZE = 100  # children the batch workflow reads from the store at a time (L
 RUN_LIMIT = 2 * PAGE_SIZE
 
 
-def validate_batch(request: job_service_pb2.CreateBatchRequest) -> list[pb.JobSpec]:
+def validate_batch(request: job_service_pb2.CreateBatchRequest, refuse_private: bool = True) -> list[pb.JobSpec]:
     """Every child's spec with its defaults; every bad field of the request (jobs[3].spec.image.prompt...)
     is reported at once."""
     violations: list[tuple[str, str]] = []
@@ -62,11 +65,13 @@ def validate_batch(request: job_service_pb2.CreateBatchRequest) -> list[pb.JobSp
     found: list[pb.JobSpec] = []
     for i, job in enumerate(request.jobs[:MAX_CHILDREN]):
         try:
-            found.append(validate_request(job))
+            found.append(validate_request(job, refuse_private))
         except InvalidArgument as err:
             violations += [(f"jobs[{i}].{field}", text) for field, text in err.violations]
         if job.request_id:
             violations.append((f"jobs[{i}].request_id", "must be empty: the batch's request_id covers its jobs"))
+        if job.HasField("notify"):
+            violations.append((f"jobs[{i}].notify", "must be unset: set notify on the batch"))
         if len({**request.labels, **job.labels}) > MAX_LABELS:
             violations.append((f"jobs[{i}].labels", f"with the batch's labels, at most {MAX_LABELS} labels"))
     if request.strategy not in pb.BatchStrategy.values():
@@ -78,6 +83,7 @@ def validate_batch(request: job_service_pb2.CreateBatchRequest) -> list[pb.JobSp
         violations.append(("max_concurrent", f"must be 1-{MAX_CHILDREN}, or 0 for {DEFAULT_CONCURRENCY}; got "
                            f"{request.max_concurrent}"))
     violations += common_violations(request.request_id, request.priority, request.labels)
+    violations += notify.notify_violations(request.notify, refuse_private)
     check(violations)
     return found
 
@@ -96,8 +102,12 @@ class BatchCommands:
         self.jobs = jobs
 
     async def create(self, request: job_service_pb2.CreateBatchRequest, principal: Principal) -> pb.Job:
-        found = validate_batch(request)
         m, s = self.jobs, self.jobs.settings
+        found = validate_batch(request, s.notify.refuse_private)
+        if (request.notify.emails or any(j.notify.emails for j in request.jobs)) and not s.notify.smtp.host:
+            raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, "notify.emails: this server sends no email "
+                               "(GENMEDIA_SMTP_HOST is not set); use a webhook or Slack", "EMAIL_NOT_CONFIGURED",
+                               metadata={"field": "notify.emails"})
         s.content_policy.check([f for i, spec in enumerate(found) for f in prompt_fields(spec, f"jobs[{i}].spec")])
         owner = principal.user
         batch_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))
@@ -110,6 +120,10 @@ class BatchCommands:
         batch = pb.Job(id=batch_id, kind=pb.JOB_KIND_BATCH, state=pb.JOB_STATE_PENDING, owner=owner,
                        spec=pb.JobSpec(kind=pb.JOB_KIND_BATCH), labels=request.labels, request_id=request.request_id,
                        message="queued", priority=request.priority or DEFAULT_PRIORITY, batch=summary, attempt=1)
+        if request.notify.ListFields():  # kept unredacted by the store, answered redacted
+            batch.notify.CopyFrom(request.notify)
+            batch.notify.fingerprint = notify.fingerprint(request.notify, s.notify.master_secret)
+            batch.batch.digest = hashlib.sha256((summary.digest + batch.notify.fingerprint).encode()).hexdigest()
         batch.create_time.GetCurrentTime()
         batch.update_time.CopyFrom(batch.create_time)
         children = [_child(batch, i, job, spec) for i, (job, spec) in enumerate(zip(request.jobs, found, strict=True))]
@@ -121,8 +135,11 @@ class BatchCommands:
         if m.limits and (not request.request_id or not await m._exists(batch_id)):
             await m._check_quota(principal)  # the batch counts as one active job, whatever its size
         existing = await self._existing(batch) if await self._report(report) else None
+        settings = json_format.MessageToDict(batch.notify, preserving_proto_field_name=True)
+        batch.notify.CopyFrom(notify.redacted(batch.notify))  # as users see it, and as the store answers
         try:
-            await self._start(self._input(batch))
+            await self._start(replace(self._input(batch), notify=settings or None,
+                                      notify_policy=notify_policy(s) if settings else None))
         except WorkflowAlreadyStartedError:
             log.info("batch already started (repeated request_id)", **logs.job(batch_id))
         except RPCError as err:

@@ -24,10 +24,21 @@ from temporalio.exceptions import (
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from google.protobuf import json_format
+
     from genmedia.v1 import common_pb2 as pb
     from services.orchestrator.activities import JobActivities
     from services.orchestrator.batch_activities import BatchActivities
-    from services.orchestrator.model import BatchInput, ChildPageInput, EventInput, JobInput, JobStatus
+    from services.orchestrator.model import (
+        BatchInput,
+        ChildPageInput,
+        EventInput,
+        JobInput,
+        JobStatus,
+        NotifyInput,
+    )
+    from services.orchestrator.notify import notify_event
+    from services.orchestrator.snapshot import status_to_job
     from services.orchestrator.workflows import EVENT_RETRY, PAUSABLE, GenerationJobWorkflow, _refuse, _state
 
 WORKFLOW_NAME = "BatchJob"
@@ -42,7 +53,8 @@ class BatchJobWorkflow:
         self.batch = batch
         job = JobInput(job_id=batch.batch_id, kind=pb.JOB_KIND_BATCH, spec={"kind": "JOB_KIND_BATCH"},
                        owner=batch.owner, create_time=batch.create_time, labels=batch.labels,
-                       request_id=batch.request_id, priority=batch.priority)
+                       request_id=batch.request_id, priority=batch.priority, notify=batch.notify,
+                       notify_policy=batch.notify_policy)
         continued = bool(batch.started or batch.cursor or batch.loaded_all)
         state = pb.JOB_STATE_PAUSED if batch.paused else pb.JOB_STATE_RUNNING if continued else pb.JOB_STATE_PENDING
         self.status = JobStatus(job=job, state=state, step=pb.JOB_STEP_UNSPECIFIED, percent=0.0, message="queued",
@@ -93,6 +105,7 @@ class BatchJobWorkflow:
             if not self.continued:
                 await self._report(pb.EVENT_TYPE_STARTED, f"attempt.{n}:started", pb.JOB_STATE_RUNNING,
                                    f"attempt {n} started" if n > 1 else "started")
+                await self._notify(pb.EVENT_TYPE_STARTED, f"attempt.{n}:started")
             more = await self._run_children()
         except BaseException as exc:
             if not (is_cancelled_exception(exc) or workflow.cancellation_reason() is not None):
@@ -216,9 +229,19 @@ class BatchJobWorkflow:
         while True:  # the terminal event must be recorded, even if a cancel arrives now
             try:
                 await self._report(type_, f"attempt.{self.batch.attempt}:{name}", state, message, error)
-                return
+                break
             except asyncio.CancelledError:
                 continue
+        await self._notify(type_, f"attempt.{self.batch.attempt}:{name}", final=True)
+
+    async def _notify(self, event: int, key: str, final: bool = False) -> None:
+        """Tells the batch's notify targets (a child workflow of its own: it never delays or fails the batch)."""
+        job = self.status.job
+        if job.notify and job.notify_policy is not None:
+            snapshot = json_format.MessageToDict(status_to_job(self.status), preserving_proto_field_name=True)
+            await notify_event(NotifyInput(job_id=job.job_id, owner=job.owner, notify=job.notify, event=event,
+                                           time=workflow.now().isoformat().replace("+00:00", "Z"), job=snapshot,
+                                           key=key, policy=job.notify_policy), final)
 
     async def _report(self, type_: int, key: str, state: int, message: str, error: dict | None = None) -> None:
         status = self.status

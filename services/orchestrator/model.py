@@ -190,6 +190,8 @@ class BatchInput:
     paused: bool = False
     pauses: int = 0  # pauses so far (their events' keys are unique per pause)
     stopping: str = ""  # FAIL_FAST once a child failed under fail_fast
+    notify: dict[str, Any] | None = None  # genmedia.v1.Notify as proto JSON, unredacted
+    notify_policy: NotifyPolicyInput | None = None
 
 
 @dataclass

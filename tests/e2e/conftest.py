@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ import pytest
 
 from genmedia.config import METRICS_PORTS, PORTS
 from tests.conftest import free_port, venv_bin
+from tests.integration.receivers import smtp_server
 
 
 @dataclass
@@ -44,10 +47,45 @@ def _stack_env(var: Path) -> dict[str, str]:
     return env
 
 
+class MailServer:
+    """A real SMTP server (aiosmtpd) on its own event loop in a thread, for the stack to send email to."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._context = smtp_server()
+        self.mailbox, self.port = None, 0
+
+    def __enter__(self) -> MailServer:
+        self._thread.start()
+        self.mailbox, self.port = self._run(self._context.__aenter__())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._run(self._context.__aexit__(None, None, None))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+    def _run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    def wait_for(self, count: int, timeout: float = 60) -> list:
+        return self._run(self.mailbox.wait_for(count, timeout))
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def mail() -> Iterator[MailServer]:
+    with MailServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[RunningStack]:
     var = tmp_path_factory.mktemp("stack") / "var"
     env = _stack_env(var)
+    env.update(GENMEDIA_SMTP_HOST="127.0.0.1", GENMEDIA_SMTP_PORT=str(mail.port), GENMEDIA_SMTP_TLS="off",
+               GENMEDIA_SMTP_FROM="genmedia@example.com")
     output = var.parent / "stack.out"
     with output.open("wb") as out:
         process = subprocess.Popen([str(venv_bin("genmedia-stack"))], env=env, stdout=out,

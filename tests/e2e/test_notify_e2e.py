@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from pathlib import Path
 
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import MailServer, RunningStack
 from tests.e2e.test_stack import grpcurl
 from tests.integration.receivers import receiver, verify_standard_webhook
 
@@ -50,3 +51,28 @@ def test_a_cli_job_sends_a_signed_webhook_and_a_slack_message(stack: RunningStac
     assert all(d["attempts"][0]["status_code"] == 200 for d in deliveries)
     unknown = stack.cli("redeliver", "msg_nope")
     assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
+
+
+def test_a_cli_batch_file_is_watched_and_its_end_is_signed_posted_slacked_and_emailed(
+        stack: RunningStack, mail: MailServer, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("".join(json.dumps({"spec": {"null": {"duration": "0.3s"}}, "labels": {"n": str(i)}}) + "\n"
+                            for i in range(4)))
+    before = len(mail.mailbox.messages)
+    with receiver() as hook, receiver() as slack:
+        done = stack.cli("batch", str(jobs), "--parallel", "2", "--watch", "--webhook", hook.url("/b"),
+                         "--slack", slack.url("/services/T/B/y"), "--email", "ops@example.com")
+        assert done.returncode == 0, done.stderr
+        batch_id = re.search(r"batch ([0-9a-f-]{36}) created", done.stdout)[1]
+        (posted,) = asyncio.run(hook.wait_for(1, timeout=60))
+        (slacked,) = asyncio.run(slack.wait_for(1, timeout=60))
+        mails = mail.wait_for(before + 1)
+    secret = stack.cli("webhook-secret").stdout.split()[0]
+    body = json.loads(posted.body)
+    assert verify_standard_webhook(secret, posted.headers, posted.body)
+    assert body["type"] == "job.completed" and body["data"]["id"] == batch_id
+    assert batch_id in json.loads(slacked.body)["blocks"][1]["text"]["text"]
+    (email,) = [m for _, m in mails[before:]]
+    assert email["To"] == "ops@example.com" and batch_id in email.get_content() and "COMPLETED" in email.get_content()
+    listed = stack.cli("deliveries", batch_id)
+    assert "3 deliveries" in listed.stdout and listed.stdout.count("DELIVERED") == 3, listed.stdout

@@ -338,3 +338,24 @@ async def test_https_receivers_are_verified_by_host_name_on_the_checked_address(
     assert verify_standard_webhook(secret, good.requests[0].headers, good.requests[0].body)
     assert slack.state == pb.DELIVERY_STATE_FAILED and bad.requests == []
     assert all("CERTIFICATE_VERIFY_FAILED" in a.error for a in slack.attempts), slack.attempts
+
+
+async def test_a_batch_notifies_its_own_start_and_end(stack: Stack) -> None:
+    nulls = [job_service_pb2.CreateJobRequest(spec=pb.JobSpec(null=pb.NullSpec())) for _ in range(3)]
+    with receiver(lambda n, path: (200, {}, 0.0)) as hook:
+        bad = job_service_pb2.CreateJobRequest(spec=nulls[0].spec, notify=pb.Notify(webhook_url=hook.url("/x")))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stack.client.create_batch([bad])
+        assert [f for f, _ in details_of(caught.value)[1]] == ["jobs[0].notify"]
+        events = [pb.EVENT_TYPE_STARTED, pb.EVENT_TYPE_COMPLETED]
+        batch = await stack.client.create_batch(nulls, notify=pb.Notify(webhook_url=hook.url("/b"), events=events))
+        assert batch.notify.webhook_url == f"http://127.0.0.1:{hook.port}/…"
+        await watch_to_end(stack.client, batch.id)
+        deliveries = await ended(stack, batch.id, 2)
+        requests = await hook.wait_for(2)
+    secret = (await stack.client.webhook_secret()).secret
+    assert all(verify_standard_webhook(secret, r.headers, r.body) for r in requests)
+    bodies = sorted((json.loads(r.body) for r in requests), key=lambda b: b["timestamp"])
+    assert [b["type"] for b in bodies] == ["job.started", "job.completed"]
+    assert {b["data"]["id"] for b in bodies} == {batch.id} and bodies[1]["data"]["kind"] == "JOB_KIND_BATCH"
+    assert sorted(d.event for d in deliveries) == events and len(requests) == 2  # the children told nobody
