@@ -228,7 +228,16 @@ def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
         return None
     sync = create_engine(url.set(drivername="sqlite"), poolclass=NullPool)
     event.listen(sync, "connect", _sqlite_pragmas)
+    event.listen(sync, "connect", _manual_transactions)
+    # Take the write lock when the transaction begins (waiting up to busy_timeout for another writer, e.g.
+    # the delivery log), not when it first writes: a read-then-write transaction that finds another writer
+    # would fail at once with SQLITE_BUSY.
+    event.listen(sync, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
     return sync
+
+
+def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # sqlite3 issues no BEGIN of its own: the "begin" event does
 
 
 async def create_schema(engine: AsyncEngine) -> None:

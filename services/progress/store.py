@@ -142,28 +142,31 @@ class Store:
                    for event, key, job, children in reports]
         self._queue.extend(pending)
         if len(self._writers) < self._max_writers:
-            writer = asyncio.create_task(self._write_queued())
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
+            self._writers.add(asyncio.create_task(self._write_queued()))
         # A caller that goes away cancels only its own wait, never the write.
         return list(await asyncio.gather(*(p.future for p in pending), return_exceptions=True))
 
     async def _write_queued(self) -> None:
         """Writes what is queued, a batch per transaction, until the queue is empty."""
-        while self._queue:
-            batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-            try:
-                outcomes = await self._write_batch(batch)
-            except Exception as error:  # the database failed: every report of the batch fails with it
-                log.warning("writing %d reports failed: %s", len(batch), error)
-                outcomes = [error] * len(batch)
-            for pending, outcome in zip(batch, outcomes, strict=True):
-                if pending.future.done():
-                    continue
-                if isinstance(outcome, Exception):
-                    pending.future.set_exception(outcome)
-                else:
-                    pending.future.set_result(outcome)
+        try:
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+                try:
+                    outcomes = await self._write_batch(batch)
+                except Exception as error:  # the database failed: every report of the batch fails with it
+                    log.warning("writing %d reports failed: %s", len(batch), error)
+                    outcomes = [error] * len(batch)
+                for pending, outcome in zip(batch, outcomes, strict=True):
+                    if pending.future.done():
+                        continue
+                    if isinstance(outcome, Exception):
+                        pending.future.set_exception(outcome)
+                    else:
+                        pending.future.set_result(outcome)
+        finally:
+            # At once, with no await since the queue was found empty: a report queued from now on sees a
+            # free writer slot and starts a writer (a done-callback would run later and leave it stranded).
+            self._writers.discard(asyncio.current_task())
 
     async def _write_batch(self, batch: list[_Pending]) -> list[Recorded | Exception]:
         try:
