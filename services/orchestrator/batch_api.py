@@ -36,6 +36,7 @@ from services.orchestrator.jobs import (
     _duration,
     _policy,
     _unavailable,
+    check_email_configured,
     common_violations,
     job_id_violations,
     notify_policy,
@@ -104,10 +105,7 @@ class BatchCommands:
     async def create(self, request: job_service_pb2.CreateBatchRequest, principal: Principal) -> pb.Job:
         m, s = self.jobs, self.jobs.settings
         found = validate_batch(request, s.notify.refuse_private)
-        if (request.notify.emails or any(j.notify.emails for j in request.jobs)) and not s.notify.smtp.host:
-            raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, "notify.emails: this server sends no email "
-                               "(GENMEDIA_SMTP_HOST is not set); use a webhook or Slack", "EMAIL_NOT_CONFIGURED",
-                               metadata={"field": "notify.emails"})
+        check_email_configured(request.notify, s)  # (a job in a batch may not set notify: validate_batch)
         s.content_policy.check([f for i, spec in enumerate(found) for f in prompt_fields(spec, f"jobs[{i}].spec")])
         owner = principal.user
         batch_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))

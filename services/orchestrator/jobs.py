@@ -75,6 +75,14 @@ def _policy(policy: StepPolicy, task_queue: str) -> StepPolicyInput:
     )
 
 
+def check_email_configured(settings_asked: pb.Notify, settings: Settings) -> None:
+    """Email is asked for but this server has no SMTP server: FAILED_PRECONDITION, not a silent drop."""
+    if settings_asked.emails and not settings.notify.smtp.host:
+        raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, "notify.emails: this server sends no email "
+                           "(GENMEDIA_SMTP_HOST is not set); use a webhook or Slack", "EMAIL_NOT_CONFIGURED",
+                           metadata={"field": "notify.emails"})
+
+
 def notify_policy(settings: Settings) -> NotifyPolicyInput:
     n = settings.notify
     return NotifyPolicyInput(
@@ -175,10 +183,7 @@ class JobManager:
 
     async def create(self, request: job_service_pb2.CreateJobRequest, principal: Principal) -> pb.Job:
         spec = validate_request(request, self.settings.notify.refuse_private)
-        if request.notify.emails and not self.settings.notify.smtp.host:
-            raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, "notify.emails: this server sends no email "
-                               "(GENMEDIA_SMTP_HOST is not set); use a webhook or Slack", "EMAIL_NOT_CONFIGURED",
-                               metadata={"field": "notify.emails"})
+        check_email_configured(request.notify, self.settings)
         self.settings.content_policy.check(prompt_fields(spec))
         owner = principal.user
         job_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))

@@ -13,7 +13,7 @@ import pytest
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
-from tests.integration.progress import Stub, failure, progress_stub, report
+from tests.integration.progress import Stub, created, failure, progress_stub, report
 
 
 @pytest.fixture
@@ -126,6 +126,14 @@ async def test_retried_reopens_an_ended_batch_with_new_children_for_the_failed_o
     assert (done.state, done.batch.completed, done.percent) == (pb.JOB_STATE_COMPLETED, 3, 100.0)
     code, reason, _ = await failure(stub.ReportProgress(report("b", "retried.3", pb.EVENT_TYPE_RETRIED)))
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "BATCH_COMPLETED")
+    # Refused inside a transaction shared with other reports: it leaves no trace, the others are written.
+    await stub.ReportProgress(created("other"))
+    shared = await stub.ReportProgressBatch(ps.ReportProgressBatchRequest(reports=[
+        report("b", "retried.3", pb.EVENT_TYPE_RETRIED), report("other", "s", pb.EVENT_TYPE_STARTED)]))
+    assert [r.WhichOneof("outcome") for r in shared.results] == ["error", "recorded"]
+    after = await get(stub, "b")
+    assert (after.state, after.last_sequence, after.batch) == (done.state, done.last_sequence, done.batch)
+    assert (await stub.ListJobs(ps.ListJobsRequest(filter=ps.JobFilter(batch_id="b")))).total_size == 5
     code, reason, _ = await failure(stub.ReportProgress(report("b_0", "retried", pb.EVENT_TYPE_RETRIED)))
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "JOB_TERMINAL")
 
