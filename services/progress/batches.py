@@ -14,7 +14,6 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 import grpc
-from sqlalchemy import Connection, select
 
 from genmedia import logs
 from genmedia.errors import ServiceError
@@ -22,6 +21,7 @@ from genmedia.specs import child_id
 from genmedia.v1 import common_pb2 as pb
 from services.progress import store as _store
 from services.progress.models import JobRow
+from services.progress.writes import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def reopens(row: SimpleNamespace, event: pb.JobEvent) -> bool:
     return event.type == pb.EVENT_TYPE_RETRIED and row.kind == pb.JOB_KIND_BATCH
 
 
-def follow(connection: Connection, rows: dict[str, SimpleNamespace], locked: Callable[[str], SimpleNamespace | None],
+def follow(tx: Transaction, rows: dict[str, SimpleNamespace], locked: Callable[[str], SimpleNamespace | None],
            row: SimpleNamespace, before: tuple[int, float], stored: pb.JobEvent, now: dt.datetime,
            events: list[dict]) -> list[pb.JobEvent]:
     """What an event recorded on `row` changes in its batch, in the same transaction (`locked` loads and
@@ -100,7 +100,7 @@ def follow(connection: Connection, rows: dict[str, SimpleNamespace], locked: Cal
             state = pb.JobState.Name(before[0]).removeprefix("JOB_STATE_")
             raise _precondition(f"job {row.id!r} is {state}; only an ended batch can be retried",
                                 "BATCH_NOT_ENDED", row.id)
-        _reopen(connection, rows, row, stored, now, events)
+        _reopen(tx, rows, row, stored, now, events)
     if row.kind == pb.JOB_KIND_BATCH and row.batch is not None:
         _annotate(row, stored)
         return []
@@ -142,15 +142,13 @@ def _annotate(batch: SimpleNamespace, stored: pb.JobEvent) -> None:
     stored.batch.CopyFrom(summary)
 
 
-def _reopen(connection: Connection, rows: dict[str, SimpleNamespace], batch: SimpleNamespace, stored: pb.JobEvent,
+def _reopen(tx: Transaction, rows: dict[str, SimpleNamespace], batch: SimpleNamespace, stored: pb.JobEvent,
             now: dt.datetime, events: list[dict]) -> None:
     """A new attempt: a new PENDING child for every position whose newest child failed or was cancelled."""
     summary = summary_of(batch)
-    query = select(JobRow.__table__).where(JobRow.batch_id == batch.id).order_by(JobRow.batch_index,
-                                                                                  JobRow.batch_attempt)
     newest: dict[int, SimpleNamespace] = {}
-    for child in connection.execute(query):
-        newest[child.batch_index] = rows.get(child.id) or SimpleNamespace(**child._mapping)
+    for child in tx.batch_children(batch.id):
+        newest[child["batch_index"]] = rows.get(child["id"]) or SimpleNamespace(**child)
     rerun = [child for _, child in sorted(newest.items()) if child.state in RERUN]
     if not rerun:
         raise _precondition(f"every child of batch {batch.id!r} completed: nothing to retry", "BATCH_COMPLETED",

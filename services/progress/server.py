@@ -67,6 +67,7 @@ async def serve_forever(settings: Settings | None = None) -> None:
     async def stop() -> None:
         if listener is not None:
             await listener.stop()
+        store.close()
         await engine.dispose()
 
     registrations = build_registrations(store, bus, settings.heartbeat_seconds)

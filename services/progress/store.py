@@ -6,15 +6,16 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
+import functools
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 import grpc
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import Connection, and_, delete, func, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -23,8 +24,9 @@ from genmedia.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
 from services.progress import batches
 from services.progress.feed import Feed
-from services.progress.models import UTC, JobCountRow, JobEventRow, JobLabelRow, JobRow, sqlite_writer_engine
+from services.progress.models import UTC, JobCountRow, JobEventRow, JobLabelRow, JobRow
 from services.progress.queries import JobQuery, PageKey
+from services.progress.writes import SqliteWriter, Statements, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +50,6 @@ JOBS = JobRow.__table__
 COLUMN_DEFAULTS = {  # a new row's values before the job's own: the columns' scalar defaults, else None
     column.name: column.default.arg if column.default is not None and column.default.is_scalar else None
     for column in JOBS.columns
-}
-UPDATE_JOB = update(JOBS).where(JOBS.c.id == bindparam("_id"))  # executemany: SET from each row's keys
-# Built once: a statement made per batch costs more to build and look up in the cache than to run.
-LOCK_JOBS = select(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True))).order_by(JOBS.c.id).with_for_update()
-KNOWN_KEYS = select(JobEventRow.job_id, JobEventRow.idempotency_key, JobEventRow.sequence).where(
-    JobEventRow.job_id.in_(bindparam("ids", expanding=True)),
-    JobEventRow.idempotency_key.in_(bindparam("keys", expanding=True)))
-INSERT_JOBS, INSERT_LABELS, INSERT_EVENTS = insert(JOBS), insert(JobLabelRow), insert(JobEventRow)
-ADD_COUNTS = {
-    name: (upsert := dialect_insert(JobCountRow)).on_conflict_do_update(
-        index_elements=["owner", "kind", "state"], set_={"count": JobCountRow.count + upsert.excluded["count"]})
-    for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", postgres_insert))
 }
 CONFLICT_RETRIES = 3
 MAX_BATCH = 256  # reports per transaction
@@ -104,7 +94,11 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._sync_engine = sqlite_writer_engine(engine)
+        self._statements = Statements(engine.dialect)
+        url = engine.url
+        file = url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:"
+        self._sqlite = SqliteWriter(url.database, self._statements) if file else None
+        self._dbapi = engine.dialect.dbapi
         self._sessions = self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         postgres = engine.dialect.name == "postgresql"
         self.feed = Feed(self._sessions, postgres)
@@ -172,8 +166,8 @@ class Store:
         try:
             async with self._write_lock:
                 return await self._record(batch)
-        except DBAPIError as error:
-            if not _lost_race(error):
+        except Exception as error:
+            if not self._lost_race(error):
                 raise
             # Another replica wrote one of these jobs or keys first: write them one by one.
             log.debug("a batch of %d reports lost a race, writing them one by one", len(batch))
@@ -185,8 +179,8 @@ class Store:
             try:
                 async with self._write_lock:
                     return (await self._record([pending]))[0]
-            except DBAPIError as error:
-                if not _lost_race(error):
+            except Exception as error:
+                if not self._lost_race(error):
                     raise
                 # A concurrent report of the same key, or a concurrent CREATED, committed first.
                 log.debug("report %r lost a race, checking for a duplicate", key, **logs.job(event.job_id))
@@ -198,24 +192,40 @@ class Store:
         return ServiceError(grpc.StatusCode.ABORTED, "too many concurrent reports, try again", "CONFLICT")
 
     async def _record(self, batch: list[_Pending]) -> list[Recorded | Exception]:
-        """Writes a batch in one transaction. On a SQLite file the whole transaction runs in one worker
-        thread with the plain sqlite3 driver: one thread hop per batch instead of one per statement."""
-        if self._sync_engine is not None:
-            outcomes = await asyncio.to_thread(self._record_in_thread, batch)
+        """Writes a batch in one transaction, in plain SQL (writes.py): on a SQLite file with the store's
+        own sqlite3 connection, on the event loop; elsewhere on the pool's connection (SQLAlchemy's
+        transaction, its DBAPI cursor)."""
+        if self._sqlite is not None:
+            outcomes = await self._sqlite.run(lambda tx: _record_batch(tx, batch))
         else:
             async with self._engine.begin() as connection:
-                outcomes = await connection.run_sync(_record_batch, batch)
+                outcomes = await connection.run_sync(lambda c: _record_batch(self._on(c), batch))
+        debug = log.isEnabledFor(logging.DEBUG)
         for outcome in outcomes:
             if isinstance(outcome, Recorded) and outcome.event is not None:
                 stored = outcome.event
-                level = logging.INFO if stored.type in LOGGED_EVENTS else logging.DEBUG
-                log.log(level, "recorded %s as %d", pb.EventType.Name(stored.type), stored.sequence,
-                        **logs.job(stored.job_id))
+                if stored.type in LOGGED_EVENTS or debug:
+                    level = logging.INFO if stored.type in LOGGED_EVENTS else logging.DEBUG
+                    log.log(level, "recorded %s as %d", pb.EventType.Name(stored.type), stored.sequence,
+                            **logs.job(stored.job_id))
         return outcomes
 
-    def _record_in_thread(self, batch: list[_Pending]) -> list[Recorded | Exception]:
-        with self._sync_engine.begin() as connection:
-            return _record_batch(connection, batch)
+    def _on(self, connection: Connection) -> Transaction:
+        """The write statements on a SQLAlchemy connection's DBAPI cursor (in its transaction)."""
+        return Transaction(self._statements, connection.connection.dbapi_connection.cursor())
+
+    def close(self) -> None:
+        """Closes the store's own SQLite connection (the engine's pool is the caller's to dispose)."""
+        if self._sqlite is not None:
+            self._sqlite.close()
+
+    def _lost_race(self, error: Exception) -> bool:
+        """A unique key taken by a concurrent writer, or (PostgreSQL) a deadlock or serialization failure:
+        as SQLAlchemy raises it, or as the driver does (the write path runs on the driver's cursor)."""
+        driver = error.orig if isinstance(error, DBAPIError) else error
+        integrity = (IntegrityError, sqlite3.IntegrityError, getattr(self._dbapi, "IntegrityError", IntegrityError))
+        code = getattr(driver, "sqlstate", None) or getattr(driver, "pgcode", None)
+        return isinstance(error, integrity) or code in ("40P01", "40001")
 
     async def get_job(self, job_id: str) -> pb.Job:
         async with self._sessions() as session:
@@ -295,55 +305,51 @@ class Store:
                 gone = await session.execute(delete(JobRow).where(JobRow.id.in_(ids))
                                              .returning(JobRow.owner, JobRow.kind, JobRow.state))
                 deltas = collections.Counter({key: -n for key, n in collections.Counter(map(tuple, gone)).items()})
-                await (await session.connection()).run_sync(_add_counts, deltas)
+                await (await session.connection()).run_sync(lambda c: _add_counts(self._on(c), deltas))
         for job_id in ids:
             log.info("purged", **logs.job(job_id))
         return ids
 
 
 
-def _record_batch(connection: Connection, batch: list[_Pending]) -> list[Recorded | Exception]:
+def _record_batch(tx: Transaction, batch: list[_Pending]) -> list[Recorded | Exception]:
     """One transaction: locks the batch's jobs (in id order, so concurrent writers cannot deadlock),
     applies each report in turn, then writes the new jobs, the changed columns of the others and the
-    events, each as one executemany (Core: the ORM's unit of work cost more than the database here)."""
+    events, each as one executemany."""
     ids = sorted({pending.event.job_id for pending in batch})
-    loaded = {row.id: row._mapping for row in connection.execute(LOCK_JOBS, {"ids": ids})}
+    loaded = {row["id"]: row for row in tx.lock_jobs(ids)}
     rows = {job_id: SimpleNamespace(**columns) for job_id, columns in loaded.items()}
-    keys = connection.execute(KNOWN_KEYS, {"ids": ids, "keys": sorted({p.key for p in batch})})
+    keys = tx.known_keys(sorted({(p.event.job_id, p.key) for p in batch}))
     known = {(job_id, key): sequence for job_id, key, sequence in keys}
     now = dt.datetime.now(UTC)  # taken under the lock, so times follow sequences
 
     def locked(job_id: str) -> SimpleNamespace | None:
         """Another job's row (a batch, after its children's rows), locked and written back with the rest."""
         if job_id not in rows:
-            for row in connection.execute(LOCK_JOBS, {"ids": [job_id]}):
-                loaded[row.id] = row._mapping
-                rows[row.id] = SimpleNamespace(**row._mapping)
+            for row in tx.lock_jobs([job_id]):
+                loaded[job_id] = row
+                rows[job_id] = SimpleNamespace(**row)
         return rows.get(job_id)
 
     outcomes: list[Recorded | Exception] = []
     events: list[dict] = []
     for pending in batch:
         try:
-            outcomes.append(_record_one(connection, pending, rows, locked, known, now, events))
+            outcomes.append(_record_one(tx, pending, rows, locked, known, now, events))
         except ServiceError as error:
             outcomes.append(error)
-    created = [rows[job_id] for job_id in sorted(rows.keys() - loaded.keys())]
-    if created:
-        connection.execute(INSERT_JOBS, [vars(row) for row in created])
-        labels = [{"job_id": row.id, "key": k, "value": v} for row in created for k, v in row.labels.items()]
-        if labels:
-            connection.execute(INSERT_LABELS, labels)
+    created = [vars(rows[job_id]) for job_id in sorted(rows.keys() - loaded.keys())]
+    tx.insert_jobs(created)
+    tx.insert_labels([{"job_id": row["id"], "key": k, "value": v} for row in created for k, v in row["labels"].items()])
     updates: dict[tuple[str, ...], list[dict]] = {}  # one UPDATE per set of changed columns
     for job_id in sorted(loaded):
         before = loaded[job_id]
         changed = {name: value for name, value in vars(rows[job_id]).items() if before[name] != value}
         if changed:
-            updates.setdefault(tuple(changed), []).append({"_id": job_id, **changed})
-    for params in updates.values():
-        connection.execute(UPDATE_JOB, params)
-    if events:
-        connection.execute(INSERT_EVENTS, events)
+            updates.setdefault(tuple(changed), []).append({"id": job_id, **changed})
+    for columns, params in updates.items():
+        tx.update_jobs(columns, params)
+    tx.insert_events(events)
     counts: collections.Counter[tuple[str, int, int]] = collections.Counter()
     for job_id, row in rows.items():
         before = loaded.get(job_id)
@@ -351,18 +357,17 @@ def _record_batch(connection: Connection, batch: list[_Pending]) -> list[Recorde
             counts[(row.owner, row.kind, row.state)] += 1
             if before is not None:
                 counts[(row.owner, row.kind, before["state"])] -= 1
-    _add_counts(connection, counts)
+    _add_counts(tx, counts)
+    tx.wrote({job_id: vars(row) for job_id, row in rows.items()})
     return outcomes
 
 
-def _add_counts(connection: Connection, deltas: collections.Counter[tuple[str, int, int]]) -> None:
+def _add_counts(tx: Transaction, deltas: collections.Counter[tuple[str, int, int]]) -> None:
     """Adds to job_counts, in key order (every writer takes these row locks in one order: no deadlock)."""
-    params = [{"owner": o, "kind": k, "state": s, "count": n} for (o, k, s), n in sorted(deltas.items()) if n]
-    if params:
-        connection.execute(ADD_COUNTS[connection.dialect.name], params)
+    tx.add_counts([{"owner": o, "kind": k, "state": s, "count": n} for (o, k, s), n in sorted(deltas.items()) if n])
 
 
-def _record_one(connection: Connection, pending: _Pending, rows: dict[str, SimpleNamespace],
+def _record_one(tx: Transaction, pending: _Pending, rows: dict[str, SimpleNamespace],
                 locked: Callable[[str], SimpleNamespace | None], known: dict[tuple[str, str], int],
                 now: dt.datetime, events: list[dict]) -> Recorded:
     """Applies one report inside a batch's transaction: a duplicate key answers its first sequence, a
@@ -391,7 +396,7 @@ def _record_one(connection: Connection, pending: _Pending, rows: dict[str, Simpl
     try:
         before = (row.state, row.percent)
         stored = _apply(row, event, now)
-        also = batches.follow(connection, rows, locked, row, before, stored, now, events)
+        also = batches.follow(tx, rows, locked, row, before, stored, now, events)
     except ServiceError:
         if saved is not None:
             for i in list(rows):
@@ -426,10 +431,6 @@ def _total(query: JobQuery):
     return select(func.coalesce(func.sum(JobCountRow.count), 0)).where(*where)
 
 
-def _lost_race(error: DBAPIError) -> bool:
-    """A unique key taken by a concurrent writer, or (PostgreSQL) a deadlock or serialization failure."""
-    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    return isinstance(error, IntegrityError) or code in ("40P01", "40001")
 
 
 def _new_row(job: pb.Job, now: dt.datetime) -> SimpleNamespace:
@@ -445,6 +446,14 @@ def _new_row(job: pb.Job, now: dt.datetime) -> SimpleNamespace:
         review_timeout_us=job.review_timeout.ToMicroseconds() if job.HasField("review_timeout") else None,
     )
     return row
+
+
+@functools.lru_cache(maxsize=1)
+def _timestamp(now: dt.datetime) -> Timestamp:
+    """`now` as a Timestamp, made once per transaction (all its events share it); not to be changed."""
+    stamp = Timestamp()
+    stamp.FromDatetime(now)
+    return stamp
 
 
 def _apply(row: SimpleNamespace, event: pb.JobEvent, now: dt.datetime) -> pb.JobEvent:
@@ -477,6 +486,6 @@ def _apply(row: SimpleNamespace, event: pb.JobEvent, now: dt.datetime) -> pb.Job
     stored = pb.JobEvent()
     stored.CopyFrom(event)
     stored.sequence = row.last_sequence
-    stored.time.FromDatetime(now)
+    stored.time.CopyFrom(_timestamp(now))
     stored.state, stored.step, stored.percent, stored.attempt = row.state, row.step, row.percent, row.attempt
     return stored

@@ -12,6 +12,7 @@ from genmedia.v1 import progress_service_pb2 as ps
 from services.progress.store import TERMINAL_STATES, TYPE_STATES
 
 MAX_ID = 200
+EVENT_TYPES, JOB_STATES, JOB_KINDS = (frozenset(enum.values()) for enum in (pb.EventType, pb.JobState, pb.JobKind))
 MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31, what datetimes hold
 
 
@@ -30,11 +31,11 @@ def report_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]
         v.append(("idempotency_key", "must not be empty"))
     elif len(request.idempotency_key) > MAX_ID:
         v.append(("idempotency_key", f"must be at most {MAX_ID} characters"))
-    if event.type == pb.EVENT_TYPE_UNSPECIFIED or event.type not in pb.EventType.values():
+    if event.type == pb.EVENT_TYPE_UNSPECIFIED or event.type not in EVENT_TYPES:
         v.append(("event.type", f"must be a known event type other than UNSPECIFIED, got {event.type}"))
     if math.isnan(event.percent) or not 0 <= event.percent <= 100:
         v.append(("event.percent", f"must be between 0 and 100, got {event.percent:g}"))
-    if event.state not in pb.JobState.values():
+    if event.state not in JOB_STATES:
         v.append(("event.state", f"is not a known job state: {event.state}"))
     elif event.state and event.type in TYPE_STATES and event.state != TYPE_STATES[event.type]:
         v.append(("event.state", f"must be {pb.JobState.Name(TYPE_STATES[event.type])} or unset"))
@@ -46,10 +47,11 @@ def report_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]
         else:
             if request.job.id != event.job_id:
                 v.append(("job.id", "must equal event.job_id"))
-            if request.job.kind == pb.JOB_KIND_UNSPECIFIED or request.job.kind not in pb.JobKind.values():
+            if request.job.kind == pb.JOB_KIND_UNSPECIFIED or request.job.kind not in JOB_KINDS:
                 v.append(("job.kind", "must be a known job kind other than UNSPECIFIED"))
-    return (v + job_violations(request.job) + time_violations(request) + text_violations(request)
-            + children_violations(request))
+    if request.HasField("job"):
+        v += job_violations(request.job)
+    return v + time_violations(request) + text_violations(request) + children_violations(request)
 
 
 def children_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
@@ -66,7 +68,7 @@ def children_violations(request: ps.ReportProgressRequest) -> list[tuple[str, st
         if not 0 < len(child.id) <= MAX_ID or "\x00" in child.id or child.id in ids or child.id == request.job.id:
             v.append((f"{name}.id", f"must be 1-{MAX_ID} characters without NUL, unique in the batch"))
         ids.add(child.id)
-        if child.kind not in pb.JobKind.values() or child.kind in (pb.JOB_KIND_UNSPECIFIED, pb.JOB_KIND_BATCH):
+        if child.kind not in JOB_KINDS or child.kind in (pb.JOB_KIND_UNSPECIFIED, pb.JOB_KIND_BATCH):
             v.append((f"{name}.kind", "must be a known job kind other than UNSPECIFIED and BATCH"))
         if child.batch_id != request.event.job_id:
             v.append((f"{name}.batch_id", "must equal event.job_id"))
@@ -107,9 +109,11 @@ MAX_DURATION_SECONDS = 315576000000
 
 def time_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
     """Timestamps that are stored as datetimes must be valid ones."""
-    times = [("job.create_time", request.job.create_time), ("job.deadline", request.job.deadline),
-             ("event.estimated_completion_time", request.event.estimated_completion_time)]
-    return [(name, "must be a valid timestamp (years 1-9999)") for name, ts in times if not valid_time(ts)]
+    times = [("event.estimated_completion_time", request.event, "estimated_completion_time")]
+    if request.HasField("job"):
+        times += [("job.create_time", request.job, "create_time"), ("job.deadline", request.job, "deadline")]
+    return [(name, "must be a valid timestamp (years 1-9999)") for name, message, field in times
+            if message.HasField(field) and not valid_time(getattr(message, field))]
 
 
 MAX_TEXT = 4000
@@ -118,11 +122,13 @@ MAX_TEXT = 4000
 def text_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
     """Strings stored as text: bounded, and free of NUL (which PostgreSQL text cannot hold)."""
     event, job = request.event, request.job
-    fields = [("event.message", event.message), ("event.error.code", event.error.code),
-              ("event.error.message", event.error.message), ("idempotency_key", request.idempotency_key),
-              ("event.job_id", event.job_id), ("job.owner", job.owner), ("job.request_id", job.request_id),
-              ("job.batch_id", job.batch_id)]
-    fields += [(f"job.labels[{k}]", k + v) for k, v in job.labels.items()]
+    fields = [("event.message", event.message), ("idempotency_key", request.idempotency_key),
+              ("event.job_id", event.job_id)]
+    if event.HasField("error"):
+        fields += [("event.error.code", event.error.code), ("event.error.message", event.error.message)]
+    if request.HasField("job"):
+        fields += [("job.owner", job.owner), ("job.request_id", job.request_id), ("job.batch_id", job.batch_id)]
+        fields += [(f"job.labels[{k}]", k + v) for k, v in job.labels.items()]
     fields += [(f"event.assets[{i}].uri", a.uri + a.mime_type + a.sha256) for i, a in enumerate(event.assets)]
     v = [(name, "must not contain NUL characters") for name, text in fields if "\x00" in text]
     v += [(name, f"must be at most {MAX_TEXT} characters") for name, text in fields if len(text) > MAX_TEXT]
@@ -134,8 +140,8 @@ def text_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
 def filter_violations(f: ps.JobFilter, prefix: str = "filter") -> list[tuple[str, str]]:
     """Problems of a JobFilter (ListJobs, WatchJobs, GetStats)."""
     v = [(f"{prefix}.states[{i}]", f"must be a known job state other than UNSPECIFIED, got {state}")
-         for i, state in enumerate(f.states) if state == pb.JOB_STATE_UNSPECIFIED or state not in pb.JobState.values()]
-    if f.kind not in pb.JobKind.values():
+         for i, state in enumerate(f.states) if state == pb.JOB_STATE_UNSPECIFIED or state not in JOB_STATES]
+    if f.kind not in JOB_KINDS:
         v.append((f"{prefix}.kind", f"is not a known job kind: {f.kind}"))
     if len(f.batch_id) > MAX_ID or "\x00" in f.batch_id:
         v.append((f"{prefix}.batch_id", f"must be at most {MAX_ID} characters, without NUL"))

@@ -1,0 +1,354 @@
+"""The store's write transaction in plain SQL on the database driver's own cursor.
+
+Every report goes through these few statements, so they skip SQLAlchemy's execution (a Core execute cost
+more CPU than the database's own work here): each is written once per dialect from the tables' columns,
+and values are converted by the very processors SQLAlchemy would apply to those columns, so what is written
+reads back through the ORM unchanged. The cursor is a DBAPI one: sqlite3's own, or SQLAlchemy's asyncpg
+adapter (inside `run_sync`, so its calls are awaited for us and its transaction is SQLAlchemy's).
+
+On a SQLite file, `SqliteWriter` runs the transaction on the event loop itself: with WAL and
+synchronous=NORMAL a commit writes no fsync, so a batch takes well under a millisecond, far less than
+handing it to a thread (the GIL handoffs cost more than the work, and delayed every watcher's stream)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import operator
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Column, Dialect, LargeBinary, Table
+
+from services.progress.models import UTC, JobCountRow, JobEventRow, JobLabelRow, JobRow, UtcDateTime
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+JOBS: Table = JobRow.__table__
+JOB_COLUMNS = tuple(column.name for column in JOBS.columns)
+EVENT_COLUMNS = ("job_id", "sequence", "idempotency_key", "type", "state", "step", "time", "event")
+LABEL_COLUMNS = ("job_id", "key", "value")
+COUNT_COLUMNS = ("owner", "kind", "state", "count")
+BUSY_TIMEOUT_MS = 5000  # how long the writer waits for another writer of the file (in a thread)
+CHECKPOINT_EVERY = 200  # commits between two WAL checkpoints
+JOB_CACHE = 4096  # job rows kept by the SQLite writer
+
+
+def _binds(table: Table, dialect: Dialect) -> dict[str, Callable | None]:
+    """Per column: SQLAlchemy's bind processor (Python value -> driver value), or None. Bytes go as they
+    are (both drivers take them; SQLAlchemy would only wrap them in a memoryview for sqlite3); SQLite's
+    times are written by `_sqlite_text`, SQLAlchemy's format in one C call."""
+    def bind(column: Column) -> Callable | None:
+        if isinstance(column.type, LargeBinary):
+            return None
+        if isinstance(column.type, UtcDateTime) and dialect.name == "sqlite":
+            return _sqlite_text
+        return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+    return {column.name: bind(column) for column in table.columns}
+
+
+def _sqlite_text(time: dt.datetime) -> str:
+    """A UtcDateTime as SQLite holds it: '2026-11-23 17:06:35.123456' in UTC (SQLAlchemy's format)."""
+    return time.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_time(text: str) -> dt.datetime:
+    """A UtcDateTime column as SQLite holds it ('2026-11-23 17:06:35.123456', UTC), read in C."""
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class Statements:
+    """The write path's SQL in one dialect (qmark for sqlite3, $n for asyncpg), with its conversions."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.postgres = dialect.name == "postgresql"
+        quote = dialect.identifier_preparer.quote
+        self._quote = quote
+        self._dialect = dialect
+        self._binds = {table.name: _binds(table, dialect)
+                       for table in (JOBS, JobEventRow.__table__, JobLabelRow.__table__, JobCountRow.__table__)}
+        self._results: list[Callable | None] | None = None  # the job columns' result processors
+        self._binders: dict[tuple[str, tuple[str, ...]], Callable[[dict[str, Any]], Sequence[Any]]] = {}
+        jobs, columns = quote(JOBS.name), ", ".join(map(quote, JOB_COLUMNS))
+        lock = " FOR UPDATE" if self.postgres else ""  # SQLite: BEGIN IMMEDIATE took the file's write lock
+        self.lock_jobs = f"SELECT {columns} FROM {jobs} WHERE {self._within('id', 1)} ORDER BY {quote('id')}{lock}"
+        self.batch_children = (f"SELECT {columns} FROM {jobs} WHERE {quote('batch_id')} = {self._mark(1)} "
+                               f"ORDER BY {quote('batch_index')}, {quote('batch_attempt')}")
+        events = JobEventRow.__table__.name
+        # Each (job, key) pair is one probe of the unique index: matching the jobs and the keys apart would
+        # read every event of the jobs, more with every event recorded.
+        if self.postgres:
+            pairs = "unnest($1::varchar[], $2::varchar[]) AS k (job_id, key)"
+            job, key = "k.job_id", "k.key"
+        else:  # a JSON array of [job, key] pairs, read first (CROSS JOIN fixes the loop order)
+            pairs = "json_each(?) AS k CROSS"
+            job, key = "json_extract(k.value, '$[0]')", "json_extract(k.value, '$[1]')"
+        self.known_keys = (f"SELECT e.{quote('job_id')}, e.{quote('idempotency_key')}, e.{quote('sequence')} "
+                           f"FROM {pairs} JOIN {quote(events)} AS e "
+                           f"ON e.{quote('job_id')} = {job} AND e.{quote('idempotency_key')} = {key}")
+        self.insert_jobs = self._insert(JOBS.name, JOB_COLUMNS)
+        self.insert_events = self._insert(events, EVENT_COLUMNS)
+        self.insert_labels = self._insert(JobLabelRow.__table__.name, LABEL_COLUMNS)
+        counts = quote(JobCountRow.__table__.name)
+        key, count = ", ".join(map(quote, COUNT_COLUMNS[:3])), quote("count")
+        self.add_counts = (self._insert(JobCountRow.__table__.name, COUNT_COLUMNS)
+                           + f" ON CONFLICT ({key}) DO UPDATE SET {count} = {counts}.{count} + excluded.{count}")
+        self._updates: dict[tuple[str, ...], str] = {}
+        # PostgreSQL: rows go as one array per column, unnested by one statement (not one execution per row).
+        self._types = {table.name: {column.name: column.type.compile(dialect=dialect) for column in table.columns}
+                       for table in (JOBS, JobEventRow.__table__, JobLabelRow.__table__)}
+        if self.postgres:
+            self.insert_jobs = self._insert_arrays(JOBS.name, JOB_COLUMNS)
+            self.insert_events = self._insert_arrays(events, EVENT_COLUMNS)
+            self.insert_labels = self._insert_arrays(JobLabelRow.__table__.name, LABEL_COLUMNS)
+
+    def _mark(self, n: int) -> str:
+        return f"${n}" if self.postgres else "?"
+
+    def _within(self, column: str, n: int) -> str:
+        """`column` is one of the list given as parameter n (an array; in SQLite a JSON array)."""
+        if self.postgres:
+            return f"{self._quote(column)} = ANY({self._mark(n)})"
+        return f"{self._quote(column)} IN (SELECT value FROM json_each({self._mark(n)}))"
+
+    def values_list(self, values: Sequence[str]) -> Any:
+        return list(values) if self.postgres else json.dumps(list(values))
+
+    def _insert(self, table: str, columns: Sequence[str]) -> str:
+        marks = ", ".join(self._mark(n) for n in range(1, len(columns) + 1))
+        return f"INSERT INTO {self._quote(table)} ({', '.join(map(self._quote, columns))}) VALUES ({marks})"
+
+    def _arrays(self, table: str, columns: Sequence[str]) -> str:
+        """unnest($1::type[], ...) AS u (columns): PostgreSQL's rows from one array per column."""
+        arrays = ", ".join(f"${n}::{self._types[table][c]}[]" for n, c in enumerate(columns, 1))
+        return f"unnest({arrays}) AS u ({', '.join(map(self._quote, columns))})"
+
+    def _insert_arrays(self, table: str, columns: Sequence[str]) -> str:
+        return (f"INSERT INTO {self._quote(table)} ({', '.join(map(self._quote, columns))}) "
+                f"SELECT * FROM {self._arrays(table, columns)}")
+
+    def update_jobs(self, columns: tuple[str, ...]) -> str:
+        """UPDATE jobs SET the columns WHERE id (the id is the last parameter, or array)."""
+        statement = self._updates.get(columns)
+        if statement is None:
+            jobs, id_ = self._quote(JOBS.name), self._quote("id")
+            if self.postgres:
+                sets = ", ".join(f"{self._quote(c)} = u.{self._quote(c)}" for c in columns)
+                statement = (f"UPDATE {jobs} SET {sets} FROM {self._arrays(JOBS.name, (*columns, 'id'))} "
+                             f"WHERE {jobs}.{id_} = u.{id_}")
+            else:
+                sets = ", ".join(f"{self._quote(c)} = {self._mark(n)}" for n, c in enumerate(columns, 1))
+                statement = f"UPDATE {jobs} SET {sets} WHERE {id_} = {self._mark(len(columns) + 1)}"
+            self._updates[columns] = statement
+        return statement
+
+    def binder(self, table: str, columns: tuple[str, ...]) -> Callable[[dict[str, Any]], Sequence[Any]]:
+        """{column: value} -> the statement's parameters, in `columns` order, converted for the driver."""
+        binder = self._binders.get((table, columns))
+        if binder is None:
+            pick = operator.itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+            converts = [(i, p) for i, column in enumerate(columns) if (p := self._binds[table][column]) is not None]
+
+            def binder(row: dict[str, Any]) -> Sequence[Any]:
+                values = list(pick(row))
+                for i, convert in converts:
+                    if values[i] is not None:
+                        values[i] = convert(values[i])
+                return values
+
+            self._binders[(table, columns)] = binder
+        return binder
+
+    def jobs(self, rows: Iterable[Sequence[Any]], description: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Job rows as {column: value}, each value as SQLAlchemy would read it (its processors want the
+        driver's type code of each column, from the cursor's description)."""
+        if self._results is None:
+            self._results = [
+                _sqlite_time if isinstance(column.type, UtcDateTime) and not self.postgres
+                else column.type.dialect_impl(self._dialect).result_processor(self._dialect, field[1])
+                for column, field in zip(JOBS.columns, description, strict=True)]
+        results = self._results
+        return [{name: value if p is None or value is None else p(value)
+                 for name, p, value in zip(JOB_COLUMNS, results, row, strict=True)} for row in rows]
+
+
+class Transaction:
+    """The statements of one write transaction, run on a DBAPI cursor (inside the transaction). With a
+    cache of job rows (the SQLite writer's), jobs found there are not read again."""
+
+    def __init__(self, statements: Statements, cursor: Any, cache: dict[str, dict[str, Any]] | None = None) -> None:
+        self._sql, self._cursor, self._cache = statements, cursor, cache
+        self._written: dict[str, dict[str, Any]] = {}
+
+    def wrote(self, rows: dict[str, dict[str, Any]]) -> None:
+        """The rows of the jobs this transaction wrote (or read), as they will be once it commits."""
+        self._written = rows
+
+    def keep_written(self) -> None:
+        """After the commit: the written rows become what the cache holds (the oldest make room)."""
+        cache = self._cache
+        if cache is None:
+            return
+        for job_id, row in self._written.items():
+            cache.pop(job_id, None)
+            cache[job_id] = row
+        while len(cache) > JOB_CACHE:
+            del cache[next(iter(cache))]
+
+    def _rows(self, statement: str, parameters: tuple) -> list:
+        self._cursor.execute(statement, parameters)
+        return self._cursor.fetchall()
+
+    def lock_jobs(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The rows of these jobs that exist, locked for this transaction, in id order (sorted `ids`).
+        Do not change them: they may be the cache's."""
+        cache = self._cache or {}
+        missing = [job_id for job_id in ids if job_id not in cache]
+        read = {}
+        if missing:
+            rows = self._rows(self._sql.lock_jobs, (self._sql.values_list(missing),))
+            read = {row["id"]: row for row in self._sql.jobs(rows, self._cursor.description)}
+        return [row for job_id in ids if (row := cache.get(job_id) or read.get(job_id)) is not None]
+
+    def batch_children(self, batch_id: str) -> list[dict[str, Any]]:
+        """A batch's children in (batch_index, batch_attempt) order."""
+        rows = self._rows(self._sql.batch_children, (batch_id,))
+        return self._sql.jobs(rows, self._cursor.description)
+
+    def known_keys(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str, int]]:
+        """(job_id, key, sequence) of the recorded events among these (job_id, key) pairs."""
+        if self._sql.postgres:
+            parameters: tuple = ([job for job, _ in pairs], [key for _, key in pairs])
+        else:
+            parameters = (json.dumps(pairs),)
+        return [tuple(row) for row in self._rows(self._sql.known_keys, parameters)]
+
+    def insert_jobs(self, rows: list[dict[str, Any]]) -> None:
+        self._bulk(self._sql.insert_jobs, JOBS.name, JOB_COLUMNS, rows)
+
+    def insert_labels(self, rows: list[dict[str, Any]]) -> None:
+        self._bulk(self._sql.insert_labels, JobLabelRow.__table__.name, LABEL_COLUMNS, rows)
+
+    def insert_events(self, rows: list[dict[str, Any]]) -> None:
+        self._bulk(self._sql.insert_events, JobEventRow.__table__.name, EVENT_COLUMNS, rows)
+
+    def update_jobs(self, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+        """Sets `columns` of each row's job (`id` names it)."""
+        self._bulk(self._sql.update_jobs(columns), JOBS.name, (*columns, "id"), rows)
+
+    def _bulk(self, statement: str, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+        """Many rows: on PostgreSQL one execution with an array per column, else an executemany."""
+        if not self._sql.postgres:
+            self._many(statement, table, columns, rows)
+        elif rows:
+            values = map(self._sql.binder(table, columns), rows)
+            self._cursor.execute(statement, [list(column) for column in zip(*values, strict=True)])
+
+    def add_counts(self, rows: list[dict[str, Any]]) -> None:
+        """Adds each row's count to its (owner, kind, state) in job_counts."""
+        self._many(self._sql.add_counts, JobCountRow.__table__.name, COUNT_COLUMNS, rows)
+
+    def _many(self, statement: str, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._cursor.executemany(statement, list(map(self._sql.binder(table, columns), rows)))
+
+
+def busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class SqliteWriter:
+    """The store's one connection for writing a SQLite file, used on the event loop (see the module).
+
+    The transaction begins IMMEDIATE, taking the file's write lock first. When another connection holds it
+    (the delivery log, a migration, another process), waiting must not block the loop: that transaction
+    runs in a thread instead, which waits up to BUSY_TIMEOUT_MS. The store takes turns (its write lock), so
+    the connection is never used by two at once.
+
+    Two more things keep the loop free. The WAL is checkpointed in a thread every CHECKPOINT_EVERY commits
+    (a checkpoint copies pages into the file and syncs it; left to SQLite, it would run inside a commit).
+    And the rows of the jobs it wrote are kept (JOB_CACHE), so a batch reads only the jobs it has not
+    written lately: the file has one writer of jobs, this connection, and SQLite's data_version tells when
+    any other connection committed anything, which empties the cache."""
+
+    def __init__(self, path: str, statements: Statements) -> None:
+        self._path, self._statements = path, statements
+        self._connection: sqlite3.Connection | None = None
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._version: int | None = None
+        self._commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            # isolation_level=None: the module begins nothing by itself, the transaction is ours.
+            connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=0",
+                           "wal_autocheckpoint=0"):
+                connection.execute(f"PRAGMA {pragma}")
+            self._connection = connection
+        return self._connection
+
+    async def run(self, work: Callable[[Transaction], T]) -> T:
+        """`work(transaction)` in one transaction, committed (rolled back if it raises)."""
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if not busy(error):
+                raise
+            log.debug("another connection is writing the database: waiting for it in a thread")
+            result = await asyncio.to_thread(self._waiting, connection, work)
+        else:
+            result = self._finish(connection, work)
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
+            self._checkpoint = asyncio.create_task(asyncio.to_thread(self._checkpoint_wal))
+            self._checkpoint.add_done_callback(self._checkpointed)
+        return result
+
+    def _waiting(self, connection: sqlite3.Connection, work: Callable[[Transaction], T]) -> T:
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        finally:
+            connection.execute("PRAGMA busy_timeout=0")
+        return self._finish(connection, work)
+
+    def _finish(self, connection: sqlite3.Connection, work: Callable[[Transaction], T]) -> T:
+        try:
+            (version,) = connection.execute("PRAGMA data_version").fetchone()
+            if version != self._version:  # another connection committed: what is cached may be stale
+                self._jobs.clear()
+                self._version = version
+            transaction = Transaction(self._statements, connection.cursor(), self._jobs)
+            result = work(transaction)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        transaction.keep_written()
+        return result
+
+    def _checkpoint_wal(self) -> None:
+        """Copies the WAL into the file without waiting for (or blocking) readers and this writer."""
+        with contextlib.closing(sqlite3.connect(self._path)) as connection:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _checkpointed(self, task: asyncio.Task[None]) -> None:
+        self._checkpoint = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("checkpointing the WAL failed: %s", task.exception())
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        self._jobs.clear()
