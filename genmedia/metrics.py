@@ -8,6 +8,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 from prometheus_client import Counter, Histogram, start_http_server
@@ -51,15 +52,30 @@ def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
     return "server_stream" if handler.response_streaming else "unary"
 
 
+class _Method:
+    """One method's metric series, looked up once (prometheus' labels() costs a lock and a dict per call)."""
+
+    def __init__(self, labels: tuple[str, str, str], method: str) -> None:
+        self.labels, self.method = labels, method
+        self.started, self.handling = STARTED.labels(*labels), HANDLING.labels(*labels)
+        self._handled: dict[grpc.StatusCode, Any] = {}
+
+    def handled(self, code: grpc.StatusCode) -> Any:
+        series = self._handled.get(code)
+        if series is None:
+            series = self._handled[code] = HANDLED.labels(*self.labels, code.name)
+        return series
+
+
 class _Booked:
     """Books one RPC (started, then handled with its final code) and maps what escapes the servicer."""
 
-    def __init__(self, labels: tuple[str, str, str], context: grpc.aio.ServicerContext, method: str):
-        self.labels, self.context, self.method = labels, context, method
+    def __init__(self, method: _Method, context: grpc.aio.ServicerContext):
+        self.series, self.context, self.method = method, context, method.method
 
     async def __aenter__(self) -> None:
         self.start = time.perf_counter()
-        STARTED.labels(*self.labels).inc()
+        self.series.started.inc()
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         if exc is None:
@@ -77,8 +93,8 @@ class _Booked:
             self._finish(grpc.StatusCode.UNKNOWN)
 
     def _finish(self, code: grpc.StatusCode) -> None:
-        HANDLED.labels(*self.labels, code.name).inc()
-        HANDLING.labels(*self.labels).observe(time.perf_counter() - self.start)
+        self.series.handled(code).inc()
+        self.series.handling.observe(time.perf_counter() - self.start)
 
 
 def _code_of(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
@@ -97,39 +113,46 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, guard: Guard | None = None) -> None:
         self.guard = guard
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
         if handler is None or handler.request_streaming:
             return handler  # only reflection is client-streaming; it needs no wrapping
-        _, service, method = details.method.split("/")
-        labels = (_rpc_type(handler), service, method)
+        known = self._wrapped.get(details.method)
+        if known is not None and known[0] is handler:
+            return known[1]  # wrapped once per method, not per call
+        _, service, name = details.method.split("/")
+        method = _Method((_rpc_type(handler), service, name), details.method)
         if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, labels, details.method),
+            wrapped = grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, method),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return grpc.unary_unary_rpc_method_handler(
-            self._wrap_unary(handler.unary_unary, labels, details.method),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        else:
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        self._wrapped[details.method] = (handler, wrapped)
+        return wrapped
 
-    def _wrap_unary(self, behavior, labels, method):
+    def _wrap_unary(self, behavior, method: _Method):
         async def wrapper(request, context):
-            async with _Booked(labels, context, method):
+            async with _Booked(method, context):
                 if self.guard is not None:
-                    await self.guard(method, context)
+                    await self.guard(method.method, context)
                 return await behavior(request, context)
 
         return wrapper
 
-    def _wrap_stream(self, behavior, labels, method):
+    def _wrap_stream(self, behavior, method: _Method):
         async def wrapper(request, context):
-            async with _Booked(labels, context, method):
+            async with _Booked(method, context):
                 if self.guard is not None:
-                    await self.guard(method, context)
+                    await self.guard(method.method, context)
                 if inspect.isasyncgenfunction(behavior):
                     async for response in behavior(request, context):
                         yield response

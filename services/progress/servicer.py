@@ -67,25 +67,26 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
         count = len(request.reports)
         check([("reports", f"must hold 1-{MAX_REPORT_BATCH} reports, got {count}")]
               if not 0 < count <= MAX_REPORT_BATCH else [])
-        results = [ps.ReportProgressResult() for _ in request.reports]
-        valid: list[int] = []
-        for i, report in enumerate(request.reports):
+        response = ps.ReportProgressBatchResponse()
+        results = [response.results.add() for _ in range(count)]  # filled in place (a copy costs per report)
+        valid, reports = [], []
+        for result, report in zip(results, request.reports, strict=True):
             if violations := report_violations(report):
-                results[i].error.CopyFrom(_report_status(InvalidArgument(violations)))
+                result.error.CopyFrom(_report_status(InvalidArgument(violations)))
             else:
-                valid.append(i)
-        outcomes = await self._store.report_many(
-            [(r.event, r.idempotency_key, r.job if r.HasField("job") else None, tuple(r.children))
-             for r in (request.reports[i] for i in valid)])
-        for i, outcome in zip(valid, outcomes, strict=True):
-            if isinstance(outcome, ServiceError):
-                results[i].error.CopyFrom(_report_status(outcome))
-            elif isinstance(outcome, BaseException):
-                raise outcome  # the database failed: the whole call fails (and may be retried)
-            else:
-                results[i].recorded.sequence, results[i].recorded.duplicate = outcome.sequence, outcome.duplicate
+                valid.append(result)
+                reports.append((report.event, report.idempotency_key, report.job if report.HasField("job") else None,
+                                tuple(report.children)))
+        outcomes = await self._store.report_many(reports)
+        for result, outcome in zip(valid, outcomes, strict=True):
+            if isinstance(outcome, Recorded):
+                result.recorded.sequence, result.recorded.duplicate = outcome.sequence, outcome.duplicate
                 self._publish(outcome)
-        return ps.ReportProgressBatchResponse(results=results)
+            elif isinstance(outcome, ServiceError):
+                result.error.CopyFrom(_report_status(outcome))
+            else:
+                raise outcome  # not a refusal of this report (the store answers those as ServiceError)
+        return response
 
     def _publish(self, recorded: Recorded) -> None:
         """After the commit, so watchers never see an unrecorded event; a batch's own events with it."""

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -57,8 +58,7 @@ POSTGRES_WRITERS = 4
 DEFAULT_PRIORITY = 3
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(NamedTuple):
     """The outcome of a report: the event's sequence, and the stored event unless it was a duplicate."""
 
     sequence: int
@@ -67,15 +67,26 @@ class Recorded:
     also: tuple[pb.JobEvent, ...] = ()  # events recorded with it on other jobs (its batch's progress)
 
 
-@dataclass(frozen=True)
+class _Call:
+    """The reports of one `report_many` call: its future is done when the last of them is written."""
+
+    __slots__ = ("future", "left")
+
+    def __init__(self, future: asyncio.Future[None], left: int) -> None:
+        self.future, self.left = future, left
+
+
+@dataclass(slots=True)
 class _Pending:
-    """A report waiting for the writer, and the caller's future."""
+    """A report waiting for the writer, its call, and (once written) its outcome. Slots, not frozen: made
+    for every report, so it is kept cheap."""
 
     event: pb.JobEvent
     key: str
     job: pb.Job | None
-    future: asyncio.Future[Recorded]
     children: tuple[pb.Job, ...] = ()  # with a batch's CREATED: its jobs, recorded in the same transaction
+    call: _Call | None = None
+    outcome: Recorded | Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -131,14 +142,15 @@ class Store:
 
         Group commit: reports that arrive while a transaction is being written wait for the next one and
         are written together, one transaction per batch instead of one per event, in arrival order."""
-        loop = asyncio.get_running_loop()
-        pending = [_Pending(event, key, job, loop.create_future(), tuple(children))
-                   for event, key, job, children in reports]
+        if not reports:
+            return []
+        call = _Call(asyncio.get_running_loop().create_future(), len(reports))
+        pending = [_Pending(event, key, job, tuple(children), call) for event, key, job, children in reports]
         self._queue.extend(pending)
         if len(self._writers) < self._max_writers:
             self._writers.add(asyncio.create_task(self._write_queued()))
-        # A caller that goes away cancels only its own wait, never the write.
-        return list(await asyncio.gather(*(p.future for p in pending), return_exceptions=True))
+        await call.future  # a caller that goes away cancels only its own wait, never the write
+        return [p.outcome for p in pending]
 
     async def _write_queued(self) -> None:
         """Writes what is queued, a batch per transaction, until the queue is empty."""
@@ -149,14 +161,16 @@ class Store:
                     outcomes = await self._write_batch(batch)
                 except Exception as error:  # the database failed: every report of the batch fails with it
                     log.warning("writing %d reports failed: %s", len(batch), error)
-                    outcomes = [error] * len(batch)
+                    unavailable = ServiceError(
+                        grpc.StatusCode.UNAVAILABLE, f"the progress database failed, nothing was recorded: "
+                        f"{type(error).__name__}: {error}; try again", "DATABASE_UNAVAILABLE")
+                    outcomes = [unavailable] * len(batch)
                 for pending, outcome in zip(batch, outcomes, strict=True):
-                    if pending.future.done():
-                        continue
-                    if isinstance(outcome, Exception):
-                        pending.future.set_exception(outcome)
-                    else:
-                        pending.future.set_result(outcome)
+                    pending.outcome = outcome
+                    call = pending.call
+                    call.left -= 1
+                    if call.left == 0 and not call.future.done():
+                        call.future.set_result(None)
         finally:
             # At once, with no await since the queue was found empty: a report queued from now on sees a
             # free writer slot and starts a writer (a done-callback would run later and leave it stranded).

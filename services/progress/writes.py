@@ -268,11 +268,14 @@ class SqliteWriter:
 
     The transaction begins IMMEDIATE, taking the file's write lock first. When another connection holds it
     (the delivery log, a migration, another process), waiting must not block the loop: that transaction
-    runs in a thread instead, which waits up to BUSY_TIMEOUT_MS. The store takes turns (its write lock), so
-    the connection is never used by two at once.
+    runs in a thread instead, which waits up to BUSY_TIMEOUT_MS. Transactions take turns, so the
+    connection is never used by two at once.
 
     Two more things keep the loop free. The WAL is checkpointed in a thread every CHECKPOINT_EVERY commits
-    (a checkpoint copies pages into the file and syncs it; left to SQLite, it would run inside a commit).
+    (a checkpoint copies pages into the file and syncs it; left to SQLite, it would run inside a commit):
+    first while writes go on, then once more with writes held, which copies only what came meanwhile and
+    leaves the WAL fully copied, so the next write starts it over instead of growing it.
+
     And the rows of the jobs it wrote are kept (JOB_CACHE), so a batch reads only the jobs it has not
     written lately: the file has one writer of jobs, this connection, and SQLite's data_version tells when
     any other connection committed anything, which empties the cache."""
@@ -284,6 +287,7 @@ class SqliteWriter:
         self._version: int | None = None
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
+        self._turn = asyncio.Lock()  # a transaction, or the held part of a checkpoint
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -297,19 +301,20 @@ class SqliteWriter:
 
     async def run(self, work: Callable[[Transaction], T]) -> T:
         """`work(transaction)` in one transaction, committed (rolled back if it raises)."""
-        connection = self._connect()
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            if not busy(error):
-                raise
-            log.debug("another connection is writing the database: waiting for it in a thread")
-            result = await asyncio.to_thread(self._waiting, connection, work)
-        else:
-            result = self._finish(connection, work)
+        async with self._turn:
+            connection = self._connect()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if not busy(error):
+                    raise
+                log.debug("another connection is writing the database: waiting for it in a thread")
+                result = await asyncio.to_thread(self._waiting, connection, work)
+            else:
+                result = self._finish(connection, work)
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
-            self._checkpoint = asyncio.create_task(asyncio.to_thread(self._checkpoint_wal))
+            self._checkpoint = asyncio.create_task(self._checkpoint_wal())
             self._checkpoint.add_done_callback(self._checkpointed)
         return result
 
@@ -337,8 +342,13 @@ class SqliteWriter:
         transaction.keep_written()
         return result
 
-    def _checkpoint_wal(self) -> None:
-        """Copies the WAL into the file without waiting for (or blocking) readers and this writer."""
+    async def _checkpoint_wal(self) -> None:
+        await asyncio.to_thread(self._copy_wal)  # the bulk, while transactions go on
+        async with self._turn:
+            await asyncio.to_thread(self._copy_wal)  # what they added meanwhile, with none running
+
+    def _copy_wal(self) -> None:
+        """Copies the WAL into the file without waiting for (or blocking) readers and writers."""
         with contextlib.closing(sqlite3.connect(self._path)) as connection:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
 

@@ -1,0 +1,122 @@
+"""The store's write path (services/progress/writes.py) where it can go wrong: the SQLite writer's job-row
+cache against other connections, another writer holding the file, WAL checkpoints, a failing database."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from genmedia.errors import ServiceError
+from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import job_service_pb2 as js
+from genmedia.v1 import progress_service_pb2 as ps
+from services.progress import writes
+from services.progress.models import make_engine
+from services.progress.schema import upgrade
+from services.progress.store import Store
+from tests.integration.progress import created, failure, progress_stub, report
+
+
+@pytest.fixture
+async def store(database) -> AsyncIterator[Store]:
+    engine = make_engine(database.url, database.connect_args)
+    await upgrade(engine)
+    store = Store(engine)
+    try:
+        yield store
+    finally:
+        store.close()
+        await engine.dispose()
+
+
+async def create(store: Store, job_id: str) -> None:
+    event = pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_CREATED)
+    await store.report(event, "created", pb.Job(id=job_id, kind=pb.JOB_KIND_IMAGE))
+
+
+async def progress(store: Store, job_id: str, key: str, percent: float = 1) -> int:
+    event = pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_PROGRESS, percent=percent)
+    return (await store.report(event, key)).sequence
+
+
+def file_of(database) -> Path:
+    return Path(database.url.removeprefix("sqlite+aiosqlite:///"))
+
+
+async def test_a_purged_job_is_gone_for_the_writer_too(store):
+    """The purge deletes through another connection: the writer must not answer from rows it kept."""
+    await create(store, "j1")
+    await store.report(pb.JobEvent(job_id="j1", type=pb.EVENT_TYPE_COMPLETED), "done")
+    assert await store.purge(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), 10) == ["j1"]
+    with pytest.raises(ServiceError) as caught:
+        await progress(store, "j1", "late")
+    assert caught.value.code == grpc.StatusCode.NOT_FOUND
+    await create(store, "j1")  # the id is free again
+    assert (await store.get_job("j1")).last_sequence == 1
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_another_writer_of_the_file_is_waited_for_off_the_loop_and_its_changes_are_seen(store, database):
+    await create(store, "j1")
+    assert await progress(store, "j1", "p1") == 2
+    other = sqlite3.connect(file_of(database), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # holds the file's write lock
+        # Another writer records sequence 3 itself (as a second process on the file would).
+        other.execute("INSERT INTO job_events (job_id, sequence, idempotency_key, type, state, step, time, event) "
+                      "VALUES ('j1', 3, 'elsewhere', ?, ?, 0, '2030-01-01 00:00:00.000000', x'')",
+                      (pb.EVENT_TYPE_PROGRESS, pb.JOB_STATE_PENDING))
+        other.execute("UPDATE jobs SET last_sequence = 3, message = 'from elsewhere' WHERE id = 'j1'")
+        waiting = asyncio.create_task(progress(store, "j1", "p2"))
+        began = time.perf_counter()
+        await asyncio.sleep(0.3)
+        assert time.perf_counter() - began < 0.5, "the event loop was blocked while the report waited"
+        assert not waiting.done()
+        other.execute("COMMIT")
+    finally:
+        other.close()
+    assert await waiting == 4  # after the other writer's 3: its change was read, not the kept row
+    job = await store.get_job("j1")
+    assert (job.last_sequence, job.message) == (4, "from elsewhere")
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_the_wal_is_checkpointed_as_reports_are_written(store, database, monkeypatch):
+    monkeypatch.setattr(writes, "CHECKPOINT_EVERY", 20)
+    await create(store, "j1")
+    for i in range(600):  # a transaction each
+        await progress(store, "j1", f"p{i}", percent=i / 6)
+    await asyncio.sleep(0.2)  # the last checkpoint's thread
+    wal = file_of(database).with_name(file_of(database).name + "-wal")
+    # Without checkpoints the WAL holds every page of 600 commits (over 5 MB); with them it is reused.
+    assert wal.stat().st_size < 2 * 1024 * 1024, wal.stat().st_size
+
+
+async def test_a_failing_database_answers_unavailable_and_the_next_reports_go_on(database, monkeypatch):
+    async with progress_stub(database) as stub:
+        await stub.ReportProgress(created("j1"))
+        original = writes.Transaction.insert_events
+
+        def broken(self, rows):
+            raise OSError("the database went away")
+
+        monkeypatch.setattr(writes.Transaction, "insert_events", broken)
+        code, reason, _ = await failure(stub.ReportProgress(report("j1", "p1", pb.EVENT_TYPE_PROGRESS, percent=5)))
+        assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE")
+        both = ps.ReportProgressBatchRequest(reports=[report("j1", "p1", pb.EVENT_TYPE_PROGRESS, percent=5),
+                                                      report("j1", "p2", pb.EVENT_TYPE_PROGRESS, percent=6)])
+        results = (await stub.ReportProgressBatch(both)).results
+        assert [r.error.code for r in results] == [grpc.StatusCode.UNAVAILABLE.value[0]] * 2
+        monkeypatch.setattr(writes.Transaction, "insert_events", original)
+        # Nothing of the failed writes was kept: the retries get the next sequences, with no gap.
+        assert (await stub.ReportProgress(report("j1", "p1", pb.EVENT_TYPE_PROGRESS, percent=5))).sequence == 2
+        assert (await stub.ReportProgressBatch(both)).results[1].recorded.sequence == 3
+        job = await stub.GetJob(js.GetJobRequest(job_id="j1"))
+        assert (job.last_sequence, job.percent) == (3, 6)
