@@ -13,6 +13,7 @@ from services.progress.store import TERMINAL_STATES, TYPE_STATES
 
 MAX_ID = 200
 EVENT_TYPES, JOB_STATES, JOB_KINDS = (frozenset(enum.values()) for enum in (pb.EventType, pb.JobState, pb.JobKind))
+PLAIN_TYPES = EVENT_TYPES - {pb.EVENT_TYPE_UNSPECIFIED, pb.EVENT_TYPE_CREATED}
 MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31, what datetimes hold
 
 
@@ -21,7 +22,19 @@ def valid_time(stamp: Timestamp) -> bool:
 
 
 def report_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
-    """Every problem of a ReportProgress request, named by field."""
+    """Every problem of a ReportProgress request, named by field. The common report, an event on a running
+    job with no job, children, error or assets, is passed by a few checks that imply all the others."""
+    event = request.event
+    if (event.type in PLAIN_TYPES and not event.state and 0 <= event.percent <= 100  # (False for NaN)
+            and 0 < len(event.job_id) <= MAX_ID and 0 < len(request.idempotency_key) <= MAX_ID
+            and len(event.message) <= MAX_TEXT and "\x00" not in event.job_id + request.idempotency_key + event.message
+            and not (event.assets or request.children or request.HasField("job") or event.HasField("error"))
+            and (not event.HasField("estimated_completion_time") or valid_time(event.estimated_completion_time))):
+        return []
+    return _all_violations(request)
+
+
+def _all_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
     event, v = request.event, []
     if not event.job_id:
         v.append(("event.job_id", "must not be empty"))

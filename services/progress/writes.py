@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import operator
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -35,7 +37,8 @@ EVENT_COLUMNS = ("job_id", "sequence", "idempotency_key", "type", "state", "step
 LABEL_COLUMNS = ("job_id", "key", "value")
 COUNT_COLUMNS = ("owner", "kind", "state", "count")
 BUSY_TIMEOUT_MS = 5000  # how long the writer waits for another writer of the file (in a thread)
-CHECKPOINT_EVERY = 200  # commits between two WAL checkpoints
+CHECKPOINT_EVERY = 1000  # commits between two WAL checkpoints (at most some 30 MB of WAL)
+CHECKPOINT_PASSES, QUICK_PASS = 3, 0.01  # passes while writes go on, until one takes under QUICK_PASS s
 JOB_CACHE = 4096  # job rows kept by the SQLite writer
 
 
@@ -53,6 +56,7 @@ def _binds(table: Table, dialect: Dialect) -> dict[str, Callable | None]:
     return {column.name: bind(column) for column in table.columns}
 
 
+@functools.lru_cache(maxsize=16)  # a transaction's rows share its time
 def _sqlite_text(time: dt.datetime) -> str:
     """A UtcDateTime as SQLite holds it: '2026-11-23 17:06:35.123456' in UTC (SQLAlchemy's format)."""
     return time.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -343,7 +347,11 @@ class SqliteWriter:
         return result
 
     async def _checkpoint_wal(self) -> None:
-        await asyncio.to_thread(self._copy_wal)  # the bulk, while transactions go on
+        for _ in range(CHECKPOINT_PASSES):  # the bulk, while transactions go on
+            began = time.perf_counter()
+            await asyncio.to_thread(self._copy_wal)
+            if time.perf_counter() - began < QUICK_PASS:
+                break  # little came meanwhile: the held pass will be short
         async with self._turn:
             await asyncio.to_thread(self._copy_wal)  # what they added meanwhile, with none running
 

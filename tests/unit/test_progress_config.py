@@ -6,6 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genmedia.config import ConfigError
 from genmedia.errors import InvalidArgument
@@ -14,7 +16,7 @@ from genmedia.v1 import progress_service_pb2 as ps
 from services.progress.config import Settings
 from services.progress.models import make_engine
 from services.progress.queries import JobQuery, PageKey, decode_page_token, encode_page_token
-from services.progress.validation import report_violations
+from services.progress.validation import _all_violations, report_violations
 
 
 @pytest.fixture
@@ -99,3 +101,25 @@ def test_a_token_is_bound_to_its_filter_and_order():
 def test_report_validation(event, fields):
     request = ps.ReportProgressRequest(event=event, idempotency_key="k")
     assert [field for field, _ in report_violations(request)] == fields
+
+
+TEXTS = st.sampled_from(["", "k", "\x00", "j" * 200, "j" * 201, "m" * 4001])
+
+
+@settings(max_examples=400, deadline=None)
+@given(type_=st.sampled_from(sorted(pb.EventType.values()) + [99]), state=st.sampled_from([0, 2, 5, 99]),
+       percent=st.sampled_from([0.0, 50.0, 100.0, -1.0, 101.0, float("nan")]), job_id=TEXTS, key=TEXTS,
+       message=TEXTS, eta=st.sampled_from([None, 0, 10**12]), extra=st.sampled_from(["", "job", "error", "asset"]))
+def test_the_quick_check_passes_only_what_the_full_check_passes(type_, state, percent, job_id, key, message,
+                                                                 eta, extra):
+    event = pb.JobEvent(job_id=job_id, type=type_, state=state, percent=percent, message=message)
+    if eta is not None:
+        event.estimated_completion_time.seconds = eta
+    request = ps.ReportProgressRequest(event=event, idempotency_key=key)
+    if extra == "job":
+        request.job.id = job_id
+    elif extra == "error":
+        event.error.code = "\x00"
+    elif extra == "asset":
+        event.assets.add(uri="\x00")
+    assert report_violations(request) == _all_violations(request)
