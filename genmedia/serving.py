@@ -121,9 +121,6 @@ async def create_server(
     if port == 0:
         raise OSError(f"could not bind {address}")
     await server.start()
-    # What exists now (modules, protos, the engine) lives as long as the process: keep it out of the
-    # cyclic collector's full passes, which would otherwise walk it all and stall every call.
-    gc.freeze()
     return RunningServer(server, port, health, names)
 
 
@@ -140,6 +137,10 @@ async def serve(
         settings.auth.warn_if_off(settings.service)
     running = await create_server(registrations, settings.address, guard=settings.auth, tls=settings.tls,
                                   max_message_bytes=settings.max_message_bytes)
+    # What exists now (modules, protos, engines) lives as long as the process: keep it out of the cyclic
+    # collector's full passes, which would otherwise walk it all and stall every call. (A service process's
+    # entry only: a test process making many servers would keep its garbage of the moment.)
+    gc.freeze()
     log.info(
         "%s serving %s on %s:%d%s (metrics on %s)",
         settings.service, ", ".join(running.names), settings.host, running.port,
