@@ -120,3 +120,29 @@ async def test_a_failing_database_answers_unavailable_and_the_next_reports_go_on
         assert (await stub.ReportProgressBatch(both)).results[1].recorded.sequence == 3
         job = await stub.GetJob(js.GetJobRequest(job_id="j1"))
         assert (job.last_sequence, job.percent) == (3, 6)
+
+
+async def test_two_stores_creating_the_same_jobs_at_once_record_each_event_once(database):
+    """Two writers (replicas on PostgreSQL; two connections on a SQLite file) send the same CREATED with
+    different progress: one creates each job, the other's CREATED is a duplicate, and every progress
+    report is recorded once, in sequences without gaps. (On PostgreSQL the loser's insert of the job
+    fails on its key, and its batch is redone report by report.)"""
+    engines = [make_engine(database.url, database.connect_args) for _ in range(2)]
+    await upgrade(engines[0])
+    stores = [Store(engine) for engine in engines]
+    try:
+        for round_ in range(10):
+            job_id = f"j{round_}"
+            job = pb.Job(id=job_id, kind=pb.JOB_KIND_IMAGE)
+            batches = [[(pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_CREATED), "created", job, ()),
+                        (pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_PROGRESS, percent=n), f"p{n}", None, ())]
+                       for n in (1, 2)]
+            outcomes = await asyncio.gather(*(store.report_many(b) for store, b in zip(stores, batches, strict=True)))
+            creations, progress_ = [o[0] for o in outcomes], [o[1] for o in outcomes]
+            assert sorted(c.duplicate for c in creations) == [False, True] and {c.sequence for c in creations} == {1}
+            assert sorted(p.sequence for p in progress_) == [2, 3] and not any(p.duplicate for p in progress_)
+            assert (await stores[0].get_job(job_id)).last_sequence == 3
+    finally:
+        for store, engine in zip(stores, engines, strict=True):
+            store.close()
+            await engine.dispose()
