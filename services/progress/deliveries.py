@@ -7,7 +7,9 @@ CASCADE), so retention purges them too."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -49,6 +51,10 @@ class JobNotifyRow(Base):
 
     job_id: Mapped[str] = mapped_column(String(200), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     notify: Mapped[bytes] = mapped_column(LargeBinary)  # a serialized Notify
+
+
+# The settings of some jobs, read directly from a SQLite file (the ids a JSON array).
+NOTIFY_OF = "SELECT job_id, notify FROM job_notify WHERE job_id IN (SELECT value FROM json_each(?))"
 
 
 class DeliveryRow(Base):
@@ -115,8 +121,10 @@ class Recorded:
 class Deliveries:
     """Deliveries and notify settings in the progress database; one transaction per call."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 read: Callable[[str, tuple], tuple[list, object] | None] | None = None) -> None:
         self.sessions = sessions
+        self._read = read  # the store's quick read of a SQLite file, when it is on one
 
     async def keep_notify(self, job_id: str, notify: pb.Notify) -> None:
         """Keeps a job's settings the first time (a repeated CREATED keeps the first ones)."""
@@ -130,6 +138,8 @@ class Deliveries:
     async def notify_of(self, job_ids: list[str]) -> dict[str, pb.Notify]:
         if not job_ids:
             return {}
+        if self._read is not None and (read := self._read(NOTIFY_OF, (json.dumps(job_ids),))) is not None:
+            return {job_id: pb.Notify.FromString(blob) for job_id, blob in read[0]}
         async with self.sessions() as session:
             rows = await session.scalars(select(JobNotifyRow).where(JobNotifyRow.job_id.in_(job_ids)))
             return {row.job_id: pb.Notify.FromString(row.notify) for row in rows}

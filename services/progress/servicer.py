@@ -51,7 +51,7 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
 
     def __init__(self, store: Store, bus: Bus, heartbeat_seconds: float) -> None:
         self._store, self._bus, self._heartbeat = store, bus, heartbeat_seconds
-        self._deliveries = Deliveries(store.sessions)
+        self._deliveries = Deliveries(store.sessions, store.read_sqlite)
 
     async def ReportProgress(self, request: ps.ReportProgressRequest, context: Context) -> ps.ReportProgressResponse:
         check(report_violations(request))

@@ -27,7 +27,7 @@ from services.progress import batches
 from services.progress.feed import Feed
 from services.progress.models import UTC, JobCountRow, JobEventRow, JobLabelRow, JobRow
 from services.progress.queries import JobQuery, PageKey
-from services.progress.writes import SqliteWriter, Statements, Transaction
+from services.progress.writes import ReadBusy, SqliteWriter, Statements, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,23 @@ class Store:
         code = getattr(driver, "sqlstate", None) or getattr(driver, "pgcode", None)
         return isinstance(error, integrity) or code in ("40P01", "40001")
 
+    def read_sqlite(self, statement: str, parameters: tuple) -> tuple[list, object] | None:
+        """A quick read of a SQLite file on the event loop (rows, description); None when the store is not
+        on a SQLite file or the read would have to wait: then read through the engine (a point read that
+        way costs some 1.5 ms of CPU in SQLAlchemy's async machinery, 30 times the read itself)."""
+        if self._sqlite is None:
+            return None
+        try:
+            return self._sqlite.read(statement, parameters)
+        except ReadBusy:
+            return None
+
     async def get_job(self, job_id: str) -> pb.Job:
+        if (read := self.read_sqlite(self._statements.get_job, (job_id,))) is not None:
+            rows, description = read
+            if not rows:
+                raise NotFound("job", job_id)
+            return JobRow.to_proto(SimpleNamespace(**self._statements.jobs(rows, description)[0]))
         async with self._sessions() as session:
             row = await session.get(JobRow, job_id)
             if row is None:

@@ -82,6 +82,7 @@ class Statements:
         jobs, columns = quote(JOBS.name), ", ".join(map(quote, JOB_COLUMNS))
         lock = " FOR UPDATE" if self.postgres else ""  # SQLite: BEGIN IMMEDIATE took the file's write lock
         self.lock_jobs = f"SELECT {columns} FROM {jobs} WHERE {self._within('id', 1)} ORDER BY {quote('id')}{lock}"
+        self.get_job = f"SELECT {columns} FROM {jobs} WHERE {quote('id')} = {self._mark(1)}"
         self.batch_children = (f"SELECT {columns} FROM {jobs} WHERE {quote('batch_id')} = {self._mark(1)} "
                                f"ORDER BY {quote('batch_index')}, {quote('batch_attempt')}")
         events = JobEventRow.__table__.name
@@ -263,6 +264,10 @@ class Transaction:
             self._cursor.executemany(statement, list(map(self._sql.binder(table, columns), rows)))
 
 
+class ReadBusy(Exception):
+    """The SQLite file could not be read at once."""
+
+
 def busy(error: sqlite3.OperationalError) -> bool:
     return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
@@ -287,6 +292,7 @@ class SqliteWriter:
     def __init__(self, path: str, statements: Statements) -> None:
         self._path, self._statements = path, statements
         self._connection: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
         self._jobs: dict[str, dict[str, Any]] = {}
         self._version: int | None = None
         self._commits = 0
@@ -365,8 +371,25 @@ class SqliteWriter:
         if not task.cancelled() and task.exception() is not None:
             log.warning("checkpointing the WAL failed: %s", task.exception())
 
+    def read(self, statement: str, parameters: tuple) -> tuple[list, Any]:
+        """A read on the event loop (rows and the cursor's description), on a connection of its own: in WAL
+        mode a reader waits for no writer. ReadBusy in the rare moments it would have to wait (the WAL being
+        reset, recovery): then the caller reads the slow way."""
+        if self._reader is None:
+            self._reader = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            self._reader.execute("PRAGMA busy_timeout=0")
+            self._reader.execute("PRAGMA query_only=ON")
+        try:
+            cursor = self._reader.execute(statement, parameters)
+            return cursor.fetchall(), cursor.description
+        except sqlite3.OperationalError as error:
+            if busy(error):
+                raise ReadBusy from error
+            raise
+
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        for connection in (self._connection, self._reader):
+            if connection is not None:
+                connection.close()
+        self._connection = self._reader = None
         self._jobs.clear()

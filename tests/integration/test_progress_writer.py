@@ -146,3 +146,31 @@ async def test_two_stores_creating_the_same_jobs_at_once_record_each_event_once(
         for store, engine in zip(stores, engines, strict=True):
             store.close()
             await engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_get_job_reads_a_sqlite_file_directly_and_the_slow_way_when_that_would_wait(database, monkeypatch):
+    reads = []
+    read = writes.SqliteWriter.read
+
+    def counted(self, statement, parameters):
+        reads.append(statement.split()[-4:])
+        return read(self, statement, parameters)
+
+    monkeypatch.setattr(writes.SqliteWriter, "read", counted)
+    async with progress_stub(database) as stub:
+        await stub.ReportProgress(created("j1", notify=pb.Notify(webhook_url="https://example.com/hook")))
+        await stub.ReportProgress(report("j1", "p", pb.EVENT_TYPE_PROGRESS, percent=5, message="halfway there"))
+        direct = await stub.GetJob(js.GetJobRequest(job_id="j1"))
+        assert len(reads) == 2  # the job, and its notify settings
+        code, reason, _ = await failure(stub.GetJob(js.GetJobRequest(job_id="nope")))
+        assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "JOB_NOT_FOUND")
+
+        def busy(self, statement, parameters):
+            raise writes.ReadBusy
+
+        monkeypatch.setattr(writes.SqliteWriter, "read", busy)
+        slow = await stub.GetJob(js.GetJobRequest(job_id="j1"))
+    assert direct == slow  # the same job, notify settings (redacted) included, whichever way it was read
+    assert (direct.percent, direct.message, direct.notify.webhook_url) == (5, "halfway there", "https://example.com/…")
+    assert direct.create_time.seconds and direct.update_time.seconds and dict(direct.labels) == {"team": "a"}
