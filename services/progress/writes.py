@@ -37,7 +37,8 @@ EVENT_COLUMNS = ("job_id", "sequence", "idempotency_key", "type", "state", "step
 LABEL_COLUMNS = ("job_id", "key", "value")
 COUNT_COLUMNS = ("owner", "kind", "state", "count")
 BUSY_TIMEOUT_MS = 5000  # how long the writer waits for another writer of the file (in a thread)
-CHECKPOINT_EVERY = 1000  # commits between two WAL checkpoints (at most some 30 MB of WAL)
+CHECKPOINT_EVERY = 25  # commits between two WAL checkpoints: small ones, so each syncs little at once
+RESTART_EVERY = 1000  # commits between two checkpoints that let the WAL start over (it holds some 30 MB)
 CHECKPOINT_PASSES, QUICK_PASS = 3, 0.01  # passes while writes go on, until one takes under QUICK_PASS s
 JOB_CACHE = 4096  # job rows kept by the SQLite writer
 
@@ -281,9 +282,11 @@ class SqliteWriter:
     connection is never used by two at once.
 
     Two more things keep the loop free. The WAL is checkpointed in a thread every CHECKPOINT_EVERY commits
-    (a checkpoint copies pages into the file and syncs it; left to SQLite, it would run inside a commit):
-    first while writes go on, then once more with writes held, which copies only what came meanwhile and
-    leaves the WAL fully copied, so the next write starts it over instead of growing it.
+    (a checkpoint copies pages into the file and syncs it; left to SQLite, it would run inside a commit),
+    while writes go on: small and often, since a sync of many pages stalls the writer's own writes (the
+    file system's journal) for tens of ms. Every RESTART_EVERY commits one more pass follows with writes
+    held, which copies only what came meanwhile and leaves the WAL fully copied, so the next write starts
+    it over instead of growing it.
 
     And the rows of the jobs it wrote are kept (JOB_CACHE), so a batch reads only the jobs it has not
     written lately: the file has one writer of jobs, this connection, and SQLite's data_version tells when
@@ -295,7 +298,7 @@ class SqliteWriter:
         self._reader: sqlite3.Connection | None = None
         self._jobs: dict[str, dict[str, Any]] = {}
         self._version: int | None = None
-        self._commits = 0
+        self._commits = self._copied = self._restarted = 0  # commits: all, at the last checkpoint, restart
         self._checkpoint: asyncio.Task[None] | None = None
         self._turn = asyncio.Lock()  # a transaction, or the held part of a checkpoint
 
@@ -323,8 +326,11 @@ class SqliteWriter:
             else:
                 result = self._finish(connection, work)
         self._commits += 1
-        if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
-            self._checkpoint = asyncio.create_task(self._checkpoint_wal())
+        if self._checkpoint is None and self._commits - self._copied >= CHECKPOINT_EVERY:
+            hold = self._commits - self._restarted >= RESTART_EVERY
+            self._copied = self._commits
+            self._restarted = self._commits if hold else self._restarted
+            self._checkpoint = asyncio.create_task(self._checkpoint_wal(hold))
             self._checkpoint.add_done_callback(self._checkpointed)
         return result
 
@@ -352,14 +358,15 @@ class SqliteWriter:
         transaction.keep_written()
         return result
 
-    async def _checkpoint_wal(self) -> None:
+    async def _checkpoint_wal(self, hold: bool) -> None:
         for _ in range(CHECKPOINT_PASSES):  # the bulk, while transactions go on
             began = time.perf_counter()
             await asyncio.to_thread(self._copy_wal)
-            if time.perf_counter() - began < QUICK_PASS:
+            if not hold or time.perf_counter() - began < QUICK_PASS:
                 break  # little came meanwhile: the held pass will be short
-        async with self._turn:
-            await asyncio.to_thread(self._copy_wal)  # what they added meanwhile, with none running
+        if hold:
+            async with self._turn:
+                await asyncio.to_thread(self._copy_wal)  # what they added meanwhile, with none running
 
     def _copy_wal(self) -> None:
         """Copies the WAL into the file without waiting for (or blocking) readers and writers."""

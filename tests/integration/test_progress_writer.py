@@ -89,7 +89,8 @@ async def test_another_writer_of_the_file_is_waited_for_off_the_loop_and_its_cha
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_the_wal_is_checkpointed_as_reports_are_written(store, database, monkeypatch):
-    monkeypatch.setattr(writes, "CHECKPOINT_EVERY", 20)
+    monkeypatch.setattr(writes, "CHECKPOINT_EVERY", 5)
+    monkeypatch.setattr(writes, "RESTART_EVERY", 20)
     await create(store, "j1")
     for i in range(600):  # a transaction each
         await progress(store, "j1", f"p{i}", percent=i / 6)
