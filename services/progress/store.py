@@ -53,6 +53,11 @@ COLUMN_DEFAULTS = {  # a new row's values before the job's own: the columns' sca
     for column in JOBS.columns
 }
 CONFLICT_RETRIES = 3
+# Reads of a SQLite file made directly (read_sqlite); EVENTS_PAGE has a row (its event NULL) for a job with
+# no events after the cursor, and none for a job that does not exist, in one statement: one snapshot.
+EVENTS_AFTER = "SELECT event FROM job_events WHERE job_id = ? AND sequence > ? ORDER BY sequence"
+EVENTS_PAGE = ("SELECT e.event FROM jobs AS j LEFT JOIN job_events AS e ON e.job_id = j.id AND e.sequence > ? "
+               "WHERE j.id = ? ORDER BY e.sequence LIMIT ?")
 MAX_BATCH = 256  # reports per transaction
 POSTGRES_WRITERS = 4
 DEFAULT_PRIORITY = 3
@@ -266,6 +271,8 @@ class Store:
 
     async def events_after(self, job_id: str, after: int) -> list[pb.JobEvent]:
         """The stored events of a job with a sequence above `after`, in order."""
+        if (read := self.read_sqlite(EVENTS_AFTER, (job_id, after))) is not None:
+            return [pb.JobEvent.FromString(blob) for (blob,) in read[0]]
         async with self._sessions() as session:
             query = (
                 select(JobEventRow)
@@ -277,6 +284,11 @@ class Store:
     async def events_page(self, job_id: str, after: int, size: int) -> tuple[list[pb.JobEvent], bool]:
         """Up to `size` events of a job after sequence `after`, and whether more follow; NOT_FOUND for a
         job that does not exist (or was purged)."""
+        if (read := self.read_sqlite(EVENTS_PAGE, (after, job_id, size + 1))) is not None:
+            if not read[0]:
+                raise NotFound("job", job_id)
+            blobs = [blob for (blob,) in read[0] if blob is not None]  # (NULL: the job has none after `after`)
+            return [pb.JobEvent.FromString(b) for b in blobs[:size]], len(blobs) > size
         async with self._sessions() as session:
             if await session.scalar(select(JobRow.id).where(JobRow.id == job_id)) is None:
                 raise NotFound("job", job_id)

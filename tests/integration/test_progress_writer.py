@@ -19,6 +19,7 @@ from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from services.progress import writes
 from services.progress.models import make_engine
+from services.progress.queries import encode_token
 from services.progress.schema import upgrade
 from services.progress.store import Store
 from tests.integration.progress import created, failure, progress_stub, report
@@ -150,12 +151,24 @@ async def test_two_stores_creating_the_same_jobs_at_once_record_each_event_once(
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-async def test_get_job_reads_a_sqlite_file_directly_and_the_slow_way_when_that_would_wait(database, monkeypatch):
+async def read_j1(stub) -> tuple:
+    """What GetJob and ListJobEvents answer about j1 (two pages of one, the rest, past the end)."""
+    job = await stub.GetJob(js.GetJobRequest(job_id="j1"))
+    first = await stub.ListJobEvents(ps.ListJobEventsRequest(job_id="j1", page_size=1))
+    rest = await stub.ListJobEvents(ps.ListJobEventsRequest(job_id="j1", page_token=first.next_page_token))
+    watched = [r async for r in stub.WatchJob(ps.WatchJobRequest(job_id="j1", after_sequence=1))]
+    past = await stub.ListJobEvents(ps.ListJobEventsRequest(job_id="j1", page_token=encode_token("j1", 3)))
+    missing = await failure(stub.ListJobEvents(ps.ListJobEventsRequest(job_id="nope")))
+    return job, first, rest, watched, past, missing[:2]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_reads_of_a_sqlite_file_are_direct_and_the_slow_way_when_that_would_wait(database, monkeypatch):
     reads = []
     read = writes.SqliteWriter.read
 
     def counted(self, statement, parameters):
-        reads.append(statement.split()[-4:])
+        reads.append(statement)
         return read(self, statement, parameters)
 
     monkeypatch.setattr(writes.SqliteWriter, "read", counted)
@@ -170,8 +183,17 @@ async def test_get_job_reads_a_sqlite_file_directly_and_the_slow_way_when_that_w
         def busy(self, statement, parameters):
             raise writes.ReadBusy
 
+        await stub.ReportProgress(report("j1", "done", pb.EVENT_TYPE_COMPLETED))
+        read_directly = await read_j1(stub)
+        assert any("job_events" in statement for statement in reads)
         monkeypatch.setattr(writes.SqliteWriter, "read", busy)
         slow = await stub.GetJob(js.GetJobRequest(job_id="j1"))
-    assert direct == slow  # the same job, notify settings (redacted) included, whichever way it was read
+        read_slowly = await read_j1(stub)
+    assert direct.notify == slow.notify  # notify settings (redacted) included, whichever way it was read
+    assert read_directly == read_slowly
+    job, first, rest, watched, past, missing = read_directly
+    assert [e.sequence for e in first.events] == [1] and [e.sequence for e in rest.events] == [2, 3]
+    assert not rest.next_page_token and [r.event.sequence for r in watched] == [2, 3]
+    assert missing == (grpc.StatusCode.NOT_FOUND, "JOB_NOT_FOUND") and list(past.events) == []
     assert (direct.percent, direct.message, direct.notify.webhook_url) == (5, "halfway there", "https://example.com/…")
     assert direct.create_time.seconds and direct.update_time.seconds and dict(direct.labels) == {"team": "a"}
