@@ -363,6 +363,12 @@ def _record_batch(tx: Transaction, batch: list[_Pending]) -> list[Recorded | Exc
     rows = {job_id: SimpleNamespace(**columns) for job_id, columns in loaded.items()}
     keys = tx.known_keys(sorted({(p.event.job_id, p.key) for p in batch}))
     known = {(job_id, key): sequence for job_id, key, sequence in keys}
+    # A job another writer created after the first read and before the second (PostgreSQL reads each
+    # statement at its own start): its keys are known, so its row must be locked and read too.
+    if late := sorted({job_id for job_id, _ in known} - loaded.keys()):
+        for row in tx.lock_jobs(late):
+            loaded[row["id"]] = row
+            rows[row["id"]] = SimpleNamespace(**row)
     now = dt.datetime.now(UTC)  # taken under the lock, so times follow sequences
 
     def locked(job_id: str) -> SimpleNamespace | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from sqlalchemy.util import await_
 
 from genmedia.errors import ServiceError
 from genmedia.v1 import common_pb2 as pb
@@ -197,3 +198,40 @@ async def test_reads_of_a_sqlite_file_are_direct_and_the_slow_way_when_that_woul
     assert missing == (grpc.StatusCode.NOT_FOUND, "JOB_NOT_FOUND") and list(past.events) == []
     assert (direct.percent, direct.message, direct.notify.webhook_url) == (5, "halfway there", "https://example.com/…")
     assert direct.create_time.seconds and direct.update_time.seconds and dict(direct.labels) == {"team": "a"}
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_a_job_created_between_the_reads_of_a_transaction_is_locked_and_read_too(database, monkeypatch):
+    """PostgreSQL reads each statement at its own start: a job another replica creates after this batch's
+    first read (its jobs) and before the second (its keys) shows up in the keys only. Its row must then be
+    read too, or the batch's CREATED counts as a duplicate while its next report finds no job."""
+    engines = [make_engine(database.url, database.connect_args) for _ in range(2)]
+    await upgrade(engines[0])
+    late, early = Store(engines[0]), Store(engines[1])
+    known_keys = writes.Transaction.known_keys
+
+    def slow_known_keys(self, pairs):
+        if not paused:
+            paused.append(True)
+            await_(asyncio.sleep(0.3))  # the other store creates the job meanwhile
+        return known_keys(self, pairs)
+
+    paused: list[bool] = []
+    monkeypatch.setattr(writes.Transaction, "known_keys", slow_known_keys)
+    job = pb.Job(id="j1", kind=pb.JOB_KIND_IMAGE)
+
+    def batch(n: int) -> list:
+        return [(pb.JobEvent(job_id="j1", type=pb.EVENT_TYPE_CREATED), "created", job, ()),
+                (pb.JobEvent(job_id="j1", type=pb.EVENT_TYPE_PROGRESS, percent=n), f"p{n}", None, ())]
+
+    try:
+        slow = asyncio.create_task(late.report_many(batch(1)))
+        await asyncio.sleep(0.1)  # its first read is done, it waits before the second
+        first = await early.report_many(batch(2))
+        second = await slow
+        assert [(r.sequence, r.duplicate) for r in first] == [(1, False), (2, False)]
+        assert [(r.sequence, r.duplicate) for r in second] == [(1, True), (3, False)]
+    finally:
+        for store, engine in zip((late, early), engines, strict=True):
+            store.close()
+            await engine.dispose()
