@@ -152,6 +152,11 @@ async def serve(
     await running.stop(settings.grace_seconds, on_drain)
     if on_stop is not None:
         await on_stop()
+    # Back to normal collection before the process ends: what is frozen is not collected, so gRPC's objects
+    # would outlive the interpreter's teardown, and a gRPC thread calling into a finalizing interpreter
+    # aborts the process (seen once: "PyGILState_Release ... finalizing", exit -6 after a clean stop).
+    gc.unfreeze()
+    gc.collect()
     log.info("%s stopped", settings.service)
 
 
