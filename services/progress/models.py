@@ -20,15 +20,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
     event,
     make_url,
     text,
 )
-from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from genmedia.v1 import common_pb2 as pb
@@ -197,7 +194,7 @@ class JobCountRow(Base):
     count: Mapped[int] = mapped_column(BigInteger)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
     # WAL lets watchers read while one writer commits; NORMAL skips the fsync per commit (safe with WAL).
     cursor = dbapi_connection.cursor()
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000", "foreign_keys=ON"):
@@ -215,29 +212,8 @@ def make_engine(url: str, connect_args: dict[str, Any] | None = None) -> AsyncEn
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(parsed, connect_args=connect_args or {})
     if sqlite:
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     return engine
-
-
-def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
-    """For an engine on a SQLite file: a plain (sync) sqlite3 engine on the same file, for the store's
-    writer thread, with the same pragmas and no pool (a connection per batch, so nothing stays open);
-    None for other databases."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    sync = create_engine(url.set(drivername="sqlite"), poolclass=NullPool)
-    event.listen(sync, "connect", _sqlite_pragmas)
-    event.listen(sync, "connect", _manual_transactions)
-    # Take the write lock when the transaction begins (waiting up to busy_timeout for another writer, e.g.
-    # the delivery log), not when it first writes: a read-then-write transaction that finds another writer
-    # would fail at once with SQLITE_BUSY.
-    event.listen(sync, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
-    return sync
-
-
-def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # sqlite3 issues no BEGIN of its own: the "begin" event does
 
 
 async def create_schema(engine: AsyncEngine) -> None:

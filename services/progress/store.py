@@ -249,7 +249,7 @@ class Store:
     def read_sqlite(self, statement: str, parameters: tuple) -> tuple[list, object] | None:
         """A quick read of a SQLite file on the event loop (rows, description); None when the store is not
         on a SQLite file or the read would have to wait: then read through the engine (a point read that
-        way costs some 1.5 ms of CPU in SQLAlchemy's async machinery, 30 times the read itself)."""
+        way cost some 1.5 ms of CPU in SQLAlchemy's async machinery, measured)."""
         if self._sqlite is None:
             return None
         try:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Column, Dialect, LargeBinary, Table
 
-from services.progress.models import UTC, JobCountRow, JobEventRow, JobLabelRow, JobRow, UtcDateTime
+from services.progress.models import UTC, JobCountRow, JobEventRow, JobLabelRow, JobRow, UtcDateTime, sqlite_pragmas
 
 log = logging.getLogger(__name__)
 
@@ -306,8 +306,8 @@ class SqliteWriter:
         if self._connection is None:
             # isolation_level=None: the module begins nothing by itself, the transaction is ours.
             connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=0",
-                           "wal_autocheckpoint=0"):
+            sqlite_pragmas(connection)  # the engine's, then this writer's own: no waiting, no checkpoints
+            for pragma in ("busy_timeout=0", "wal_autocheckpoint=0"):
                 connection.execute(f"PRAGMA {pragma}")
             self._connection = connection
         return self._connection
