@@ -338,12 +338,17 @@ async def test_with_a_backlog_a_priority_1_job_starts_before_earlier_priority_5_
         blocker = await stack.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="busy", num_images=4)))
         blocking = EventLog(stack.client, blocker.id)
         await blocking.wait_for(_of(pb.EVENT_TYPE_PROGRESS))  # it holds the only image slot
-        low = [await stack.client.create_job(IMAGE, priority=5) for _ in range(4)]
-        high = await stack.client.create_job(IMAGE, priority=1)
+        # One after the other, each job's image task queued before the next job is created: equal priorities
+        # are served in the order their tasks were queued, and jobs created a few ms apart race to queue them.
+        low, logs = [], {}
+        for priority in (5, 5, 5, 5, 1):
+            job = await stack.client.create_job(IMAGE, priority=priority)
+            logs[job.id] = EventLog(stack.client, job.id)
+            await logs[job.id].wait_for(_of(pb.EVENT_TYPE_STEP_STARTED))
+            await _image_task_queued(temporal, job.id)  # it waits in the backlog
+            low.append(job)
+        high = low.pop()
         assert (low[0].priority, high.priority) == (5, 1)
-        logs = {j.id: EventLog(stack.client, j.id) for j in [*low, high]}
-        for log in logs.values():
-            await log.wait_for(_of(pb.EVENT_TYPE_STEP_STARTED))  # its image step waits in the backlog
         assert not [e for e in blocking.events if e.type == pb.EVENT_TYPE_STEP_FINISHED], "the backlog never formed"
         started = {}
         for job_id, log in logs.items():
@@ -357,6 +362,16 @@ async def test_with_a_backlog_a_priority_1_job_starts_before_earlier_priority_5_
         await blocking.end()
         error = await _refused(stack.client.create_job(IMAGE, priority=9), grpc.StatusCode.INVALID_ARGUMENT)
         assert details_of(error)[1][0][0] == "priority"
+
+
+async def _image_task_queued(temporal: WorkflowEnvironment, job_id: str) -> None:
+    handle = temporal.client.get_workflow_handle(job_id)
+    async with asyncio.timeout(30):
+        while True:
+            pending = (await handle.describe()).raw_description.pending_activities
+            if any(a.activity_type.name == "generate_images" for a in pending):
+                return
+            await asyncio.sleep(0.02)
 
 
 # -- review timeout, on the time-skipping server --
