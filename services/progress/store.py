@@ -19,6 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Connection, and_, delete, func, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.util import greenlet_spawn
 
 from genmedia import logs
 from genmedia.errors import NotFound, ServiceError
@@ -27,7 +28,7 @@ from services.progress import batches
 from services.progress.feed import Feed
 from services.progress.models import UTC, JobCountRow, JobEventRow, JobLabelRow, JobRow
 from services.progress.queries import JobQuery, PageKey
-from services.progress.writes import ReadBusy, SqliteWriter, Statements, Transaction
+from services.progress.writes import AsyncpgCursor, ReadBusy, SqliteWriter, Statements, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -212,11 +213,22 @@ class Store:
 
     async def _record(self, batch: list[_Pending]) -> list[Recorded | Exception]:
         """Writes a batch in one transaction, in plain SQL (writes.py): on a SQLite file with the store's
-        own sqlite3 connection, on the event loop; elsewhere on the pool's connection (SQLAlchemy's
-        transaction, its DBAPI cursor)."""
+        own sqlite3 connection, on the event loop; on PostgreSQL on a pool connection's asyncpg connection
+        itself (its transaction, writes.AsyncpgCursor)."""
         if self._sqlite is not None:
             outcomes = await self._sqlite.run(lambda tx: _record_batch(tx, batch))
-        else:
+        elif self._statements.postgres:
+            async with self._engine.connect() as connection:
+                driver = (await connection.get_raw_connection()).driver_connection
+                try:
+                    async with driver.transaction():
+                        tx = Transaction(self._statements, AsyncpgCursor(driver))
+                        outcomes = await greenlet_spawn(_record_batch, tx, batch)
+                except BaseException:
+                    if driver.is_closed():  # the pool must not hand out a broken connection again
+                        await connection.invalidate()
+                    raise
+        else:  # an in-memory SQLite database (tests): SQLAlchemy's transaction, its DBAPI cursor
             async with self._engine.begin() as connection:
                 outcomes = await connection.run_sync(lambda c: _record_batch(self._on(c), batch))
         debug = log.isEnabledFor(logging.DEBUG)
@@ -243,8 +255,8 @@ class Store:
         as SQLAlchemy raises it, or as the driver does (the write path runs on the driver's cursor)."""
         driver = error.orig if isinstance(error, DBAPIError) else error
         integrity = (IntegrityError, sqlite3.IntegrityError, getattr(self._dbapi, "IntegrityError", IntegrityError))
-        code = getattr(driver, "sqlstate", None) or getattr(driver, "pgcode", None)
-        return isinstance(error, integrity) or code in ("40P01", "40001")
+        code = getattr(driver, "sqlstate", None) or getattr(driver, "pgcode", None) or ""
+        return isinstance(error, integrity) or code.startswith("23") or code in ("40P01", "40001")
 
     def read_sqlite(self, statement: str, parameters: tuple) -> tuple[list, object] | None:
         """A quick read of a SQLite file on the event loop (rows, description); None when the store is not

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from sqlalchemy import text
 from sqlalchemy.util import await_
 
 from genmedia.errors import ServiceError
@@ -235,3 +236,64 @@ async def test_a_job_created_between_the_reads_of_a_transaction_is_locked_and_re
         for store, engine in zip((late, early), engines, strict=True):
             store.close()
             await engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_known_keys_stay_index_probes_whatever_the_table_held_when_planned(database):
+    """A prepared statement keeps the plan PostgreSQL settles on after a few runs. The known-keys lookup
+    must stay one index probe per (job, key): written as a join, it was planned on a new database as a hash
+    join over a scan of every event, and kept as the table grew, so each batch read the whole table."""
+    engine = make_engine(database.url, database.connect_args)
+    await upgrade(engine)
+    store = Store(engine)
+    try:
+        await create(store, "j1")
+        statement = writes.Statements(engine.dialect).known_keys
+        async with engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            await driver.execute(f"PREPARE known_keys AS {statement}")
+            for n in range(10):  # the first batches of a new database: the table is (nearly) empty
+                await driver.fetch(f"EXECUTE known_keys('{{j1}}', '{{p{n}}}')")
+            await driver.execute("INSERT INTO job_events (job_id, sequence, idempotency_key, type, state, step, "
+                                 "time, event) SELECT 'j1', n + 1, 'p' || n, 5, 2, 0, now(), '\\x00' "
+                                 "FROM generate_series(1, 20000) AS n")
+            plan = "\n".join(row[0] for row in await driver.fetch("EXPLAIN EXECUTE known_keys('{j1}', '{p7}')"))
+            found = await driver.fetch("EXECUTE known_keys('{j1,j1}', '{p7,p0}')")
+            await driver.execute("DEALLOCATE known_keys")
+    finally:
+        store.close()
+        await engine.dispose()
+    assert [tuple(row) for row in found if row[2] is not None] == [("j1", "p7", 8)]
+    assert "Index Scan using uq_job_events_key" in plan and "Seq Scan" not in plan, plan
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_writer_connections_the_server_dropped_are_replaced(database):
+    """The write path uses the pool's asyncpg connections itself: one that PostgreSQL dropped fails its
+    batch (UNAVAILABLE, nothing recorded) and is thrown away, never handed out again."""
+    name = f"genmedia-{database.schema}"
+    args = {"server_settings": {**database.connect_args["server_settings"], "application_name": name}}
+    engine = make_engine(database.url, args)
+    await upgrade(engine)
+    store = Store(engine)
+    try:
+        await create(store, "j1")
+        assert await progress(store, "j1", "p1") == 2
+        admin = make_engine(database.url, database.connect_args)
+        async with admin.connect() as connection:
+            killed = await connection.scalar(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                                  "WHERE application_name = :name"), {"name": name})
+        await admin.dispose()
+        assert killed >= 1  # the pool's idle connections
+        failures, sequences = [], []
+        for n in range(2, 9):
+            try:
+                sequences.append(await progress(store, "j1", f"p{n}"))
+            except ServiceError as error:
+                failures.append((error.code, error.reason))
+        assert sequences == list(range(3, 3 + len(sequences)))  # a failed batch kept nothing
+        assert failures and set(failures) == {(grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE")}
+        assert len(failures) <= killed
+    finally:
+        store.close()
+        await engine.dispose()
