@@ -90,16 +90,15 @@ class Statements:
         events = JobEventRow.__table__.name
         # Each (job, key) pair is one probe of the unique index: matching the jobs and the keys apart would
         # read every event of the jobs, more with every event recorded.
-        job_key = f"e.{quote('job_id')} = {{}} AND e.{quote('idempotency_key')} = {{}}"
         if self.postgres:
             # A subquery per pair (its sequence, or NULL): as a join, the plan PostgreSQL keeps for the
             # prepared statement can be a hash join over a scan of every event, chosen while the table was
             # small and kept as it grows (until an ANALYZE); a lookup by the whole unique key is always
             # planned as an index probe.
-            self.known_keys = (f"SELECT k.job_id, k.key, (SELECT e.{quote('sequence')} FROM {quote(events)} AS e "
-                               f"WHERE {job_key.format('k.job_id', 'k.key')}) "
+            self.known_keys = (f"SELECT k.job_id, k.key, ({self._sequence_of('k.job_id', 'k.key')}) "
                                f"FROM unnest($1::varchar[], $2::varchar[]) AS k (job_id, key)")
         else:  # a JSON array of [job, key] pairs, read first (CROSS JOIN fixes the loop order)
+            job_key = f"e.{quote('job_id')} = {{}} AND e.{quote('idempotency_key')} = {{}}"
             pair = "json_extract(k.value, '$[0]')", "json_extract(k.value, '$[1]')"
             self.known_keys = (f"SELECT e.{quote('job_id')}, e.{quote('idempotency_key')}, e.{quote('sequence')} "
                                f"FROM json_each(?) AS k CROSS JOIN {quote(events)} AS e ON {job_key.format(*pair)}")
@@ -113,11 +112,11 @@ class Statements:
         self._updates: dict[tuple[str, ...], str] = {}
         # PostgreSQL: rows go as one array per column, unnested by one statement (not one execution per row).
         self._types = {table.name: {column.name: column.type.compile(dialect=dialect) for column in table.columns}
-                       for table in (JOBS, JobEventRow.__table__, JobLabelRow.__table__)}
+                       for table in (JOBS, JobEventRow.__table__, JobLabelRow.__table__, JobCountRow.__table__)}
         if self.postgres:
-            self.insert_jobs = self._insert_arrays(JOBS.name, JOB_COLUMNS)
-            self.insert_events = self._insert_arrays(events, EVENT_COLUMNS)
-            self.insert_labels = self._insert_arrays(JobLabelRow.__table__.name, LABEL_COLUMNS)
+            self.read_batch = self._read_batch(columns, jobs)
+            self._upsert_counts = f"ON CONFLICT ({key}) DO UPDATE SET {count} = {counts}.{count} + excluded.{count}"
+        self._writes: dict[tuple[str, ...], str] = {}
 
     def _mark(self, n: int) -> str:
         return f"${n}" if self.postgres else "?"
@@ -135,27 +134,63 @@ class Statements:
         marks = ", ".join(self._mark(n) for n in range(1, len(columns) + 1))
         return f"INSERT INTO {self._quote(table)} ({', '.join(map(self._quote, columns))}) VALUES ({marks})"
 
-    def _arrays(self, table: str, columns: Sequence[str]) -> str:
+    def _arrays(self, table: str, columns: Sequence[str], first: int = 1) -> str:
         """unnest($1::type[], ...) AS u (columns): PostgreSQL's rows from one array per column."""
-        arrays = ", ".join(f"${n}::{self._types[table][c]}[]" for n, c in enumerate(columns, 1))
+        arrays = ", ".join(f"${n}::{self._types[table][c]}[]" for n, c in enumerate(columns, first))
         return f"unnest({arrays}) AS u ({', '.join(map(self._quote, columns))})"
 
-    def _insert_arrays(self, table: str, columns: Sequence[str]) -> str:
+    def _insert_arrays(self, table: str, columns: Sequence[str], first: int = 1) -> str:
         return (f"INSERT INTO {self._quote(table)} ({', '.join(map(self._quote, columns))}) "
-                f"SELECT * FROM {self._arrays(table, columns)}")
+                f"SELECT * FROM {self._arrays(table, columns, first)}")
+
+    def _read_batch(self, columns: str, jobs: str) -> str:
+        """PostgreSQL: the batch's jobs locked (in id order) and its known keys, in one statement, so one
+        round trip and one snapshot: rows of the jobs ($1), then (job_id, key, sequence) rows of the
+        (job, key) pairs ($2, $3) that are recorded, their job columns NULL."""
+        types = self._types[JOBS.name]
+        nulls = ", ".join(f"NULL::{types[c]}" for c in JOB_COLUMNS[1:])
+        return (f"WITH locked AS MATERIALIZED ({self.lock_jobs}) "
+                f"SELECT {columns}, NULL::varchar, NULL::bigint FROM locked UNION ALL "
+                f"SELECT * FROM (SELECT k.job_id, {nulls}, k.key, ({self._sequence_of('k.job_id', 'k.key')}) AS s "
+                f"FROM unnest($2::varchar[], $3::varchar[]) AS k (job_id, key)) AS known WHERE s IS NOT NULL")
+
+    def write_batch(self, columns: tuple[str, ...]) -> str:
+        """PostgreSQL: every write of a batch in one statement (one round trip), each part from arrays
+        (empty ones write nothing): new jobs, their labels, `columns` of the changed jobs (whichever changed
+        in any of them: the statements stay few), the events, the count deltas. The foreign keys are
+        checked at the statement's end, new jobs included."""
+        statement = self._writes.get(columns)
+        if statement is None:
+            jobs, id_, n = self._quote(JOBS.name), self._quote("id"), len(JOB_COLUMNS)
+            sets = ", ".join(f"{self._quote(c)} = u.{self._quote(c)}" for c in columns)
+            labels, events = JobLabelRow.__table__.name, JobEventRow.__table__.name
+            first = {"labels": n + 1 + (len(columns) + 1 if columns else 0)}
+            first["events"] = first["labels"] + len(LABEL_COLUMNS)
+            first["counts"] = first["events"] + len(EVENT_COLUMNS)
+            update = (f"UPDATE {jobs} SET {sets} FROM {self._arrays(JOBS.name, ('id', *columns), n + 1)} "
+                      f"WHERE {jobs}.{id_} = u.{id_}") if columns else "SELECT"
+            statement = (f"WITH new_jobs AS ({self._insert_arrays(JOBS.name, JOB_COLUMNS, 1)}), "
+                         f"changed AS ({update}), "
+                         f"new_labels AS ({self._insert_arrays(labels, LABEL_COLUMNS, first['labels'])}), "
+                         f"new_events AS ({self._insert_arrays(events, EVENT_COLUMNS, first['events'])}) "
+                         f"{self._insert_arrays(JobCountRow.__table__.name, COUNT_COLUMNS, first['counts'])} "
+                         f"{self._upsert_counts}")
+            self._writes[columns] = statement
+        return statement
+
+    def _sequence_of(self, job: str, key: str) -> str:
+        """The sequence of the event recorded under (job, key), as a subquery (NULL if there is none)."""
+        quote = self._quote
+        return (f"SELECT e.{quote('sequence')} FROM {quote(JobEventRow.__table__.name)} AS e "
+                f"WHERE e.{quote('job_id')} = {job} AND e.{quote('idempotency_key')} = {key}")
 
     def update_jobs(self, columns: tuple[str, ...]) -> str:
-        """UPDATE jobs SET the columns WHERE id (the id is the last parameter, or array)."""
+        """SQLite: UPDATE jobs SET the columns WHERE id (the last parameter)."""
         statement = self._updates.get(columns)
         if statement is None:
-            jobs, id_ = self._quote(JOBS.name), self._quote("id")
-            if self.postgres:
-                sets = ", ".join(f"{self._quote(c)} = u.{self._quote(c)}" for c in columns)
-                statement = (f"UPDATE {jobs} SET {sets} FROM {self._arrays(JOBS.name, (*columns, 'id'))} "
-                             f"WHERE {jobs}.{id_} = u.{id_}")
-            else:
-                sets = ", ".join(f"{self._quote(c)} = {self._mark(n)}" for n, c in enumerate(columns, 1))
-                statement = f"UPDATE {jobs} SET {sets} WHERE {id_} = {self._mark(len(columns) + 1)}"
+            sets = ", ".join(f"{self._quote(c)} = {self._mark(n)}" for n, c in enumerate(columns, 1))
+            where = f"{self._quote('id')} = {self._mark(len(columns) + 1)}"
+            statement = f"UPDATE {self._quote(JOBS.name)} SET {sets} WHERE {where}"
             self._updates[columns] = statement
         return statement
 
@@ -227,6 +262,50 @@ class Transaction:
             read = {row["id"]: row for row in self._sql.jobs(rows, self._cursor.description)}
         return [row for job_id in ids if (row := cache.get(job_id) or read.get(job_id)) is not None]
 
+    def read(self, ids: Sequence[str], pairs: Sequence[tuple[str, str]]
+             ) -> tuple[list[dict[str, Any]], list[tuple[str, str, int]]]:
+        """lock_jobs(ids) and known_keys(pairs); on PostgreSQL in one statement."""
+        if not self._sql.postgres:
+            return self.lock_jobs(ids), self.known_keys(pairs)
+        rows = self._rows(self._sql.read_batch, (list(ids), [job for job, _ in pairs], [key for _, key in pairs]))
+        width = len(JOB_COLUMNS)
+        jobs = [tuple(row)[:width] for row in rows if row[width] is None]
+        keys = [(row[0], row[width], row[width + 1]) for row in rows if row[width] is not None]
+        return self._sql.jobs(jobs, self._cursor.description[:width]), keys
+
+    def write(self, created: list[dict[str, Any]], changed: list[tuple[dict[str, Any], tuple[str, ...]]],
+              events: list[dict[str, Any]], counts: list[dict[str, Any]]) -> None:
+        """A batch's writes: the new jobs (with their labels), the changed ones (each row with the names of
+        its changed columns), the events and the count deltas; on PostgreSQL in one statement."""
+        labels = [{"job_id": row["id"], "key": k, "value": v} for row in created for k, v in row["labels"].items()]
+        if not self._sql.postgres:  # an executemany per table (SQLite runs them in-process)
+            sql = self._sql
+            self._many(sql.insert_jobs, JOBS.name, JOB_COLUMNS, created)
+            self._many(sql.insert_labels, JobLabelRow.__table__.name, LABEL_COLUMNS, labels)
+            updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # one UPDATE per set of changed columns
+            for row, columns in changed:
+                updates.setdefault(columns, []).append(row)
+            for columns, rows in updates.items():
+                self._many(sql.update_jobs(columns), JOBS.name, (*columns, "id"), rows)
+            self._many(sql.insert_events, JobEventRow.__table__.name, EVENT_COLUMNS, events)
+            self.add_counts(counts)
+        elif created or changed or events or counts:
+            names = {name for _, columns in changed for name in columns}
+            columns = tuple(name for name in JOB_COLUMNS if name in names)
+            parts = ((JOBS.name, JOB_COLUMNS, created), (JOBS.name, ("id", *columns), [row for row, _ in changed]),
+                     (JobLabelRow.__table__.name, LABEL_COLUMNS, labels),
+                     (JobEventRow.__table__.name, EVENT_COLUMNS, events),
+                     (JobCountRow.__table__.name, COUNT_COLUMNS, counts))
+            parameters = [column for table, names_, rows in parts for column in self._arrays(table, names_, rows)]
+            if not columns:
+                parameters.pop(len(JOB_COLUMNS))  # no update: its id array goes too
+            self._cursor.execute(self._sql.write_batch(columns), parameters)
+
+    def _arrays(self, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[list[Any]]:
+        """Rows as one list per column (converted for the driver), for unnest."""
+        values = list(map(self._sql.binder(table, columns), rows))
+        return [list(column) for column in zip(*values, strict=True)] if values else [[] for _ in columns]
+
     def batch_children(self, batch_id: str) -> list[dict[str, Any]]:
         """A batch's children in (batch_index, batch_attempt) order."""
         rows = self._rows(self._sql.batch_children, (batch_id,))
@@ -239,27 +318,6 @@ class Transaction:
         else:
             parameters = (json.dumps(pairs),)
         return [tuple(row) for row in self._rows(self._sql.known_keys, parameters) if row[2] is not None]
-
-    def insert_jobs(self, rows: list[dict[str, Any]]) -> None:
-        self._bulk(self._sql.insert_jobs, JOBS.name, JOB_COLUMNS, rows)
-
-    def insert_labels(self, rows: list[dict[str, Any]]) -> None:
-        self._bulk(self._sql.insert_labels, JobLabelRow.__table__.name, LABEL_COLUMNS, rows)
-
-    def insert_events(self, rows: list[dict[str, Any]]) -> None:
-        self._bulk(self._sql.insert_events, JobEventRow.__table__.name, EVENT_COLUMNS, rows)
-
-    def update_jobs(self, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-        """Sets `columns` of each row's job (`id` names it)."""
-        self._bulk(self._sql.update_jobs(columns), JOBS.name, (*columns, "id"), rows)
-
-    def _bulk(self, statement: str, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-        """Many rows: on PostgreSQL one execution with an array per column, else an executemany."""
-        if not self._sql.postgres:
-            self._many(statement, table, columns, rows)
-        elif rows:
-            values = map(self._sql.binder(table, columns), rows)
-            self._cursor.execute(statement, [list(column) for column in zip(*values, strict=True)])
 
     def add_counts(self, rows: list[dict[str, Any]]) -> None:
         """Adds each row's count to its (owner, kind, state) in job_counts."""

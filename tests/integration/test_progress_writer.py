@@ -106,19 +106,19 @@ async def test_the_wal_is_checkpointed_as_reports_are_written(store, database, m
 async def test_a_failing_database_answers_unavailable_and_the_next_reports_go_on(database, monkeypatch):
     async with progress_stub(database) as stub:
         await stub.ReportProgress(created("j1"))
-        original = writes.Transaction.insert_events
+        original = writes.Transaction.write
 
-        def broken(self, rows):
+        def broken(self, *rows):
             raise OSError("the database went away")
 
-        monkeypatch.setattr(writes.Transaction, "insert_events", broken)
+        monkeypatch.setattr(writes.Transaction, "write", broken)
         code, reason, _ = await failure(stub.ReportProgress(report("j1", "p1", pb.EVENT_TYPE_PROGRESS, percent=5)))
         assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE")
         both = ps.ReportProgressBatchRequest(reports=[report("j1", "p1", pb.EVENT_TYPE_PROGRESS, percent=5),
                                                       report("j1", "p2", pb.EVENT_TYPE_PROGRESS, percent=6)])
         results = (await stub.ReportProgressBatch(both)).results
         assert [r.error.code for r in results] == [grpc.StatusCode.UNAVAILABLE.value[0]] * 2
-        monkeypatch.setattr(writes.Transaction, "insert_events", original)
+        monkeypatch.setattr(writes.Transaction, "write", original)
         # Nothing of the failed writes was kept: the retries get the next sequences, with no gap.
         assert (await stub.ReportProgress(report("j1", "p1", pb.EVENT_TYPE_PROGRESS, percent=5))).sequence == 2
         assert (await stub.ReportProgressBatch(both)).results[1].recorded.sequence == 3
@@ -202,23 +202,23 @@ async def test_reads_of_a_sqlite_file_are_direct_and_the_slow_way_when_that_woul
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
-async def test_a_job_created_between_the_reads_of_a_transaction_is_locked_and_read_too(database, monkeypatch):
-    """PostgreSQL reads each statement at its own start: a job another replica creates after this batch's
-    first read (its jobs) and before the second (its keys) shows up in the keys only. Its row must then be
-    read too, or the batch's CREATED counts as a duplicate while its next report finds no job."""
+async def test_a_job_another_writer_creates_after_the_batch_read_it_is_recorded_once(database, monkeypatch):
+    """A replica creates a job after this batch read its jobs and keys (one snapshot: the job is in
+    neither) and before it writes: the batch's insert of the job fails on its key, and the batch is redone
+    report by report, its CREATED a duplicate and its progress the job's next event."""
     engines = [make_engine(database.url, database.connect_args) for _ in range(2)]
     await upgrade(engines[0])
     late, early = Store(engines[0]), Store(engines[1])
-    known_keys = writes.Transaction.known_keys
+    write = writes.Transaction.write
 
-    def slow_known_keys(self, pairs):
+    def slow_write(self, *parts):
         if not paused:
             paused.append(True)
             await_(asyncio.sleep(0.3))  # the other store creates the job meanwhile
-        return known_keys(self, pairs)
+        return write(self, *parts)
 
     paused: list[bool] = []
-    monkeypatch.setattr(writes.Transaction, "known_keys", slow_known_keys)
+    monkeypatch.setattr(writes.Transaction, "write", slow_write)
     job = pb.Job(id="j1", kind=pb.JOB_KIND_IMAGE)
 
     def batch(n: int) -> list:
@@ -227,7 +227,7 @@ async def test_a_job_created_between_the_reads_of_a_transaction_is_locked_and_re
 
     try:
         slow = asyncio.create_task(late.report_many(batch(1)))
-        await asyncio.sleep(0.1)  # its first read is done, it waits before the second
+        await asyncio.sleep(0.1)  # it has read, it waits before writing
         first = await early.report_many(batch(2))
         second = await slow
         assert [(r.sequence, r.duplicate) for r in first] == [(1, False), (2, False)]
