@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -297,3 +298,32 @@ async def test_writer_connections_the_server_dropped_are_replaced(database):
     finally:
         store.close()
         await engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_a_batch_chosen_as_a_deadlock_victim_is_redone_report_by_report(store, database, caplog):
+    """Writers lock jobs in id order, so they cannot deadlock one another; something else can (here a
+    session locking b, then a). PostgreSQL aborts the batch's transaction (it waited first, so it checks
+    first) and the batch is written again report by report, nothing lost or doubled."""
+    for job_id in ("a", "b"):
+        await create(store, job_id)
+    caplog.set_level(logging.DEBUG, logger="services.progress.store")
+    engine = make_engine(database.url, database.connect_args)
+    try:
+        async with engine.connect() as other:
+            driver = (await other.get_raw_connection()).driver_connection
+            async with driver.transaction():
+                await driver.execute("SELECT 1 FROM jobs WHERE id = 'b' FOR UPDATE")
+                reports = [(pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_PROGRESS, percent=5), "p1", None, ())
+                           for job_id in ("b", "a")]
+                batch = asyncio.create_task(store.report_many(reports))
+                await asyncio.sleep(0.3)  # the batch holds a and waits for b
+                await driver.execute("SELECT 1 FROM jobs WHERE id = 'a' FOR UPDATE")  # a cycle
+                await asyncio.sleep(0.3)
+                assert not batch.done()  # its reports wait for this session's locks now
+            outcomes = await asyncio.wait_for(batch, 10)
+    finally:
+        await engine.dispose()
+    assert "lost a race, writing them one by one" in caplog.text
+    assert [(o.sequence, o.duplicate) for o in outcomes] == [(2, False), (2, False)]
+    assert (await progress(store, "a", "p1"), await progress(store, "a", "p2")) == (2, 3)  # p1: the same event
