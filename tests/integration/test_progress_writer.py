@@ -100,8 +100,9 @@ async def test_the_wal_is_checkpointed_as_reports_are_written(store, database, m
         await progress(store, "j1", f"p{i}", percent=i / 6)
     await asyncio.sleep(0.2)  # the last checkpoint's thread
     wal = file_of(database).with_name(file_of(database).name + "-wal")
-    # Without checkpoints the WAL holds every page of 600 commits (over 5 MB); with them it is reused.
-    assert wal.stat().st_size < 2 * 1024 * 1024, wal.stat().st_size
+    # Without checkpoints the WAL holds every page of 600 commits (15.6 MB, measured); with them it is reused:
+    # about 1 MB, and up to 2.4 MB seen with two CPU hogs slowing the checkpoints down.
+    assert wal.stat().st_size < 4 * 1024 * 1024, wal.stat().st_size
 
 
 async def test_a_failing_database_answers_unavailable_and_the_next_reports_go_on(database, monkeypatch):
