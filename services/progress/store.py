@@ -372,8 +372,8 @@ class Store:
 
 def _record_batch(tx: Transaction, batch: list[_Pending]) -> list[Recorded | Exception]:
     """One transaction: locks the batch's jobs (in id order, so concurrent writers cannot deadlock),
-    applies each report in turn, then writes the new jobs, the changed columns of the others and the
-    events, each as one executemany."""
+    applies each report in turn, then writes the new jobs, the changed columns of the others, the events
+    and the count deltas (Transaction.write: an executemany each on SQLite, one statement on PostgreSQL)."""
     ids = sorted({pending.event.job_id for pending in batch})
     # One snapshot for both on PostgreSQL: a job another writer creates meanwhile is in neither (then this
     # batch's insert of it fails on its key, and the batch is redone report by report).

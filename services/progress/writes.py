@@ -90,18 +90,12 @@ class Statements:
         events = JobEventRow.__table__.name
         # Each (job, key) pair is one probe of the unique index: matching the jobs and the keys apart would
         # read every event of the jobs, more with every event recorded.
-        if self.postgres:
-            # A subquery per pair (its sequence, or NULL): as a join, the plan PostgreSQL keeps for the
-            # prepared statement can be a hash join over a scan of every event, chosen while the table was
-            # small and kept as it grows (until an ANALYZE); a lookup by the whole unique key is always
-            # planned as an index probe.
-            self.known_keys = (f"SELECT k.job_id, k.key, ({self._sequence_of('k.job_id', 'k.key')}) "
-                               f"FROM unnest($1::varchar[], $2::varchar[]) AS k (job_id, key)")
-        else:  # a JSON array of [job, key] pairs, read first (CROSS JOIN fixes the loop order)
-            job_key = f"e.{quote('job_id')} = {{}} AND e.{quote('idempotency_key')} = {{}}"
-            pair = "json_extract(k.value, '$[0]')", "json_extract(k.value, '$[1]')"
-            self.known_keys = (f"SELECT e.{quote('job_id')}, e.{quote('idempotency_key')}, e.{quote('sequence')} "
-                               f"FROM json_each(?) AS k CROSS JOIN {quote(events)} AS e ON {job_key.format(*pair)}")
+        # (PostgreSQL reads them with its jobs: read_batch.) SQLite: a JSON array of [job, key] pairs, read
+        # first (CROSS JOIN fixes the loop order).
+        job_key = f"e.{quote('job_id')} = {{}} AND e.{quote('idempotency_key')} = {{}}"
+        pair = "json_extract(k.value, '$[0]')", "json_extract(k.value, '$[1]')"
+        self.known_keys = (f"SELECT e.{quote('job_id')}, e.{quote('idempotency_key')}, e.{quote('sequence')} "
+                           f"FROM json_each(?) AS k CROSS JOIN {quote(events)} AS e ON {job_key.format(*pair)}")
         self.insert_jobs = self._insert(JOBS.name, JOB_COLUMNS)
         self.insert_events = self._insert(events, EVENT_COLUMNS)
         self.insert_labels = self._insert(JobLabelRow.__table__.name, LABEL_COLUMNS)
@@ -146,7 +140,11 @@ class Statements:
     def _read_batch(self, columns: str, jobs: str) -> str:
         """PostgreSQL: the batch's jobs locked (in id order) and its known keys, in one statement, so one
         round trip and one snapshot: rows of the jobs ($1), then (job_id, key, sequence) rows of the
-        (job, key) pairs ($2, $3) that are recorded, their job columns NULL."""
+        (job, key) pairs ($2, $3) that are recorded, their job columns NULL.
+
+        Each key is a subquery of its own: as a join, the plan PostgreSQL keeps for the prepared statement
+        can be a hash join over a scan of every event, chosen while the table was small and kept as it
+        grows (until an ANALYZE); a lookup by the whole unique key is always planned as an index probe."""
         types = self._types[JOBS.name]
         nulls = ", ".join(f"NULL::{types[c]}" for c in JOB_COLUMNS[1:])
         return (f"WITH locked AS MATERIALIZED ({self.lock_jobs}) "
@@ -312,12 +310,8 @@ class Transaction:
         return self._sql.jobs(rows, self._cursor.description)
 
     def known_keys(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str, int]]:
-        """(job_id, key, sequence) of the recorded events among these (job_id, key) pairs."""
-        if self._sql.postgres:
-            parameters: tuple = ([job for job, _ in pairs], [key for _, key in pairs])
-        else:
-            parameters = (json.dumps(pairs),)
-        return [tuple(row) for row in self._rows(self._sql.known_keys, parameters) if row[2] is not None]
+        """SQLite: (job_id, key, sequence) of the recorded events among these (job_id, key) pairs."""
+        return [tuple(row) for row in self._rows(self._sql.known_keys, (json.dumps(pairs),))]
 
     def add_counts(self, rows: list[dict[str, Any]]) -> None:
         """Adds each row's count to its (owner, kind, state) in job_counts."""

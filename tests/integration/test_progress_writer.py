@@ -242,31 +242,34 @@ async def test_a_job_another_writer_creates_after_the_batch_read_it_is_recorded_
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_known_keys_stay_index_probes_whatever_the_table_held_when_planned(database):
-    """A prepared statement keeps the plan PostgreSQL settles on after a few runs. The known-keys lookup
-    must stay one index probe per (job, key): written as a join, it was planned on a new database as a hash
+    """A prepared statement keeps the plan PostgreSQL settles on after a few runs. The batch's read must
+    look its keys up by index probes: written as a join, they were planned on a new database as a hash
     join over a scan of every event, and kept as the table grew, so each batch read the whole table."""
     engine = make_engine(database.url, database.connect_args)
     await upgrade(engine)
     store = Store(engine)
     try:
         await create(store, "j1")
-        statement = writes.Statements(engine.dialect).known_keys
+        statement = writes.Statements(engine.dialect).read_batch
         async with engine.connect() as connection:
             driver = (await connection.get_raw_connection()).driver_connection
-            await driver.execute(f"PREPARE known_keys AS {statement}")
+            await driver.execute(f"PREPARE read_batch AS {statement}")
             for n in range(10):  # the first batches of a new database: the table is (nearly) empty
-                await driver.fetch(f"EXECUTE known_keys('{{j1}}', '{{p{n}}}')")
+                await driver.fetch(f"EXECUTE read_batch('{{j1}}', '{{j1}}', '{{p{n}}}')")
             await driver.execute("INSERT INTO job_events (job_id, sequence, idempotency_key, type, state, step, "
                                  "time, event) SELECT 'j1', n + 1, 'p' || n, 5, 2, 0, now(), '\\x00' "
                                  "FROM generate_series(1, 20000) AS n")
-            plan = "\n".join(row[0] for row in await driver.fetch("EXPLAIN EXECUTE known_keys('{j1}', '{p7}')"))
-            found = await driver.fetch("EXECUTE known_keys('{j1,j1}', '{p7,p0}')")
-            await driver.execute("DEALLOCATE known_keys")
+            plan = "\n".join(row[0] for row in
+                             await driver.fetch("EXPLAIN EXECUTE read_batch('{j1}', '{j1}', '{p7}')"))
+            found = await driver.fetch("EXECUTE read_batch('{j1}', '{j1,j1}', '{p7,p0}')")
+            await driver.execute("DEALLOCATE read_batch")
     finally:
         store.close()
         await engine.dispose()
-    assert [tuple(row) for row in found if row[2] is not None] == [("j1", "p7", 8)]
-    assert "Index Scan using uq_job_events_key" in plan and "Seq Scan" not in plan, plan
+    width = len(writes.JOB_COLUMNS)
+    assert [row[0] for row in found if row[width] is None] == ["j1"]  # the job's row, locked
+    assert [(row[0], row[width], row[width + 1]) for row in found if row[width] is not None] == [("j1", "p7", 8)]
+    assert "Index Scan using uq_job_events_key" in plan and "Seq Scan on job_events" not in plan, plan
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
