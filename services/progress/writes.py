@@ -3,8 +3,9 @@
 Every report goes through these few statements, so they skip SQLAlchemy's execution (a Core execute cost
 more CPU than the database's own work here): each is written once per dialect from the tables' columns,
 and values are converted by the very processors SQLAlchemy would apply to those columns, so what is written
-reads back through the ORM unchanged. The cursor is a DBAPI one: sqlite3's own, or SQLAlchemy's asyncpg
-adapter (inside `run_sync`, so its calls are awaited for us and its transaction is SQLAlchemy's).
+reads back through the ORM unchanged. The cursor is sqlite3's own; on PostgreSQL `AsyncpgCursor`, the
+asyncpg connection itself under SQLAlchemy's greenlet_spawn, where a batch is two statements (read_batch,
+write_batch); in-memory SQLite (tests) uses SQLAlchemy's DBAPI cursor.
 
 On a SQLite file, `SqliteWriter` runs the transaction on the event loop itself: with WAL and
 synchronous=NORMAL a commit writes no fsync, so a batch takes well under a millisecond, far less than
@@ -101,15 +102,14 @@ class Statements:
         self.insert_labels = self._insert(JobLabelRow.__table__.name, LABEL_COLUMNS)
         counts = quote(JobCountRow.__table__.name)
         key, count = ", ".join(map(quote, COUNT_COLUMNS[:3])), quote("count")
-        self.add_counts = (self._insert(JobCountRow.__table__.name, COUNT_COLUMNS)
-                           + f" ON CONFLICT ({key}) DO UPDATE SET {count} = {counts}.{count} + excluded.{count}")
+        self._upsert_counts = f"ON CONFLICT ({key}) DO UPDATE SET {count} = {counts}.{count} + excluded.{count}"
+        self.add_counts = f"{self._insert(JobCountRow.__table__.name, COUNT_COLUMNS)} {self._upsert_counts}"
         self._updates: dict[tuple[str, ...], str] = {}
         # PostgreSQL: rows go as one array per column, unnested by one statement (not one execution per row).
         self._types = {table.name: {column.name: column.type.compile(dialect=dialect) for column in table.columns}
                        for table in (JOBS, JobEventRow.__table__, JobLabelRow.__table__, JobCountRow.__table__)}
         if self.postgres:
             self.read_batch = self._read_batch(columns, jobs)
-            self._upsert_counts = f"ON CONFLICT ({key}) DO UPDATE SET {count} = {counts}.{count} + excluded.{count}"
         self._writes: dict[tuple[str, ...], str] = {}
 
     def _mark(self, n: int) -> str:
