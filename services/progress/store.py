@@ -28,7 +28,7 @@ from services.progress import batches
 from services.progress.feed import Feed
 from services.progress.models import UTC, JobCountRow, JobEventRow, JobLabelRow, JobRow
 from services.progress.queries import JobQuery, PageKey
-from services.progress.writes import AsyncpgCursor, ReadBusy, SqliteWriter, Statements, Transaction
+from services.progress.writes import AsyncpgCursor, JobCache, ReadBusy, SqliteWriter, Statements, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +124,12 @@ class Store:
             asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
         self._queue: collections.deque[_Pending] = collections.deque()
-        # Transactions in flight at once: SQLite has one writer; PostgreSQL overlaps a few (each locks its
-        # jobs in id order, so they cannot deadlock; reports of one job still get sequences in order).
+        # Transactions in flight at once: SQLite has one writer; PostgreSQL overlaps a few, batches of
+        # different jobs (a batch waits for the earlier ones of its jobs: _claim).
         self._max_writers = 1 if engine.dialect.name == "sqlite" else POSTGRES_WRITERS
         self._writers: set[asyncio.Task[None]] = set()
+        self._claims: dict[str, asyncio.Future[None]] = {}  # job -> the last batch in flight that writes it
+        self._jobs = JobCache()  # PostgreSQL: the job rows this replica wrote last, with their versions
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> Store:
@@ -163,7 +165,10 @@ class Store:
         try:
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+                ids, claim, earlier = self._claim(batch)
                 try:
+                    if earlier:
+                        await asyncio.wait(earlier)
                     outcomes = await self._write_batch(batch)
                 except Exception as error:  # the database failed: every report of the batch fails with it
                     log.warning("writing %d reports failed: %s", len(batch), error)
@@ -171,6 +176,8 @@ class Store:
                         grpc.StatusCode.UNAVAILABLE, f"the progress database failed, nothing was recorded: "
                         f"{type(error).__name__}: {error}; try again", "DATABASE_UNAVAILABLE")
                     outcomes = [unavailable] * len(batch)
+                finally:
+                    self._release(ids, claim)
                 for pending, outcome in zip(batch, outcomes, strict=True):
                     pending.outcome = outcome
                     call = pending.call
@@ -181,6 +188,29 @@ class Store:
             # At once, with no await since the queue was found empty: a report queued from now on sees a
             # free writer slot and starts a writer (a done-callback would run later and leave it stranded).
             self._writers.discard(asyncio.current_task())
+
+    def _claim(self, batch: list[_Pending]) -> tuple[set[str], asyncio.Future[None] | None, set[asyncio.Future]]:
+        """Claims the batch's jobs (and the batches they belong to, as far as known) for its writer: returns
+        them, the claim, and the claims of earlier batches in flight that write any of them, to wait for.
+        So this process writes the reports of a job in the order they came, and two of its writers never
+        compute a job from the same version (on PostgreSQL the later write would fail, and be redone)."""
+        if self._max_writers == 1:  # one batch at a time anyway
+            return set(), None, set()
+        ids = {pending.event.job_id for pending in batch}
+        rows = self._jobs.rows
+        ids.update(parent for job_id in list(ids) if (parent := (rows.get(job_id) or {}).get("batch_id")))
+        claim = asyncio.get_running_loop().create_future()
+        earlier = {other for job_id in ids if (other := self._claims.get(job_id)) is not None}
+        self._claims.update(dict.fromkeys(ids, claim))
+        return ids, claim, earlier
+
+    def _release(self, ids: set[str], claim: asyncio.Future[None] | None) -> None:
+        if claim is None:
+            return
+        claim.set_result(None)
+        for job_id in ids:
+            if self._claims.get(job_id) is claim:
+                del self._claims[job_id]
 
     async def _write_batch(self, batch: list[_Pending]) -> list[Recorded | Exception]:
         try:
@@ -218,20 +248,13 @@ class Store:
         if self._sqlite is not None:
             outcomes = await self._sqlite.run(lambda tx: _record_batch(tx, batch))
         elif self._statements.postgres:
-            # A connection of the engine's pool, straight from the pool (a third of the CPU of a checkout
-            # through engine.connect()), used as the asyncpg connection it is: its own transaction.
-            pooled = await greenlet_spawn(self._engine.sync_engine.pool.connect)
             try:
-                driver = pooled.driver_connection
-                async with driver.transaction():
-                    tx = Transaction(self._statements, AsyncpgCursor(driver))
-                    outcomes = await greenlet_spawn(_record_batch, tx, batch)
-            except BaseException:
-                if driver.is_closed():  # the pool must not hand out a broken connection again
-                    await greenlet_spawn(pooled.invalidate)
-                raise
-            finally:
-                await greenlet_spawn(pooled.close)
+                outcomes = await self._postgres(batch, lock=False)
+            except Exception as error:
+                if not isinstance(error, Unconfirmed) and not self._lost_race(error):
+                    raise
+                log.debug("writing %d reports again, under row locks: %s", len(batch), error)
+                outcomes = await self._postgres(batch, lock=True)
         else:  # an in-memory SQLite database (tests): SQLAlchemy's transaction, its DBAPI cursor
             async with self._engine.begin() as connection:
                 outcomes = await connection.run_sync(lambda c: _record_batch(self._on(c), batch))
@@ -243,6 +266,32 @@ class Store:
                     level = logging.INFO if stored.type in LOGGED_EVENTS else logging.DEBUG
                     log.log(level, "recorded %s as %d", pb.EventType.Name(stored.type), stored.sequence,
                             **logs.job(stored.job_id))
+        return outcomes
+
+    async def _postgres(self, batch: list[_Pending], lock: bool) -> list[Recorded | Exception]:
+        """A batch on PostgreSQL, on a connection of the engine's pool, straight from the pool (a third of
+        the CPU of a checkout through engine.connect()), used as the asyncpg connection it is.
+
+        Without `lock`, from the job rows this replica kept, as one statement that checks their versions
+        (Transaction): one round trip instead of four (BEGIN, the read, the write, COMMIT), the lock held
+        only while the statement runs. With `lock`, in a transaction that reads the rows FOR UPDATE."""
+        pooled = await greenlet_spawn(self._engine.sync_engine.pool.connect)
+        driver = pooled.driver_connection
+        tx = Transaction(self._statements, AsyncpgCursor(driver), self._jobs, lock=lock)
+        try:
+            if lock:
+                async with driver.transaction():
+                    outcomes = await greenlet_spawn(_record_batch, tx, batch)
+            else:
+                outcomes = await greenlet_spawn(_record_batch, tx, batch)
+        except BaseException:
+            tx.forget(pending.event.job_id for pending in batch)
+            if driver.is_closed():  # the pool must not hand out a broken connection again
+                await greenlet_spawn(pooled.invalidate)
+            raise
+        finally:
+            await greenlet_spawn(pooled.close)
+        tx.keep_written()
         return outcomes
 
     def _on(self, connection: Connection) -> Transaction:
@@ -375,9 +424,13 @@ def _record_batch(tx: Transaction, batch: list[_Pending]) -> list[Recorded | Exc
     applies each report in turn, then writes the new jobs, the changed columns of the others, the events
     and the count deltas (Transaction.write: an executemany each on SQLite, one statement on PostgreSQL)."""
     ids = sorted({pending.event.job_id for pending in batch})
+    first: dict[str, int] = {}
+    for pending in batch:
+        first.setdefault(pending.event.job_id, pending.event.type)
     # One snapshot for both on PostgreSQL: a job another writer creates meanwhile is in neither (then this
     # batch's insert of it fails on its key, and the batch is redone report by report).
-    locked_rows, keys = tx.read(ids, sorted({(p.event.job_id, p.key) for p in batch}))
+    locked_rows, keys = tx.read(ids, sorted({(p.event.job_id, p.key) for p in batch}),
+                                new=[job_id for job_id, type_ in first.items() if type_ == pb.EVENT_TYPE_CREATED])
     loaded = {row["id"]: row for row in locked_rows}
     rows = {job_id: SimpleNamespace(**columns) for job_id, columns in loaded.items()}
     known = {(job_id, key): sequence for job_id, key, sequence in keys}
@@ -397,6 +450,8 @@ def _record_batch(tx: Transaction, batch: list[_Pending]) -> list[Recorded | Exc
         try:
             outcomes.append(_record_one(tx, pending, rows, locked, known, now, events))
         except ServiceError as error:
+            if not tx.locked:
+                raise Unconfirmed(f"refused {pending.key!r} of job {pending.event.job_id!r}: {error}") from error
             outcomes.append(error)
     created = [vars(rows[job_id]) for job_id in sorted(rows.keys() - loaded.keys())]
     changed = []
@@ -414,6 +469,11 @@ def _record_batch(tx: Transaction, batch: list[_Pending]) -> list[Recorded | Exc
     tx.write(created, changed, events, _count_rows(counts))
     tx.wrote({job_id: vars(row) for job_id, row in rows.items()})
     return outcomes
+
+
+class Unconfirmed(Exception):
+    """A report refused from rows not locked (PostgreSQL, from a replica's kept rows): the batch is written
+    again under row locks, which confirms the refusal or records the report."""
 
 
 def _count_rows(deltas: collections.Counter[tuple[str, int, int]]) -> list[dict]:

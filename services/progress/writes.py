@@ -42,7 +42,8 @@ BUSY_TIMEOUT_MS = 5000  # how long the writer waits for another writer of the fi
 CHECKPOINT_EVERY = 25  # commits between two WAL checkpoints: small ones, so each syncs little at once
 RESTART_EVERY = 1000  # commits between two checkpoints that let the WAL start over (it holds some 30 MB)
 CHECKPOINT_PASSES, QUICK_PASS = 3, 0.01  # passes while writes go on, until one takes under QUICK_PASS s
-JOB_CACHE = 4096  # job rows kept by the SQLite writer
+JOB_CACHE = 4096  # job rows kept by a writer (the SQLite file's, a PostgreSQL replica's)
+VERSION = "xmin::text::bigint"  # PostgreSQL: a job row's version (the transaction that wrote it)
 
 
 def _binds(table: Table, dialect: Dialect) -> dict[str, Callable | None]:
@@ -83,8 +84,13 @@ class Statements:
         self._results: list[Callable | None] | None = None  # the job columns' result processors
         self._binders: dict[tuple[str, tuple[str, ...]], Callable[[dict[str, Any]], Sequence[Any]]] = {}
         jobs, columns = quote(JOBS.name), ", ".join(map(quote, JOB_COLUMNS))
-        lock = " FOR UPDATE" if self.postgres else ""  # SQLite: BEGIN IMMEDIATE took the file's write lock
-        self.lock_jobs = f"SELECT {columns} FROM {jobs} WHERE {self._within('id', 1)} ORDER BY {quote('id')}{lock}"
+        # PostgreSQL reads each job's version with it (the last column); SQLite: BEGIN IMMEDIATE took the
+        # file's write lock, there is nothing else to lock or check.
+        read = f"SELECT {columns}, {VERSION} AS version" if self.postgres else f"SELECT {columns}"
+        self.lock_jobs = f"{read} FROM {jobs} WHERE {self._within('id', 1)} ORDER BY {quote('id')}"
+        self.peek_jobs = self.lock_jobs  # PostgreSQL: no row lock (the write checks the versions)
+        if self.postgres:
+            self.lock_jobs += " FOR UPDATE"
         self.get_job = f"SELECT {columns} FROM {jobs} WHERE {quote('id')} = {self._mark(1)}"
         self.batch_children = (f"SELECT {columns} FROM {jobs} WHERE {quote('batch_id')} = {self._mark(1)} "
                                f"ORDER BY {quote('batch_index')}, {quote('batch_attempt')}")
@@ -109,7 +115,8 @@ class Statements:
         self._types = {table.name: {column.name: column.type.compile(dialect=dialect) for column in table.columns}
                        for table in (JOBS, JobEventRow.__table__, JobLabelRow.__table__, JobCountRow.__table__)}
         if self.postgres:
-            self.read_batch = self._read_batch(columns, jobs)
+            self.read_batch = self._read_batch(self.lock_jobs, columns)
+            self.peek_batch = self._read_batch(self.peek_jobs, columns)
         self._writes: dict[tuple[str, ...], str] = {}
 
     def _mark(self, n: int) -> str:
@@ -129,26 +136,29 @@ class Statements:
         return f"INSERT INTO {self._quote(table)} ({', '.join(map(self._quote, columns))}) VALUES ({marks})"
 
     def _arrays(self, table: str, columns: Sequence[str], first: int = 1) -> str:
-        """unnest($1::type[], ...) AS u (columns): PostgreSQL's rows from one array per column."""
-        arrays = ", ".join(f"${n}::{self._types[table][c]}[]" for n, c in enumerate(columns, first))
+        """unnest($1::type[], ...) AS u (columns): PostgreSQL's rows from one array per column (a job's
+        `version` is a bigint)."""
+        types = self._types[table]
+        arrays = ", ".join(f"${n}::{types.get(c, 'BIGINT')}[]" for n, c in enumerate(columns, first))
         return f"unnest({arrays}) AS u ({', '.join(map(self._quote, columns))})"
 
     def _insert_arrays(self, table: str, columns: Sequence[str], first: int = 1) -> str:
         return (f"INSERT INTO {self._quote(table)} ({', '.join(map(self._quote, columns))}) "
                 f"SELECT * FROM {self._arrays(table, columns, first)}")
 
-    def _read_batch(self, columns: str, jobs: str) -> str:
-        """PostgreSQL: the batch's jobs locked (in id order) and its known keys, in one statement, so one
-        round trip and one snapshot: rows of the jobs ($1), then (job_id, key, sequence) rows of the
-        (job, key) pairs ($2, $3) that are recorded, their job columns NULL.
+    def _read_batch(self, read_jobs: str, columns: str) -> str:
+        """PostgreSQL: the batch's jobs with their versions (`read_jobs`: locked in id order, or not) and
+        its known keys, in one statement, so one round trip and one snapshot: rows of the jobs ($1), then
+        (job_id, key, sequence) rows of the (job, key) pairs ($2, $3) that are recorded, their job columns
+        NULL (the version column holds the sequence).
 
         Each key is a subquery of its own: as a join, the plan PostgreSQL keeps for the prepared statement
         can be a hash join over a scan of every event, chosen while the table was small and kept as it
         grows (until an ANALYZE); a lookup by the whole unique key is always planned as an index probe."""
         types = self._types[JOBS.name]
         nulls = ", ".join(f"NULL::{types[c]}" for c in JOB_COLUMNS[1:])
-        return (f"WITH locked AS MATERIALIZED ({self.lock_jobs}) "
-                f"SELECT {columns}, NULL::varchar, NULL::bigint FROM locked UNION ALL "
+        return (f"WITH locked AS MATERIALIZED ({read_jobs}) "
+                f"SELECT {columns}, NULL::varchar, version FROM locked UNION ALL "
                 f"SELECT * FROM (SELECT k.job_id, {nulls}, k.key, ({self._sequence_of('k.job_id', 'k.key')}) AS s "
                 f"FROM unnest($2::varchar[], $3::varchar[]) AS k (job_id, key)) AS known WHERE s IS NOT NULL")
 
@@ -156,23 +166,36 @@ class Statements:
         """PostgreSQL: every write of a batch in one statement (one round trip), each part from arrays
         (empty ones write nothing): new jobs, their labels, `columns` of the changed jobs (whichever changed
         in any of them: the statements stay few), the events, the count deltas. The foreign keys are
-        checked at the statement's end, new jobs included."""
+        checked at the statement's end, new jobs included.
+
+        A changed job is updated only if its row is still the version it was computed from: a row another
+        writer changed meanwhile (or deleted) is left alone, and then genmedia_stale_rows (migration 0006)
+        aborts the statement, so nothing of it is written (40001). It answers (id, version) of every job
+        it inserted or updated."""
         statement = self._writes.get(columns)
         if statement is None:
-            jobs, id_, n = self._quote(JOBS.name), self._quote("id"), len(JOB_COLUMNS)
+            jobs, id_, n, version = self._quote(JOBS.name), self._quote("id"), len(JOB_COLUMNS), VERSION
             sets = ", ".join(f"{self._quote(c)} = u.{self._quote(c)}" for c in columns)
-            labels, events = JobLabelRow.__table__.name, JobEventRow.__table__.name
-            first = {"labels": n + 1 + (len(columns) + 1 if columns else 0)}
+            labels, events, counts = JobLabelRow.__table__.name, JobEventRow.__table__.name, JobCountRow.__table__.name
+            first = {"labels": n + 1 + (len(columns) + 2 if columns else 0)}
             first["events"] = first["labels"] + len(LABEL_COLUMNS)
             first["counts"] = first["events"] + len(EVENT_COLUMNS)
-            update = (f"UPDATE {jobs} SET {sets} FROM {self._arrays(JOBS.name, ('id', *columns), n + 1)} "
-                      f"WHERE {jobs}.{id_} = u.{id_}") if columns else "SELECT"
-            statement = (f"WITH new_jobs AS ({self._insert_arrays(JOBS.name, JOB_COLUMNS, 1)}), "
-                         f"changed AS ({update}), "
+            answer = f"SELECT {id_}, version FROM new_jobs"
+            updates = ""
+            if columns:
+                updates = (f"changed AS (UPDATE {jobs} SET {sets} "
+                           f"FROM {self._arrays(JOBS.name, ('id', 'version', *columns), n + 1)} "
+                           f"WHERE {jobs}.{id_} = u.{id_} AND {jobs}.{version} = u.version "
+                           f"RETURNING {jobs}.{id_}, {jobs}.{version} AS version), ")
+                answer += (f" UNION ALL SELECT {id_}, version FROM changed UNION ALL "
+                           f"SELECT NULL, genmedia_stale_rows(cardinality(${n + 1}::varchar[]), count(*)) "
+                           f"FROM changed HAVING count(*) <> cardinality(${n + 1}::varchar[])")
+            statement = (f"WITH new_jobs AS ({self._insert_arrays(JOBS.name, JOB_COLUMNS, 1)} "
+                         f"RETURNING {id_}, {version} AS version), {updates}"
                          f"new_labels AS ({self._insert_arrays(labels, LABEL_COLUMNS, first['labels'])}), "
-                         f"new_events AS ({self._insert_arrays(events, EVENT_COLUMNS, first['events'])}) "
-                         f"{self._insert_arrays(JobCountRow.__table__.name, COUNT_COLUMNS, first['counts'])} "
-                         f"{self._upsert_counts}")
+                         f"new_events AS ({self._insert_arrays(events, EVENT_COLUMNS, first['events'])}), "
+                         f"counts AS ({self._insert_arrays(counts, COUNT_COLUMNS, first['counts'])} "
+                         f"{self._upsert_counts}) {answer}")
             self._writes[columns] = statement
         return statement
 
@@ -197,7 +220,8 @@ class Statements:
         binder = self._binders.get((table, columns))
         if binder is None:
             pick = operator.itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-            converts = [(i, p) for i, column in enumerate(columns) if (p := self._binds[table][column]) is not None]
+            binds = self._binds[table]  # (a job's version is no column: an int as it is)
+            converts = [(i, p) for i, column in enumerate(columns) if (p := binds.get(column)) is not None]
 
             def binder(row: dict[str, Any]) -> Sequence[Any]:
                 values = list(pick(row))
@@ -222,54 +246,120 @@ class Statements:
                  for name, p, value in zip(JOB_COLUMNS, results, row, strict=True)} for row in rows]
 
 
-class Transaction:
-    """The statements of one write transaction, run on a DBAPI cursor (inside the transaction). With a
-    cache of job rows (the SQLite writer's), jobs found there are not read again."""
+class JobCache:
+    """Job rows as a writer last wrote them, so its next batches need not read them: on a SQLite file
+    the writer's own (it is the file's only writer of jobs, see SqliteWriter); on PostgreSQL a replica's,
+    each row with its version (xmin), which the write checks. The oldest make room (JOB_CACHE)."""
 
-    def __init__(self, statements: Statements, cursor: Any, cache: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.versions: dict[str, int] = {}
+
+    def keep(self, rows: dict[str, dict[str, Any]], versions: dict[str, int]) -> None:
+        for job_id, row in rows.items():
+            self.rows.pop(job_id, None)
+            self.rows[job_id] = row
+            if job_id in versions:
+                self.versions[job_id] = versions[job_id]
+        while len(self.rows) > JOB_CACHE:
+            self.versions.pop(job_id := next(iter(self.rows)), None)
+            del self.rows[job_id]
+
+    def drop(self, ids: Iterable[str]) -> None:
+        for job_id in ids:
+            self.rows.pop(job_id, None)
+            self.versions.pop(job_id, None)
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.versions.clear()
+
+
+class Transaction:
+    """The statements of one write transaction, run on a DBAPI cursor (inside the transaction).
+
+    With a cache of job rows, jobs found there are not read again: the SQLite writer's (valid under the
+    file's write lock), or on PostgreSQL a replica's, when `lock` is False. Then nothing is locked: rows
+    are read without locks, the batch is one statement on its own (no BEGIN, no COMMIT), and its write
+    checks every changed row's version (Statements.write_batch); if another writer got there first, it
+    fails with 40001 and the batch is written again with `lock` (its rows read FOR UPDATE, in a
+    transaction), which leaves the cache up to date again."""
+
+    def __init__(self, statements: Statements, cursor: Any, cache: JobCache | None = None, *,
+                 lock: bool = True) -> None:
         self._sql, self._cursor, self._cache = statements, cursor, cache
+        self._lock = lock
+        self.locked = lock or not statements.postgres  # what it reads is locked: its refusals are final
+        self._trusted = cache.rows if cache is not None and not (statements.postgres and lock) else {}
         self._written: dict[str, dict[str, Any]] = {}
+        self.versions: dict[str, int] = {}  # PostgreSQL: each job's version, as read, then as written
 
     def wrote(self, rows: dict[str, dict[str, Any]]) -> None:
         """The rows of the jobs this transaction wrote (or read), as they will be once it commits."""
         self._written = rows
 
     def keep_written(self) -> None:
-        """After the commit: the written rows become what the cache holds (the oldest make room)."""
-        cache = self._cache
-        if cache is None:
-            return
-        for job_id, row in self._written.items():
-            cache.pop(job_id, None)
-            cache[job_id] = row
-        while len(cache) > JOB_CACHE:
-            del cache[next(iter(cache))]
+        """After the commit: the written rows become what the cache holds."""
+        if self._cache is not None:
+            self._cache.keep(self._written, self.versions)
+
+    def forget(self, ids: Iterable[str]) -> None:
+        """After a failure: these jobs, and every job this transaction read, are to be read again."""
+        if self._cache is not None:
+            self._cache.drop({*ids, *self.versions, *self._written})
 
     def _rows(self, statement: str, parameters: tuple) -> list:
         self._cursor.execute(statement, parameters)
         return self._cursor.fetchall()
 
-    def lock_jobs(self, ids: Sequence[str]) -> list[dict[str, Any]]:
-        """The rows of these jobs that exist, locked for this transaction, in id order (sorted `ids`).
-        Do not change them: they may be the cache's."""
-        cache = self._cache or {}
-        missing = [job_id for job_id in ids if job_id not in cache]
-        read = {}
-        if missing:
-            rows = self._rows(self._sql.lock_jobs, (self._sql.values_list(missing),))
-            read = {row["id"]: row for row in self._sql.jobs(rows, self._cursor.description)}
-        return [row for job_id in ids if (row := cache.get(job_id) or read.get(job_id)) is not None]
+    def _cached(self, job_id: str) -> dict[str, Any] | None:
+        row = self._trusted.get(job_id)
+        if row is not None and self._sql.postgres:
+            self.versions[job_id] = self._cache.versions[job_id]
+        return row
 
-    def read(self, ids: Sequence[str], pairs: Sequence[tuple[str, str]]
+    def _versioned(self, rows: list, description: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """PostgreSQL: job rows read with their version (the last column) as {column: value}."""
+        width = len(JOB_COLUMNS)
+        jobs = self._sql.jobs([tuple(row)[:width] for row in rows], description[:width])
+        self.versions.update((row[0], row[width]) for row in rows)
+        return jobs
+
+    def lock_jobs(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The rows of these jobs that exist, in id order (sorted `ids`): locked for this transaction, or
+        on PostgreSQL without `lock`, as kept or read (their versions noted). Do not change them: they may
+        be the cache's."""
+        found = {job_id: row for job_id in ids if (row := self._cached(job_id)) is not None}
+        if missing := [job_id for job_id in ids if job_id not in found]:
+            if self._sql.postgres:
+                statement = self._sql.lock_jobs if self._lock else self._sql.peek_jobs
+                rows = self._versioned(self._rows(statement, (missing,)), self._cursor.description)
+            else:
+                rows = self._sql.jobs(self._rows(self._sql.lock_jobs, (self._sql.values_list(missing),)),
+                                      self._cursor.description)
+            found.update((row["id"], row) for row in rows)
+        return [row for job_id in ids if (row := found.get(job_id)) is not None]
+
+    def read(self, ids: Sequence[str], pairs: Sequence[tuple[str, str]], new: Iterable[str] = ()
              ) -> tuple[list[dict[str, Any]], list[tuple[str, str, int]]]:
-        """lock_jobs(ids) and known_keys(pairs); on PostgreSQL in one statement."""
+        """lock_jobs(ids) and known_keys(pairs); on PostgreSQL in one statement. Without `lock`, jobs
+        that are kept or `new` (created by the batch: if one exists, its insert fails) are not read, nor
+        is anything when every job is one of them (a key already recorded then fails its insert)."""
         if not self._sql.postgres:
             return self.lock_jobs(ids), self.known_keys(pairs)
-        rows = self._rows(self._sql.read_batch, (list(ids), [job for job, _ in pairs], [key for _, key in pairs]))
+        found = {job_id: row for job_id in ids if (row := self._cached(job_id)) is not None}
+        new = set(new) if not self._lock else set()
+        missing = [job_id for job_id in ids if job_id not in found and job_id not in new]
+        if not missing and not self._lock:
+            return [found[job_id] for job_id in ids if job_id in found], []
+        statement = self._sql.read_batch if self._lock else self._sql.peek_batch
+        rows = self._rows(statement, (missing, [job for job, _ in pairs], [key for _, key in pairs]))
         width = len(JOB_COLUMNS)
-        jobs = [tuple(row)[:width] for row in rows if row[width] is None]
+        read = self._versioned([(*tuple(row)[:width], row[width + 1]) for row in rows if row[width] is None],
+                               self._cursor.description)
+        found.update((row["id"], row) for row in read)
         keys = [(row[0], row[width], row[width + 1]) for row in rows if row[width] is not None]
-        return self._sql.jobs(jobs, self._cursor.description[:width]), keys
+        return [row for job_id in ids if (row := found.get(job_id)) is not None], keys
 
     def write(self, created: list[dict[str, Any]], changed: list[tuple[dict[str, Any], tuple[str, ...]]],
               events: list[dict[str, Any]], counts: list[dict[str, Any]]) -> None:
@@ -290,14 +380,17 @@ class Transaction:
         elif created or changed or events or counts:
             names = {name for _, columns in changed for name in columns}
             columns = tuple(name for name in JOB_COLUMNS if name in names)
-            parts = ((JOBS.name, JOB_COLUMNS, created), (JOBS.name, ("id", *columns), [row for row, _ in changed]),
+            versions = self.versions
+            updates = [{**row, "version": versions[row["id"]]} for row, _ in changed]
+            parts = ((JOBS.name, JOB_COLUMNS, created), (JOBS.name, ("id", "version", *columns), updates),
                      (JobLabelRow.__table__.name, LABEL_COLUMNS, labels),
                      (JobEventRow.__table__.name, EVENT_COLUMNS, events),
                      (JobCountRow.__table__.name, COUNT_COLUMNS, counts))
             parameters = [column for table, names_, rows in parts for column in self._arrays(table, names_, rows)]
             if not columns:
-                parameters.pop(len(JOB_COLUMNS))  # no update: its id array goes too
+                del parameters[len(JOB_COLUMNS):len(JOB_COLUMNS) + 2]  # no update: its ids and versions go too
             self._cursor.execute(self._sql.write_batch(columns), parameters)
+            versions.update(map(tuple, self._cursor.fetchall()))
 
     def _arrays(self, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[list[Any]]:
         """Rows as one list per column (converted for the driver), for unnest."""
@@ -386,7 +479,7 @@ class SqliteWriter:
         self._path, self._statements = path, statements
         self._connection: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        self._jobs: dict[str, dict[str, Any]] = {}
+        self._jobs = JobCache()
         self._version: int | None = None
         self._commits = self._copied = self._restarted = 0  # commits: all, at the last checkpoint, restart
         self._checkpoint: asyncio.Task[None] | None = None

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.util import await_
 
-from genmedia.errors import ServiceError
+from genmedia.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
@@ -204,36 +204,49 @@ async def test_reads_of_a_sqlite_file_are_direct_and_the_slow_way_when_that_woul
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
-async def test_a_job_another_writer_creates_after_the_batch_read_it_is_recorded_once(database, monkeypatch):
-    """A replica creates a job after this batch read its jobs and keys (one snapshot: the job is in
-    neither) and before it writes: the batch's insert of the job fails on its key, and the batch is redone
-    report by report, its CREATED a duplicate and its progress the job's next event."""
+@pytest.mark.parametrize("locked", [False, True])
+async def test_a_job_another_writer_creates_after_the_batch_read_it_is_recorded_once(database, monkeypatch, locked,
+                                                                                     caplog):
+    """A replica creates a job after this batch read its jobs and keys and before it writes. The batch's
+    insert of the job fails on its key and the batch is written again: its CREATED a duplicate, its
+    progress the job's next event.
+
+    Its first pass (from kept rows, no locks) assumes a job its batch creates is new, so it reads nothing;
+    written again under row locks, it finds the job. With `locked`, the first pass refuses a report to a
+    job that does not exist (a refusal is only final under locks), so the race is met by the pass under
+    locks (one snapshot: the job is in neither the jobs it read nor their keys), and then the batch is
+    written report by report."""
     engines = [make_engine(database.url, database.connect_args) for _ in range(2)]
     await upgrade(engines[0])
     late, early = Store(engines[0]), Store(engines[1])
     write = writes.Transaction.write
 
     def slow_write(self, *parts):
-        if not paused:
+        if not paused and self.locked == locked:
             paused.append(True)
             await_(asyncio.sleep(0.3))  # the other store creates the job meanwhile
         return write(self, *parts)
 
     paused: list[bool] = []
     monkeypatch.setattr(writes.Transaction, "write", slow_write)
+    caplog.set_level(logging.DEBUG, logger="services.progress.store")
     job = pb.Job(id="j1", kind=pb.JOB_KIND_IMAGE)
 
     def batch(n: int) -> list:
         return [(pb.JobEvent(job_id="j1", type=pb.EVENT_TYPE_CREATED), "created", job, ()),
                 (pb.JobEvent(job_id="j1", type=pb.EVENT_TYPE_PROGRESS, percent=n), f"p{n}", None, ())]
 
+    missing = [(pb.JobEvent(job_id="j0", type=pb.EVENT_TYPE_PROGRESS, percent=1), "p", None, ())] if locked else []
     try:
-        slow = asyncio.create_task(late.report_many(batch(1)))
+        slow = asyncio.create_task(late.report_many(missing + batch(1)))
         await asyncio.sleep(0.1)  # it has read, it waits before writing
         first = await early.report_many(batch(2))
         second = await slow
         assert [(r.sequence, r.duplicate) for r in first] == [(1, False), (2, False)]
+        if locked:
+            assert isinstance(second.pop(0), NotFound)
         assert [(r.sequence, r.duplicate) for r in second] == [(1, True), (3, False)]
+        assert ("lost a race, writing them one by one" in caplog.text) == locked
     finally:
         for store, engine in zip((late, early), engines, strict=True):
             store.close()
@@ -305,10 +318,10 @@ async def test_writer_connections_the_server_dropped_are_replaced(database):
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
-async def test_a_batch_chosen_as_a_deadlock_victim_is_redone_report_by_report(store, database, caplog):
-    """Writers lock jobs in id order, so they cannot deadlock one another; something else can (here a
-    session locking b, then a). PostgreSQL aborts the batch's transaction (it waited first, so it checks
-    first) and the batch is written again report by report, nothing lost or doubled."""
+async def test_a_batch_chosen_as_a_deadlock_victim_is_written_again(store, database, caplog):
+    """A session locking b, then a, while a batch's statement updates a, then b: PostgreSQL aborts the
+    batch's statement (it waited first, so it checks first) and the batch is written again under row
+    locks, nothing lost or doubled."""
     for job_id in ("a", "b"):
         await create(store, job_id)
     caplog.set_level(logging.DEBUG, logger="services.progress.store")
@@ -328,6 +341,60 @@ async def test_a_batch_chosen_as_a_deadlock_victim_is_redone_report_by_report(st
             outcomes = await asyncio.wait_for(batch, 10)
     finally:
         await engine.dispose()
-    assert "lost a race, writing them one by one" in caplog.text
+    assert "writing 2 reports again, under row locks: deadlock detected" in caplog.text
     assert [(o.sequence, o.duplicate) for o in outcomes] == [(2, False), (2, False)]
     assert (await progress(store, "a", "p1"), await progress(store, "a", "p2")) == (2, 3)  # p1: the same event
+
+
+@pytest.fixture
+async def replicas(database) -> AsyncIterator[list[Store]]:
+    """Two stores on one PostgreSQL database, as two replicas."""
+    engines = [make_engine(database.url, database.connect_args) for _ in range(2)]
+    await upgrade(engines[0])
+    stores = [Store(engine) for engine in engines]
+    try:
+        yield stores
+    finally:
+        for store, engine in zip(stores, engines, strict=True):
+            store.close()
+            await engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_a_job_another_replica_changed_since_this_one_wrote_it_is_written_again_under_locks(replicas, caplog):
+    """A replica writes a job from the row it kept, checking the row's version in the same statement:
+    when another replica wrote the job meanwhile, the statement fails whole and the batch is written again
+    from the row as it is now, with the next sequence; then the replica keeps that row and writes without
+    a second pass again."""
+    a, b = replicas
+    caplog.set_level(logging.DEBUG, logger="services.progress.store")
+    await create(a, "j1")
+    await create(a, "j2")
+    assert await progress(a, "j1", "a1", percent=10) == 2  # a keeps j1's row
+    assert await progress(b, "j1", "b1", percent=20) == 3
+    assert "again" not in caplog.text
+    both = [(pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_PROGRESS, percent=30), "a2", None, ())
+            for job_id in ("j1", "j2")]
+    assert [r.sequence for r in await a.report_many(both)] == [4, 2]  # j2's row was not stale: no matter
+    assert "writing 2 reports again, under row locks: genmedia: 1 of 2 job rows changed since they were read" \
+        in caplog.text
+    caplog.clear()
+    assert await progress(a, "j1", "a3", percent=40) == 5
+    assert "again" not in caplog.text
+    job = await b.get_job("j1")
+    assert (job.last_sequence, job.percent) == (5, 40)
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_a_refusal_from_a_kept_row_is_checked_under_locks(replicas):
+    """A replica kept j1 as COMPLETED; it was purged and made anew through another replica. A report the
+    kept row would refuse (j1 is COMPLETED) is checked against the row as it is, and recorded."""
+    a, b = replicas
+    await create(a, "j1")
+    await a.report(pb.JobEvent(job_id="j1", type=pb.EVENT_TYPE_COMPLETED), "done")
+    assert await b.purge(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), 10) == ["j1"]
+    await create(b, "j1")
+    assert await progress(a, "j1", "p1", percent=50) == 2
+    with pytest.raises(ServiceError) as caught:  # and a refusal that stands, under locks too
+        await progress(a, "nope", "p1")
+    assert caught.value.code == grpc.StatusCode.NOT_FOUND
