@@ -162,41 +162,48 @@ class Statements:
                 f"SELECT * FROM (SELECT k.job_id, {nulls}, k.key, ({self._sequence_of('k.job_id', 'k.key')}) AS s "
                 f"FROM unnest($2::varchar[], $3::varchar[]) AS k (job_id, key)) AS known WHERE s IS NOT NULL")
 
-    def write_batch(self, columns: tuple[str, ...]) -> str:
-        """PostgreSQL: every write of a batch in one statement (one round trip), each part from arrays
-        (empty ones write nothing): new jobs, their labels, `columns` of the changed jobs (whichever changed
-        in any of them: the statements stay few), the events, the count deltas. The foreign keys are
-        checked at the statement's end, new jobs included.
+    def write_batch(self, columns: tuple[str, ...], parts: tuple[bool, bool, bool, bool]) -> str:
+        """PostgreSQL: every write of a batch in one statement (one round trip), each part from arrays,
+        only the parts it has (`parts`: new jobs, their labels, events, count deltas): new jobs, their
+        labels, `columns` of the changed jobs (whichever changed in any of them: the statements stay few),
+        the events, the count deltas. The foreign keys are checked at the statement's end, new jobs
+        included.
 
         A changed job is updated only if its row is still the version it was computed from: a row another
         writer changed meanwhile (or deleted) is left alone, and then genmedia_stale_rows (migration 0006)
         aborts the statement, so nothing of it is written (40001). It answers (id, version) of every job
         it inserted or updated."""
-        statement = self._writes.get(columns)
+        statement = self._writes.get((columns, parts))
         if statement is None:
-            jobs, id_, n, version = self._quote(JOBS.name), self._quote("id"), len(JOB_COLUMNS), VERSION
-            sets = ", ".join(f"{self._quote(c)} = u.{self._quote(c)}" for c in columns)
-            labels, events, counts = JobLabelRow.__table__.name, JobEventRow.__table__.name, JobCountRow.__table__.name
-            first = {"labels": n + 1 + (len(columns) + 2 if columns else 0)}
-            first["events"] = first["labels"] + len(LABEL_COLUMNS)
-            first["counts"] = first["events"] + len(EVENT_COLUMNS)
-            answer = f"SELECT {id_}, version FROM new_jobs"
-            updates = ""
+            jobs, id_, version, quote = self._quote(JOBS.name), self._quote("id"), VERSION, self._quote
+            created, labels, events, counts = parts
+            ctes, answer, n = [], [], 1
+            if created:
+                ctes.append(f"new_jobs AS ({self._insert_arrays(JOBS.name, JOB_COLUMNS, n)} "
+                            f"RETURNING {id_}, {version} AS version)")
+                answer.append(f"SELECT {id_}, version FROM new_jobs")
+                n += len(JOB_COLUMNS)
             if columns:
-                updates = (f"changed AS (UPDATE {jobs} SET {sets} "
-                           f"FROM {self._arrays(JOBS.name, ('id', 'version', *columns), n + 1)} "
-                           f"WHERE {jobs}.{id_} = u.{id_} AND {jobs}.{version} = u.version "
-                           f"RETURNING {jobs}.{id_}, {jobs}.{version} AS version), ")
-                answer += (f" UNION ALL SELECT {id_}, version FROM changed UNION ALL "
-                           f"SELECT NULL, genmedia_stale_rows(cardinality(${n + 1}::varchar[]), count(*)) "
-                           f"FROM changed HAVING count(*) <> cardinality(${n + 1}::varchar[])")
-            statement = (f"WITH new_jobs AS ({self._insert_arrays(JOBS.name, JOB_COLUMNS, 1)} "
-                         f"RETURNING {id_}, {version} AS version), {updates}"
-                         f"new_labels AS ({self._insert_arrays(labels, LABEL_COLUMNS, first['labels'])}), "
-                         f"new_events AS ({self._insert_arrays(events, EVENT_COLUMNS, first['events'])}), "
-                         f"counts AS ({self._insert_arrays(counts, COUNT_COLUMNS, first['counts'])} "
-                         f"{self._upsert_counts}) {answer}")
-            self._writes[columns] = statement
+                sets = ", ".join(f"{quote(c)} = u.{quote(c)}" for c in columns)
+                ctes.append(f"changed AS (UPDATE {jobs} SET {sets} "
+                            f"FROM {self._arrays(JOBS.name, ('id', 'version', *columns), n)} "
+                            f"WHERE {jobs}.{id_} = u.{id_} AND {jobs}.{version} = u.version "
+                            f"RETURNING {jobs}.{id_}, {jobs}.{version} AS version)")
+                answer += [f"SELECT {id_}, version FROM changed",
+                           f"SELECT NULL, genmedia_stale_rows(cardinality(${n}::varchar[]), count(*)) "
+                           f"FROM changed HAVING count(*) <> cardinality(${n}::varchar[])"]
+                n += len(columns) + 2
+            for name, table, table_columns, present in (
+                    ("new_labels", JobLabelRow.__table__.name, LABEL_COLUMNS, labels),
+                    ("new_events", JobEventRow.__table__.name, EVENT_COLUMNS, events)):
+                if present:
+                    ctes.append(f"{name} AS ({self._insert_arrays(table, table_columns, n)})")
+                    n += len(table_columns)
+            if counts:
+                ctes.append(f"counts AS ({self._insert_arrays(JobCountRow.__table__.name, COUNT_COLUMNS, n)} "
+                            f"{self._upsert_counts})")
+            statement = f"WITH {', '.join(ctes)} {' UNION ALL '.join(answer or ['SELECT NULL, NULL'])}"
+            self._writes[(columns, parts)] = statement
         return statement
 
     def _sequence_of(self, job: str, key: str) -> str:
@@ -386,16 +393,15 @@ class Transaction:
                      (JobLabelRow.__table__.name, LABEL_COLUMNS, labels),
                      (JobEventRow.__table__.name, EVENT_COLUMNS, events),
                      (JobCountRow.__table__.name, COUNT_COLUMNS, counts))
-            parameters = [column for table, names_, rows in parts for column in self._arrays(table, names_, rows)]
-            if not columns:
-                del parameters[len(JOB_COLUMNS):len(JOB_COLUMNS) + 2]  # no update: its ids and versions go too
-            self._cursor.execute(self._sql.write_batch(columns), parameters)
-            versions.update(map(tuple, self._cursor.fetchall()))
+            parameters = [column for table, names_, rows in parts if rows
+                          for column in self._arrays(table, names_, rows)]
+            statement = self._sql.write_batch(columns, (bool(created), bool(labels), bool(events), bool(counts)))
+            self._cursor.execute(statement, parameters)
+            versions.update((job_id, version) for job_id, version in self._cursor.fetchall() if job_id is not None)
 
     def _arrays(self, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[list[Any]]:
-        """Rows as one list per column (converted for the driver), for unnest."""
-        values = list(map(self._sql.binder(table, columns), rows))
-        return [list(column) for column in zip(*values, strict=True)] if values else [[] for _ in columns]
+        """Rows (at least one) as one list per column (converted for the driver), for unnest."""
+        return [list(column) for column in zip(*map(self._sql.binder(table, columns), rows), strict=True)]
 
     def batch_children(self, batch_id: str) -> list[dict[str, Any]]:
         """A batch's children in (batch_index, batch_attempt) order."""
