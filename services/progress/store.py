@@ -420,15 +420,17 @@ class Store:
 
 
 def _record_batch(tx: Transaction, batch: list[_Pending]) -> list[Recorded | Exception]:
-    """One transaction: locks the batch's jobs (in id order, so concurrent writers cannot deadlock),
-    applies each report in turn, then writes the new jobs, the changed columns of the others, the events
-    and the count deltas (Transaction.write: an executemany each on SQLite, one statement on PostgreSQL)."""
+    """One transaction: reads the batch's jobs (locked in id order, so concurrent writers cannot deadlock;
+    on PostgreSQL without `lock`, as the replica kept them, see Transaction), applies each report in turn,
+    then writes the new jobs, the changed columns of the others, the events and the count deltas
+    (Transaction.write: an executemany each on SQLite, one statement on PostgreSQL)."""
     ids = sorted({pending.event.job_id for pending in batch})
     first: dict[str, int] = {}
     for pending in batch:
         first.setdefault(pending.event.job_id, pending.event.type)
     # One snapshot for both on PostgreSQL: a job another writer creates meanwhile is in neither (then this
-    # batch's insert of it fails on its key, and the batch is redone report by report).
+    # batch's insert of it fails on its key, and the batch is written again: under locks, then report by
+    # report). A job the batch creates first is not read at all without `lock`: that insert fails too.
     locked_rows, keys = tx.read(ids, sorted({(p.event.job_id, p.key) for p in batch}),
                                 new=[job_id for job_id, type_ in first.items() if type_ == pb.EVENT_TYPE_CREATED])
     loaded = {row["id"]: row for row in locked_rows}

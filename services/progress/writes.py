@@ -117,7 +117,7 @@ class Statements:
         if self.postgres:
             self.read_batch = self._read_batch(self.lock_jobs, columns)
             self.peek_batch = self._read_batch(self.peek_jobs, columns)
-        self._writes: dict[tuple[str, ...], str] = {}
+        self._writes: dict[tuple[tuple[str, ...], tuple[bool, ...]], str] = {}
 
     def _mark(self, n: int) -> str:
         return f"${n}" if self.postgres else "?"
@@ -163,11 +163,11 @@ class Statements:
                 f"FROM unnest($2::varchar[], $3::varchar[]) AS k (job_id, key)) AS known WHERE s IS NOT NULL")
 
     def write_batch(self, columns: tuple[str, ...], parts: tuple[bool, bool, bool, bool]) -> str:
-        """PostgreSQL: every write of a batch in one statement (one round trip), each part from arrays,
-        only the parts it has (`parts`: new jobs, their labels, events, count deltas): new jobs, their
-        labels, `columns` of the changed jobs (whichever changed in any of them: the statements stay few),
-        the events, the count deltas. The foreign keys are checked at the statement's end, new jobs
-        included.
+        """PostgreSQL: every write of a batch in one statement (one round trip): new jobs, their labels,
+        `columns` of the changed jobs (whichever changed in any of them: the statements stay few), the
+        events, the count deltas, each part from one array per column, and only the parts the batch has
+        (`parts`: whether it has new jobs, labels, events, count deltas; `columns` empty: no update). The
+        foreign keys are checked at the statement's end, new jobs included.
 
         A changed job is updated only if its row is still the version it was computed from: a row another
         writer changed meanwhile (or deleted) is left alone, and then genmedia_stale_rows (migration 0006)
@@ -320,9 +320,12 @@ class Transaction:
         return self._cursor.fetchall()
 
     def _cached(self, job_id: str) -> dict[str, Any] | None:
+        """A kept row to start from (on PostgreSQL only with its version; its version noted)."""
         row = self._trusted.get(job_id)
         if row is not None and self._sql.postgres:
-            self.versions[job_id] = self._cache.versions[job_id]
+            if (version := self._cache.versions.get(job_id)) is None:
+                return None
+            self.versions[job_id] = version
         return row
 
     def _versioned(self, rows: list, description: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
