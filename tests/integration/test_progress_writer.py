@@ -398,3 +398,67 @@ async def test_a_refusal_from_a_kept_row_is_checked_under_locks(replicas):
     with pytest.raises(ServiceError) as caught:  # and a refusal that stands, under locks too
         await progress(a, "nope", "p1")
     assert caught.value.code == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_two_replicas_writing_the_same_jobs_at_once_keep_every_sequence_whole(replicas, database, caplog):
+    """Both replicas write the same four jobs at once, each from the rows it kept: rows go stale all the
+    time and batches are written again under locks. Every report is
+    recorded exactly once, each job's sequences are 1..N with nothing missing or doubled, a repeat of any
+    report answers its sequence, and each job ends with the highest percent reported."""
+    caplog.set_level(logging.DEBUG, logger="services.progress.store")
+    jobs = [f"j{n}" for n in range(4)]
+    for job_id in jobs:
+        await create(replicas[0], job_id)
+
+    def reports(replica: int, round_: int) -> list:
+        return [(pb.JobEvent(job_id=jobs[(round_ + i) % 4], type=pb.EVENT_TYPE_PROGRESS, percent=(round_ * 7 + i) % 100),
+                 f"r{replica}-{round_}-{i}", None, ()) for i in range(5)]
+
+    calls, outcomes = [], []
+    for round_ in range(30):  # each round both replicas write from what they kept: one of them is stale
+        now = [(store, reports(n, round_)) for n, store in enumerate(replicas)]
+        calls += now
+        outcomes += await asyncio.gather(*(store.report_many(batch) for store, batch in now))
+    assert "again, under row locks" in caplog.text  # the race did happen
+    recorded: dict[str, list[int]] = {job_id: [1] for job_id in jobs}  # CREATED is 1
+    for (_, batch), results in zip(calls, outcomes, strict=True):
+        for (event, *_), result in zip(batch, results, strict=True):
+            assert not result.duplicate
+            recorded[event.job_id].append(result.sequence)
+    for job_id in jobs:
+        assert sorted(recorded[job_id]) == list(range(1, len(recorded[job_id]) + 1)), job_id
+        job = await replicas[1].get_job(job_id)
+        highest = max(event.percent for _, batch in calls for event, *_ in batch if event.job_id == job_id)
+        assert (job.last_sequence, job.percent) == (len(recorded[job_id]), highest)
+    store, batch = calls[17]
+    again = await replicas[1 - replicas.index(store)].report_many(batch)  # a repeat, through the other replica
+    assert [(r.sequence, r.duplicate) for r in again] == [(r.sequence, True) for r in outcomes[17]]
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_two_replicas_recording_children_of_one_batch_keep_its_aggregate(replicas, caplog):
+    """Each replica records progress of its own children of one batch, at once, round after round. A
+    child's small step changes the batch's row (its counts and sum of percents) without adding an event
+    to it, so only the row's version tells that a kept copy of it is stale: the batch's mean must end
+    exactly the children's."""
+    caplog.set_level(logging.DEBUG, logger="services.progress.store")
+    batch = pb.Job(id="b", kind=pb.JOB_KIND_BATCH, spec=pb.JobSpec(kind=pb.JOB_KIND_BATCH),
+                   batch=pb.BatchSummary(strategy=pb.BATCH_STRATEGY_PARALLEL, max_concurrent=20))
+    children = tuple(pb.Job(id=f"b_{i}", kind=pb.JOB_KIND_NULL, batch_id="b", batch_index=i,
+                            spec=pb.JobSpec(kind=pb.JOB_KIND_NULL, null=pb.NullSpec())) for i in range(20))
+    a, b = replicas
+    await a.report(pb.JobEvent(job_id="b", type=pb.EVENT_TYPE_CREATED), "created", batch, children)
+    await a.report(pb.JobEvent(job_id="b", type=pb.EVENT_TYPE_STARTED), "started")
+    final = [0.0] * 20
+    for round_ in range(30):
+        steps = [(replica, (round_ % 10) + 10 * n, float(round_ + 1)) for n, replica in enumerate((a, b))]
+        for _, child, percent in steps:
+            final[child] = percent
+        await asyncio.gather(*(replica.report(pb.JobEvent(job_id=f"b_{child}", type=pb.EVENT_TYPE_PROGRESS,
+                                                          percent=percent), f"p{round_}")
+                               for replica, child, percent in steps))
+    assert "job rows changed since they were read" in caplog.text  # the batch's row went stale
+    job = await b.get_job("b")
+    assert job.percent == round(sum(final) / 20, 1)
+    assert (job.batch.running, job.batch.pending) == (0, 20)  # progress without STARTED: still pending
