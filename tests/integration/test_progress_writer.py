@@ -412,8 +412,8 @@ async def test_two_replicas_writing_the_same_jobs_at_once_keep_every_sequence_wh
         await create(replicas[0], job_id)
 
     def reports(replica: int, round_: int) -> list:
-        return [(pb.JobEvent(job_id=jobs[(round_ + i) % 4], type=pb.EVENT_TYPE_PROGRESS, percent=(round_ * 7 + i) % 100),
-                 f"r{replica}-{round_}-{i}", None, ()) for i in range(5)]
+        return [(pb.JobEvent(job_id=jobs[(round_ + i) % 4], type=pb.EVENT_TYPE_PROGRESS,
+                             percent=(round_ * 7 + i) % 100), f"r{replica}-{round_}-{i}", None, ()) for i in range(5)]
 
     calls, outcomes = [], []
     for round_ in range(30):  # each round both replicas write from what they kept: one of them is stale
