@@ -4,8 +4,9 @@ Every report goes through these few statements, so they skip SQLAlchemy's execut
 more CPU than the database's own work here): each is written once per dialect from the tables' columns,
 and values are converted by the very processors SQLAlchemy would apply to those columns, so what is written
 reads back through the ORM unchanged. The cursor is sqlite3's own; on PostgreSQL `AsyncpgCursor`, the
-asyncpg connection itself under SQLAlchemy's greenlet_spawn, where a batch is two statements (read_batch,
-write_batch); in-memory SQLite (tests) uses SQLAlchemy's DBAPI cursor.
+asyncpg connection itself under SQLAlchemy's greenlet_spawn, where a batch is usually one statement
+(write_batch, from the rows its replica kept: see Transaction); in-memory SQLite (tests) uses SQLAlchemy's
+DBAPI cursor.
 
 On a SQLite file, `SqliteWriter` runs the transaction on the event loop itself: with WAL and
 synchronous=NORMAL a commit writes no fsync, so a batch takes well under a millisecond, far less than
@@ -99,10 +100,10 @@ class Statements:
         # read every event of the jobs, more with every event recorded.
         # (PostgreSQL reads them with its jobs: read_batch.) SQLite: a JSON array of [job, key] pairs, read
         # first (CROSS JOIN fixes the loop order).
-        job_key = f"e.{quote('job_id')} = {{}} AND e.{quote('idempotency_key')} = {{}}"
+        self._key_is = f"e.{quote('job_id')} = {{}} AND e.{quote('idempotency_key')} = {{}}"
         pair = "json_extract(k.value, '$[0]')", "json_extract(k.value, '$[1]')"
         self.known_keys = (f"SELECT e.{quote('job_id')}, e.{quote('idempotency_key')}, e.{quote('sequence')} "
-                           f"FROM json_each(?) AS k CROSS JOIN {quote(events)} AS e ON {job_key.format(*pair)}")
+                           f"FROM json_each(?) AS k CROSS JOIN {quote(events)} AS e ON {self._key_is.format(*pair)}")
         self.insert_jobs = self._insert(JOBS.name, JOB_COLUMNS)
         self.insert_events = self._insert(events, EVENT_COLUMNS)
         self.insert_labels = self._insert(JobLabelRow.__table__.name, LABEL_COLUMNS)
@@ -127,9 +128,6 @@ class Statements:
         if self.postgres:
             return f"{self._quote(column)} = ANY({self._mark(n)})"
         return f"{self._quote(column)} IN (SELECT value FROM json_each({self._mark(n)}))"
-
-    def values_list(self, values: Sequence[str]) -> Any:
-        return list(values) if self.postgres else json.dumps(list(values))
 
     def _insert(self, table: str, columns: Sequence[str]) -> str:
         marks = ", ".join(self._mark(n) for n in range(1, len(columns) + 1))
@@ -210,7 +208,7 @@ class Statements:
         """The sequence of the event recorded under (job, key), as a subquery (NULL if there is none)."""
         quote = self._quote
         return (f"SELECT e.{quote('sequence')} FROM {quote(JobEventRow.__table__.name)} AS e "
-                f"WHERE e.{quote('job_id')} = {job} AND e.{quote('idempotency_key')} = {key}")
+                f"WHERE {self._key_is.format(job, key)}")
 
     def update_jobs(self, columns: tuple[str, ...]) -> str:
         """SQLite: UPDATE jobs SET the columns WHERE id (the last parameter)."""
@@ -227,8 +225,7 @@ class Statements:
         binder = self._binders.get((table, columns))
         if binder is None:
             pick = operator.itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-            binds = self._binds[table]  # (a job's version is no column: an int as it is)
-            converts = [(i, p) for i, column in enumerate(columns) if (p := binds.get(column)) is not None]
+            converts = [(i, p) for i, column in enumerate(columns) if (p := self._binds[table][column]) is not None]
 
             def binder(row: dict[str, Any]) -> Sequence[Any]:
                 values = list(pick(row))
@@ -295,7 +292,6 @@ class Transaction:
     def __init__(self, statements: Statements, cursor: Any, cache: JobCache | None = None, *,
                  lock: bool = True) -> None:
         self._sql, self._cursor, self._cache = statements, cursor, cache
-        self._lock = lock
         self.locked = lock or not statements.postgres  # what it reads is locked: its refusals are final
         self._trusted = cache.rows if cache is not None and not (statements.postgres and lock) else {}
         self._written: dict[str, dict[str, Any]] = {}
@@ -342,10 +338,10 @@ class Transaction:
         found = {job_id: row for job_id in ids if (row := self._cached(job_id)) is not None}
         if missing := [job_id for job_id in ids if job_id not in found]:
             if self._sql.postgres:
-                statement = self._sql.lock_jobs if self._lock else self._sql.peek_jobs
+                statement = self._sql.lock_jobs if self.locked else self._sql.peek_jobs
                 rows = self._versioned(self._rows(statement, (missing,)), self._cursor.description)
             else:
-                rows = self._sql.jobs(self._rows(self._sql.lock_jobs, (self._sql.values_list(missing),)),
+                rows = self._sql.jobs(self._rows(self._sql.lock_jobs, (json.dumps(missing),)),
                                       self._cursor.description)
             found.update((row["id"], row) for row in rows)
         return [row for job_id in ids if (row := found.get(job_id)) is not None]
@@ -358,17 +354,17 @@ class Transaction:
         if not self._sql.postgres:
             return self.lock_jobs(ids), self.known_keys(pairs)
         found = {job_id: row for job_id in ids if (row := self._cached(job_id)) is not None}
-        new = set(new) if not self._lock else set()
+        new = set() if self.locked else set(new)
         missing = [job_id for job_id in ids if job_id not in found and job_id not in new]
-        if not missing and not self._lock:
-            return [found[job_id] for job_id in ids if job_id in found], []
-        statement = self._sql.read_batch if self._lock else self._sql.peek_batch
-        rows = self._rows(statement, (missing, [job for job, _ in pairs], [key for _, key in pairs]))
-        width = len(JOB_COLUMNS)
-        read = self._versioned([(*tuple(row)[:width], row[width + 1]) for row in rows if row[width] is None],
-                               self._cursor.description)
-        found.update((row["id"], row) for row in read)
-        keys = [(row[0], row[width], row[width + 1]) for row in rows if row[width] is not None]
+        keys: list[tuple[str, str, int]] = []
+        if missing or self.locked:
+            statement = self._sql.read_batch if self.locked else self._sql.peek_batch
+            rows = self._rows(statement, (missing, [job for job, _ in pairs], [key for _, key in pairs]))
+            width = len(JOB_COLUMNS)
+            read = self._versioned([(*tuple(row)[:width], row[width + 1]) for row in rows if row[width] is None],
+                                   self._cursor.description)
+            found.update((row["id"], row) for row in read)
+            keys = [(row[0], row[width], row[width + 1]) for row in rows if row[width] is not None]
         return [row for job_id in ids if (row := found.get(job_id)) is not None], keys
 
     def write(self, created: list[dict[str, Any]], changed: list[tuple[dict[str, Any], tuple[str, ...]]],
@@ -390,20 +386,22 @@ class Transaction:
         elif created or changed or events or counts:
             names = {name for _, columns in changed for name in columns}
             columns = tuple(name for name in JOB_COLUMNS if name in names)
-            versions = self.versions
-            updates = [{**row, "version": versions[row["id"]]} for row, _ in changed]
-            parts = ((JOBS.name, JOB_COLUMNS, created), (JOBS.name, ("id", "version", *columns), updates),
-                     (JobLabelRow.__table__.name, LABEL_COLUMNS, labels),
-                     (JobEventRow.__table__.name, EVENT_COLUMNS, events),
-                     (JobCountRow.__table__.name, COUNT_COLUMNS, counts))
-            parameters = [column for table, names_, rows in parts if rows
-                          for column in self._arrays(table, names_, rows)]
+            versions, rows = self.versions, [row for row, _ in changed]
+            parameters = self._arrays(JOBS.name, JOB_COLUMNS, created)
+            if rows:  # ids, the versions they were computed from, the changed columns
+                parameters += [[row["id"] for row in rows], [versions[row["id"]] for row in rows],
+                               *self._arrays(JOBS.name, columns, rows)]
+            for table, names, part in ((JobLabelRow.__table__.name, LABEL_COLUMNS, labels),
+                                       (JobEventRow.__table__.name, EVENT_COLUMNS, events),
+                                       (JobCountRow.__table__.name, COUNT_COLUMNS, counts)):
+                parameters += self._arrays(table, names, part)
             statement = self._sql.write_batch(columns, (bool(created), bool(labels), bool(events), bool(counts)))
             self._cursor.execute(statement, parameters)
             versions.update((job_id, version) for job_id, version in self._cursor.fetchall() if job_id is not None)
 
     def _arrays(self, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[list[Any]]:
-        """Rows (at least one) as one list per column (converted for the driver), for unnest."""
+        """Rows as one list per column (converted for the driver), for unnest; none: no list at all (the
+        statement has no such part)."""
         return [list(column) for column in zip(*map(self._sql.binder(table, columns), rows), strict=True)]
 
     def batch_children(self, batch_id: str) -> list[dict[str, Any]]:
@@ -440,9 +438,6 @@ class AsyncpgCursor:
     def execute(self, statement: str, parameters: Sequence[Any]) -> None:
         self._statement = statement
         self._rows = await_only(self._connection.fetch(statement, *parameters))
-
-    def executemany(self, statement: str, rows: list[Sequence[Any]]) -> None:
-        await_only(self._connection.executemany(statement, rows))
 
     def fetchall(self) -> list:
         return self._rows

@@ -467,3 +467,28 @@ async def test_two_replicas_recording_children_of_one_batch_keep_its_aggregate(r
     job = await b.get_job("b")
     assert job.percent == round(sum(final) / 20, 1)
     assert (job.batch.running, job.batch.pending) == (0, 20)  # progress without STARTED: still pending
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_a_replicas_writers_take_a_job_in_the_order_its_reports_came(store, caplog, monkeypatch):
+    """Reports of one job that arrive while its batch is being written go in other batches, written by
+    other writers at once: each waits for the batch before it, so none is computed from a row another
+    writer of this replica is changing (which would fail and be written again) and the sequences follow
+    the order the reports came in."""
+    await create(store, "j1")
+    await progress(store, "j1", "p0")  # the replica keeps j1's row
+    caplog.set_level(logging.DEBUG, logger="services.progress.store")
+    sizes, write_batch = [], Store._write_batch
+
+    async def counted(self, batch):
+        sizes.append(len(batch))
+        return await write_batch(self, batch)
+
+    monkeypatch.setattr(Store, "_write_batch", counted)
+    calls = []
+    for n in range(1, 5):
+        calls.append(asyncio.create_task(progress(store, "j1", f"p{n}", percent=n)))
+        await asyncio.sleep(0.001)  # its writer has taken it: the next report goes in a batch of its own
+    assert await asyncio.gather(*calls) == [3, 4, 5, 6]
+    assert sizes == [1, 1, 1, 1]  # four batches, written by four writers
+    assert "again" not in caplog.text
