@@ -32,6 +32,7 @@ OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 # Only the services' own credential may call these: they write the job record or the delivery log (which
 # returns notification targets unredacted), or generate media.
 INTERNAL_METHODS = ("/genmedia.v1.ProgressService/ReportProgress", "/genmedia.v1.ProgressService/ReportProgressBatch",
+                    "/genmedia.v1.ProgressService/ReportProgressStream",
                     "/genmedia.v1.ProgressService/PurgeJobs", "/genmedia.v1.ProgressService/RecordDelivery",
                     "/genmedia.v1.ImageService/", "/genmedia.v1.VideoService/")
 # Calls that start work: the tighter `create` rate limit (RetryBatch starts a batch's failed children

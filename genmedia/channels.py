@@ -45,7 +45,7 @@ def _with_credential(details: grpc.aio.ClientCallDetails, token: str) -> grpc.ai
     return details._replace(metadata=metadata)
 
 
-# Two classes: a channel files an interceptor under one kind of call only.
+# One class per kind of call: a channel files an interceptor under one kind only.
 class _UnaryCredential(grpc.aio.UnaryUnaryClientInterceptor):
     def __init__(self, token: str) -> None:
         self.token = token
@@ -62,9 +62,17 @@ class _StreamCredential(grpc.aio.UnaryStreamClientInterceptor):
         return await continuation(_with_credential(client_call_details, self.token), request)
 
 
+class _BidiCredential(grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        return await continuation(_with_credential(client_call_details, self.token), request_iterator)
+
+
 def aio_channel(address: str, token: str = "", tls: ClientTls | None = None) -> grpc.aio.Channel:
     """A channel to `address`, over TLS when `tls` is given, sending `token` as the credential."""
-    interceptors = [_UnaryCredential(token), _StreamCredential(token)] if token else None
+    interceptors = [_UnaryCredential(token), _StreamCredential(token), _BidiCredential(token)] if token else None
     if tls is not None:
         return grpc.aio.secure_channel(address, tls.credentials(), options=OPTIONS, interceptors=interceptors)
     return grpc.aio.insecure_channel(address, options=OPTIONS, interceptors=interceptors)

@@ -105,6 +105,7 @@ def _code_of(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
 
 
 Guard = Callable[[str, grpc.aio.ServicerContext], Awaitable[None]]
+REFLECTION_METHODS = ("/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
@@ -117,14 +118,26 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
-        if handler is None or handler.request_streaming:
-            return handler  # only reflection is client-streaming; it needs no wrapping
+        if handler is None or details.method.startswith(REFLECTION_METHODS):
+            return handler  # reflection (grpcurl's describe) needs neither credentials nor counting
         known = self._wrapped.get(details.method)
         if known is not None and known[0] is handler:
             return known[1]  # wrapped once per method, not per call
         _, service, name = details.method.split("/")
         method = _Method((_rpc_type(handler), service, name), details.method)
-        if handler.response_streaming:
+        if handler.request_streaming and handler.response_streaming:
+            wrapped = grpc.stream_stream_rpc_method_handler(
+                self._wrap_stream(handler.stream_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        elif handler.request_streaming:
+            wrapped = grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(handler.stream_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        elif handler.response_streaming:
             wrapped = grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream, method),
                 request_deserializer=handler.request_deserializer,
@@ -149,6 +162,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
     def _wrap_stream(self, behavior, method: _Method):
+        """A server-streaming or bidi handler: `request` is the request, or the requests' iterator."""
         async def wrapper(request, context):
             async with _Booked(method, context):
                 if self.guard is not None:

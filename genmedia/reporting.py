@@ -8,12 +8,19 @@ gRPC's per-call cost, not the database, is what limits a Python progress service
 (the default) gives the largest batches, hence the least work per report on both ends: measured, more in
 flight meant smaller transactions and fewer events/s, not more. Each caller gets
 exactly what ReportProgress would have given it: the response, or an AioRpcError with the same code,
-message and rich details (BadRequest, ErrorInfo)."""
+message and rich details (BadRequest, ErrorInfo).
+
+With `stream`, the batches go on one open ReportProgressStream instead of a ReportProgressBatch call each:
+a message on an open stream costs a third of a call on both ends, and the server hands a batch to its
+writer as soon as it is read. A batch whose stream breaks or ends (the server shutting down) before its
+answer is sent once more on a new stream: reports are idempotent per key, so a report the first stream did
+record answers as a duplicate with its sequence."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -40,20 +47,103 @@ def _error(code: int, message: str, rich: bytes = b"") -> grpc.aio.AioRpcError:
     return grpc.aio.AioRpcError(status, grpc.aio.Metadata(), trailing, details=message)
 
 
+def _as_rpc_error(error: Exception) -> grpc.aio.AioRpcError:
+    """What a report's caller gets when its stream failed: an AioRpcError, as from a call of its own."""
+    if isinstance(error, grpc.aio.AioRpcError):
+        return error
+    return _error(grpc.StatusCode.UNAVAILABLE.value[0], f"the report stream failed: {type(error).__name__}: {error}")
+
+
 def _fail(batch: list[_Waiting], error: Exception) -> None:
     for waiting in batch:
         if not waiting.future.done():
             waiting.future.set_exception(error)
 
 
+class _Broken(Exception):
+    """The stream a batch went on broke or ended before the batch's answer; `error` says how."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Stream:
+    """One ReportProgressStream call and the batches sent on it that wait for their answers, oldest first
+    (the server answers in the order sent)."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+        self.waiting: collections.deque[asyncio.Future[ps.ReportProgressBatchResponse]] = collections.deque()
+        self.broken: Exception | None = None
+        self._reader = asyncio.create_task(self._read())
+
+    async def send(self, request: ps.ReportProgressBatchRequest,
+                   answer: asyncio.Future[ps.ReportProgressBatchResponse]) -> None:
+        """Writes a batch; `answer` gets its response, or _Broken if the stream fails first."""
+        if self.broken is not None:
+            answer.set_exception(_Broken(self.broken))
+            return
+        self.waiting.append(answer)
+        try:
+            await self.call.write(request)
+        except Exception as error:  # the call ended or failed meanwhile (AioRpcError, InvalidStateError)
+            self.close(_as_rpc_error(error))
+
+    def close(self, error: Exception) -> None:
+        """Ends the call; the batches waiting on it fail with _Broken(error)."""
+        if self.broken is None:
+            self.broken = error
+            self.call.cancel()
+        while self.waiting:
+            answer = self.waiting.popleft()
+            if not answer.done():
+                answer.set_exception(_Broken(self.broken))
+
+    async def end(self) -> None:
+        """Half-closes the stream: the server answers what it has, then ends it."""
+        if self.broken is None:
+            with contextlib.suppress(Exception):
+                await self.call.done_writing()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(self._reader), 5)
+        self.close(_error(grpc.StatusCode.CANCELLED.value[0], "the report stream was closed"))
+
+    async def _read(self) -> None:
+        error: Exception
+        try:
+            while (response := await self.call.read()) is not grpc.aio.EOF:
+                if not self.waiting:
+                    raise _error(grpc.StatusCode.INTERNAL.value[0], "ReportProgressStream answered a batch not sent")
+                answer = self.waiting.popleft()
+                if not answer.done():  # (its caller gave up waiting: still in order)
+                    answer.set_result(response)
+            error = _error(grpc.StatusCode.UNAVAILABLE.value[0], "the progress service ended the report stream")
+        except asyncio.CancelledError:
+            error = _error(grpc.StatusCode.CANCELLED.value[0], "the report stream was cancelled")
+        except Exception as failure:  # AioRpcError as a rule: the connection or the server went away
+            error = _as_rpc_error(failure)
+        self.close(error)
+
+
 class BatchingProgressStub:
     """Stands in for a ProgressServiceStub: ReportProgress is batched, every other RPC passes through."""
 
-    def __init__(self, stub: Any, timeout: float, max_batch: int = MAX_BATCH, in_flight: int = 1) -> None:
+    def __init__(self, stub: Any, timeout: float, max_batch: int = MAX_BATCH, in_flight: int = 1,
+                 stream: bool = False) -> None:
         self._stub, self._timeout, self._max_batch = stub, timeout, max_batch
         self._slots = in_flight
         self._queue: collections.deque[_Waiting] = collections.deque()
         self._sending: set[asyncio.Task[None]] = set()
+        self._streaming = stream
+        self._stream: _Stream | None = None
+        self._writing = asyncio.Lock()  # one write at a time: the answers come in the order written
+
+    async def close(self) -> None:
+        """Ends the report stream, if one is open (the server answers what it has first)."""
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.end()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stub, name)
@@ -84,7 +174,10 @@ class BatchingProgressStub:
     async def _send(self, batch: list[_Waiting]) -> None:
         request = ps.ReportProgressBatchRequest(reports=[waiting.request for waiting in batch])
         try:
-            response = await self._stub.ReportProgressBatch(request, timeout=self._timeout)
+            if self._streaming:
+                response = await self._exchange(request)
+            else:
+                response = await self._stub.ReportProgressBatch(request, timeout=self._timeout)
             if len(response.results) != len(batch):
                 raise _error(grpc.StatusCode.INTERNAL.value[0], f"ReportProgressBatch answered "
                              f"{len(response.results)} results for {len(batch)} reports")
@@ -102,3 +195,30 @@ class BatchingProgressStub:
             else:
                 status = result.error
                 waiting.future.set_exception(_error(status.code, status.message, status.SerializeToString()))
+
+    async def _exchange(self, request: ps.ReportProgressBatchRequest) -> ps.ReportProgressBatchResponse:
+        """A batch on the report stream, and its answer: sent once more, on a new stream, if the stream breaks
+        or ends before the answer. A batch not answered within the timeout fails with DEADLINE_EXCEEDED and
+        takes its stream down with it (a stream that stopped answering is not trusted with the next batch)."""
+        loop, stream = asyncio.get_running_loop(), None
+        try:
+            async with asyncio.timeout(self._timeout):
+                for attempt in (1, 2):
+                    answer: asyncio.Future[ps.ReportProgressBatchResponse] = loop.create_future()
+                    async with self._writing:
+                        if self._stream is None or self._stream.broken is not None:
+                            self._stream = _Stream(self._stub.ReportProgressStream())
+                        stream = self._stream
+                        await stream.send(request, answer)
+                    try:
+                        return await answer
+                    except _Broken as broken:
+                        if attempt == 2:
+                            raise broken.error from None
+                        log.info("the report stream broke (%s): sending a batch of %d again on a new stream",
+                                 broken.error, len(request.reports))
+        except TimeoutError:
+            if stream is not None:
+                stream.close(_error(grpc.StatusCode.DEADLINE_EXCEEDED.value[0], "a batch was not answered in time"))
+            raise _error(grpc.StatusCode.DEADLINE_EXCEEDED.value[0], "Deadline Exceeded") from None
+        raise AssertionError("unreachable")

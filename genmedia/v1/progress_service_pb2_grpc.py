@@ -46,6 +46,11 @@ class ProgressServiceStub:
                 request_serializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchRequest.SerializeToString,
                 response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchResponse.FromString,
                 _registered_method=True)
+        self.ReportProgressStream = channel.stream_stream(
+                '/genmedia.v1.ProgressService/ReportProgressStream',
+                request_serializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchResponse.FromString,
+                _registered_method=True)
         self.GetJob = channel.unary_unary(
                 '/genmedia.v1.ProgressService/GetJob',
                 request_serializer=genmedia_dot_v1_dot_job__service__pb2.GetJobRequest.SerializeToString,
@@ -111,6 +116,16 @@ class ProgressServiceServicer:
     def ReportProgressBatch(self, request, context):
         """Several reports in one call (internal; the orchestrator's workers send theirs this way): each is
         checked and recorded exactly as ReportProgress would, in order, with one result per report.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportProgressStream(self, request_iterator, context):
+        """The same batches on one open stream (internal; a worker process keeps one): each request is answered
+        by one response, in the order sent, as ReportProgressBatch would answer it. A batch may be sent before
+        the earlier ones are answered. The server ends the stream (OK) when it shuts down: batches sent and not
+        answered were not recorded by it, or were, and a repeat on another stream is a duplicate (same keys).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -195,6 +210,11 @@ def add_ProgressServiceServicer_to_server(servicer, server):
             ),
             'ReportProgressBatch': grpc.unary_unary_rpc_method_handler(
                     servicer.ReportProgressBatch,
+                    request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchResponse.SerializeToString,
+            ),
+            'ReportProgressStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.ReportProgressStream,
                     request_deserializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchRequest.FromString,
                     response_serializer=genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchResponse.SerializeToString,
             ),
@@ -301,6 +321,33 @@ class ProgressService:
             request,
             target,
             '/genmedia.v1.ProgressService/ReportProgressBatch',
+            genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchRequest.SerializeToString,
+            genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportProgressStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/genmedia.v1.ProgressService/ReportProgressStream',
             genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchRequest.SerializeToString,
             genmedia_dot_v1_dot_progress__service__pb2.ReportProgressBatchResponse.FromString,
             options,

@@ -54,9 +54,9 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
     channels = {name: settings.channel(addr) for name, addr in (
         ("progress", settings.progress_addr), ("image", settings.image_addr), ("video", settings.video_addr))}
     acts = JobActivities(
-        # Every activity of this worker shares ReportProgressBatch calls (genmedia.reporting).
+        # Every activity of this worker shares batches, on one ReportProgressStream (genmedia.reporting).
         progress=BatchingProgressStub(progress_service_pb2_grpc.ProgressServiceStub(channels["progress"]),
-                                      settings.rpc_timeout),
+                                      settings.rpc_timeout, stream=True),
         image=image_service_pb2_grpc.ImageServiceStub(channels["image"]),
         video=video_service_pb2_grpc.VideoServiceStub(channels["video"]),
         progress_interval=settings.progress_interval,

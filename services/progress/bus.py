@@ -73,6 +73,16 @@ class Bus:
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._wakeups: set[Wakeup] = set()
         self.published: dict[str, int] = {}  # newest sequence published, per job with subscribers
+        self._closing: asyncio.Event | None = None
+
+    @property
+    def closing(self) -> asyncio.Event:
+        """Set when the bus closes (server shutdown): streams other than watches end on it too."""
+        if self._closing is None:
+            self._closing = asyncio.Event()
+            if self.closed:
+                self._closing.set()
+        return self._closing
 
     @contextmanager
     def subscribe(self, job_id: str) -> Iterator[Subscription]:
@@ -120,6 +130,8 @@ class Bus:
         """Ends every watch at once (server shutdown), so watchers resume elsewhere instead of waiting
         out the grace period; later subscriptions end at once too."""
         self.closed = True
+        if self._closing is not None:
+            self._closing.set()
         for wakeup in self._wakeups:
             wakeup.shutting_down = True
             wakeup.set()

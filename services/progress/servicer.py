@@ -35,6 +35,7 @@ DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
 DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE = 100, 1000
 DEFAULT_PURGE, MAX_PURGE = 100, 1000
 MAX_REPORT_BATCH = 500
+STREAM_WINDOW = 16  # batches a report stream may have read and not yet answered
 FEED_BATCH = 500
 PENDING_RECHECK = 0.01  # seconds: how soon to read events that were behind the PostgreSQL horizon
 DEFAULT_STATS_WINDOW = dt.timedelta(hours=24)
@@ -64,6 +65,50 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
 
     async def ReportProgressBatch(self, request: ps.ReportProgressBatchRequest,
                                   context: Context) -> ps.ReportProgressBatchResponse:
+        return await self._report_batch(request)
+
+    async def ReportProgressStream(self, requests: AsyncIterator[ps.ReportProgressBatchRequest],
+                                   context: Context) -> AsyncIterator[ps.ReportProgressBatchResponse]:
+        """Batches on one stream, each answered in the order sent. A batch is handed to the store as soon as
+        it is read, so the next one travels while this one is written and joins the next transaction (the
+        store's group commit), where a unary call per batch waits a round trip in between.
+
+        At shutdown it stops reading, answers what it read and ends (OK): the client sends again, on a new
+        stream (to another replica), the batches left unanswered. A batch this server cannot accept (no
+        reports, or too many) ends the stream with INVALID_ARGUMENT after the answers before it."""
+        answers: asyncio.Queue[asyncio.Task[ps.ReportProgressBatchResponse] | None] = asyncio.Queue()
+        room = asyncio.Semaphore(STREAM_WINDOW)  # batches read and not yet answered: then HTTP/2 pushes back
+
+        async def read() -> None:
+            try:
+                iterator = aiter(requests)
+                while True:
+                    await room.acquire()
+                    try:
+                        request = await anext(iterator)
+                    except StopAsyncIteration:
+                        return
+                    answers.put_nowait(asyncio.create_task(self._report_batch(request)))
+            finally:
+                answers.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        closing = asyncio.create_task(self._bus.closing.wait())
+        closing.add_done_callback(lambda _: reader.cancel())
+        try:
+            while (answer := await answers.get()) is not None:
+                yield await answer
+                room.release()
+            if reader.done() and not reader.cancelled():
+                reader.result()  # the client's half-close ends the loop; a broken stream raises here
+        finally:
+            closing.cancel()
+            reader.cancel()
+            while not answers.empty():  # the client went away: what is read is recorded all the same
+                if (left := answers.get_nowait()) is not None:
+                    left.add_done_callback(_consume)
+
+    async def _report_batch(self, request: ps.ReportProgressBatchRequest) -> ps.ReportProgressBatchResponse:
         count = len(request.reports)
         check([("reports", f"must hold 1-{MAX_REPORT_BATCH} reports, got {count}")]
               if not 0 < count <= MAX_REPORT_BATCH else [])
@@ -265,6 +310,12 @@ def _report_status(error: ServiceError) -> ps.ReportStatus:
     status = error.to_status()
     rich = dict(status.trailing_metadata)["grpc-status-details-bin"]
     return ps.ReportStatus.FromString(rich)  # google.rpc.Status and ReportStatus share their wire form
+
+
+def _consume(task: asyncio.Task) -> None:
+    """Retrieves a finished task's outcome that nobody awaits (so asyncio does not log it as lost)."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.debug("a batch answered to no one failed: %s", error)
 
 
 def visible(job: pb.Job) -> pb.Job:

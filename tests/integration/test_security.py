@@ -30,6 +30,7 @@ from genmedia.channels import aio_channel
 from genmedia.client import GenmediaClient
 from genmedia.errors import details_of
 from genmedia.policy import ContentPolicy
+from genmedia.reporting import BatchingProgressStub
 from genmedia.serving import create_server
 from genmedia.tls import ClientTls, ServerTls
 from genmedia.v1 import common_pb2 as pb
@@ -118,6 +119,10 @@ def _stubs(stack: Stack, channel_for) -> dict[str, tuple]:
             prog.ReportProgressBatch,
             progress_service_pb2.ReportProgressBatchRequest(reports=[progress_service_pb2.ReportProgressRequest(event=pb.JobEvent(
                 job_id=job_id, type=pb.EVENT_TYPE_PROGRESS), idempotency_key="k")]), False),
+        "ProgressService/ReportProgressStream": (  # a stream of requests: given as a list
+            prog.ReportProgressStream,
+            [progress_service_pb2.ReportProgressBatchRequest(reports=[progress_service_pb2.ReportProgressRequest(
+                event=pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_PROGRESS), idempotency_key="k")])], True),
         "ProgressService/ListJobEvents": (prog.ListJobEvents,
                                           progress_service_pb2.ListJobEventsRequest(job_id=job_id), False),
         "ProgressService/WatchJobs": (prog.WatchJobs, progress_service_pb2.WatchJobsRequest(), True),
@@ -139,7 +144,8 @@ def _stubs(stack: Stack, channel_for) -> dict[str, tuple]:
     }
 
 
-INTERNAL_RPCS = {"ProgressService/ReportProgress", "ProgressService/ReportProgressBatch", "ProgressService/PurgeJobs",
+INTERNAL_RPCS = {"ProgressService/ReportProgress", "ProgressService/ReportProgressBatch",
+                 "ProgressService/ReportProgressStream", "ProgressService/PurgeJobs",
                  "ProgressService/RecordDelivery",
                  "ImageService/GenerateImages", "VideoService/RenderVideo"}
 
@@ -147,7 +153,7 @@ INTERNAL_RPCS = {"ProgressService/ReportProgress", "ProgressService/ReportProgre
 async def _code(call, request, streaming: bool, metadata) -> grpc.StatusCode:
     try:
         if streaming:
-            stream = call(request, metadata=metadata, timeout=10)
+            stream = call(iter(request) if isinstance(request, list) else request, metadata=metadata, timeout=10)
             await stream.read()  # the first message (an accepted stream) or the refusal
             stream.cancel()
         else:
@@ -210,6 +216,27 @@ async def test_every_rpc_refuses_missing_and_invalid_credentials(secure: Stack) 
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         for channel in channels:
+            await channel.close()
+
+
+async def test_the_workers_report_stream_carries_their_credential_and_a_users_is_refused(secure: Stack) -> None:
+    """The batching stub's ReportProgressStream through an authenticated channel, as a worker makes it."""
+    job_id = str(uuid.uuid4())
+    created = progress_service_pb2.ReportProgressRequest(
+        event=pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_CREATED), idempotency_key="c",
+        job=pb.Job(id=job_id, kind=pb.JOB_KIND_IMAGE, owner="alice", spec=IMAGE))
+    for who, expected in ((ALICE, grpc.StatusCode.PERMISSION_DENIED), (INTERNAL, None)):
+        channel = aio_channel(secure.settings.progress_addr, token=who)
+        reporting = BatchingProgressStub(progress_service_pb2_grpc.ProgressServiceStub(channel), 10, stream=True)
+        try:
+            if expected is None:
+                assert (await reporting.ReportProgress(created)).sequence == 1
+            else:
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await reporting.ReportProgress(created)
+                assert refused.value.code() == expected and details_of(refused.value)[0] == "INTERNAL_ONLY"
+        finally:
+            await reporting.close()
             await channel.close()
 
 
