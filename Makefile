@@ -45,7 +45,7 @@ protos: $(STAMP)
 
 lint: $(TEST_STAMP)
 	$(PIP) install --quiet ruff==0.17.5
-	$(VENV)/bin/ruff check genmedia services tests
+	$(VENV)/bin/ruff check genmedia services tests benchmarks
 
 bench: $(TEST_STAMP)
 	$(PY) -m benchmarks

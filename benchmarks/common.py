@@ -79,6 +79,23 @@ async def start(args: list[str], env: dict[str, str]) -> tuple[asyncio.subproces
     return proc, int(match.group(1))
 
 
+@contextlib.asynccontextmanager
+async def disk_probe(directory: str) -> AsyncIterator[list[str]]:
+    """benchmarks.disk_probe beside the block; the list gets a summary of its fdatasync latencies after it."""
+    summary: list[str] = []
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "benchmarks.disk_probe", directory,
+                                                stdout=asyncio.subprocess.PIPE,
+                                                cwd=str(Path(__file__).resolve().parent.parent))
+    try:
+        yield summary
+    finally:
+        proc.terminate()
+        out, _ = await proc.communicate()
+        count, p50, p99, worst, stalls = out.split() if out.count(b" ") == 4 else (b"0",) * 5
+        summary.append(f"disk fdatasync p99 {float(p99):.1f} max {float(worst):.1f} ms"
+                       + (f" ({int(stalls)} of {int(count)} over 10 ms)" if int(stalls) else ""))
+
+
 def progress_env(var: str, **extra: str) -> dict[str, str]:
     """The environment of a genmedia-progress process for a benchmark: port 0, no metrics port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GENMEDIA_")}

@@ -28,7 +28,7 @@ import time
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from benchmarks.common import backends, latency_line, percentile, progress_process
+from benchmarks.common import backends, disk_probe, latency_line, percentile, progress_process
 from genmedia.channels import aio_channel
 from genmedia.reporting import BatchingProgressStub
 from genmedia.v1 import common_pb2 as pb
@@ -89,12 +89,12 @@ async def run(var: str) -> None:
         async with progress_process(kind, var) as (_, port):
             channel = aio_channel(f"127.0.0.1:{port}")
             try:
-                await measure(kind, channel)
+                await measure(kind, channel, var)
             finally:
                 await channel.close()
 
 
-async def measure(kind: str, channel) -> None:
+async def measure(kind: str, channel, var: str) -> None:
     stub = progress_service_pb2_grpc.ProgressServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
     for j in range(JOBS):
@@ -120,18 +120,21 @@ async def measure(kind: str, channel) -> None:
         await closed_loop(call, LANES * 10)  # warm-up
     (bare_rate, _), (unary_rate, _), (rate, _) = [await closed_loop(call, EVENTS) for call in (bare, unary, batched)]
     _, alone = await closed_loop(bare, 500, lanes=1)
-    trials = []
+    trials, disks = [], []
     for _ in range(TRIALS):
-        gc.freeze()  # the load generator's own collector pauses would count as the server's latency
-        trials.append(await open_loop(batched, RATE, SECONDS))
-        gc.unfreeze()
+        async with disk_probe(var) as disk:
+            gc.freeze()  # the load generator's own collector pauses would count as the server's latency
+            trials.append(await open_loop(batched, RATE, SECONDS))
+            gc.unfreeze()
+        disks.append(disk[0])
     name = "SQLite (WAL)" if kind == "sqlite" else "PostgreSQL"
     print(f"{name}")
     print(f"  capacity: {rate:7.0f} events/s   (goal >= 2000; bare gRPC unary {bare_rate:5.0f} calls/s, ratio "
-          f"{rate / bare_rate:4.2f}x; one ReportProgress per event {unary_rate:5.0f}/s, {unary_rate / bare_rate:4.2f}x)")
+          f"{rate / bare_rate:4.2f}x; one ReportProgress per event {unary_rate:5.0f}/s, "
+          f"{unary_rate / bare_rate:4.2f}x)")
     print(latency_line("  baseline: one bare gRPC unary call, alone", alone))
-    for i, (achieved, ms) in enumerate(trials, 1):
-        print(latency_line(f"    trial {i}", ms) + f"   achieved {achieved:5.0f} events/s of {RATE:.0f} offered")
+    for i, ((achieved, ms), disk) in enumerate(zip(trials, disks, strict=True), 1):
+        print(latency_line(f"    trial {i}", ms) + f"   achieved {achieved:5.0f}/s; {disk}")
     _, ms = sorted(trials, key=lambda trial: percentile(trial[1], 99))[(len(trials) - 1) // 2]  # the median p99's
     print(latency_line(f"  each report at {RATE:.0f}/s (goal p99 < 10 ms)", ms, alone) + "   (the median trial)")
     await batching.close()
