@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
+from typing import Any, TypeVar
 
 import grpc
 
@@ -30,6 +31,7 @@ from services.progress.validation import filter_violations, report_violations, v
 
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
 DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE = 100, 1000
@@ -53,8 +55,12 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
     def __init__(self, store: Store, bus: Bus, heartbeat_seconds: float) -> None:
         self._store, self._bus, self._heartbeat = store, bus, heartbeat_seconds
         self._deliveries = Deliveries(store.sessions, store.read_sqlite)
+        self._orphans: set[asyncio.Task] = set()  # reports whose callers went away, kept until done
 
     async def ReportProgress(self, request: ps.ReportProgressRequest, context: Context) -> ps.ReportProgressResponse:
+        return await self._to_the_end(self._report_one(request))
+
+    async def _report_one(self, request: ps.ReportProgressRequest) -> ps.ReportProgressResponse:
         check(report_violations(request))
         job = request.job if request.HasField("job") else None
         recorded = await self._store.report(request.event, request.idempotency_key, job, tuple(request.children))
@@ -65,13 +71,27 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
 
     async def ReportProgressBatch(self, request: ps.ReportProgressBatchRequest,
                                   context: Context) -> ps.ReportProgressBatchResponse:
-        return await self._report_batch(request)
+        return await self._to_the_end(self._report_batch(request))
+
+    async def _to_the_end(self, work: Coroutine[Any, Any, T]) -> T:
+        """Reports run to their end even if the caller goes away (cancels, or its deadline passes) while they
+        are written: the store writes them all the same, and watchers must then see them too."""
+        task = asyncio.ensure_future(work)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._orphan(task)
+            raise
+
+    def _orphan(self, task: asyncio.Task) -> None:
+        self._orphans.add(task)
+        task.add_done_callback(self._orphaned)
 
     async def ReportProgressStream(self, requests: AsyncIterator[ps.ReportProgressBatchRequest],
                                    context: Context) -> AsyncIterator[ps.ReportProgressBatchResponse]:
         """Batches on one stream, each answered in the order sent. A batch is handed to the store as soon as
-        it is read, so the next one travels while this one is written and joins the next transaction (the
-        store's group commit), where a unary call per batch waits a round trip in between.
+        it is read: one a client sends before the earlier ones are answered is written without waiting for
+        their answers to travel back (the store's group commit may join it to theirs).
 
         At shutdown it stops reading, answers what it read and ends (OK): the client sends again, on a new
         stream (to another replica), the batches left unanswered. A batch this server cannot accept (no
@@ -95,18 +115,30 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
         reader = asyncio.create_task(read())
         closing = asyncio.create_task(self._bus.closing.wait())
         closing.add_done_callback(lambda _: reader.cancel())
+        answer = None
         try:
             while (answer := await answers.get()) is not None:
-                yield await answer
+                # Shielded: a client that goes away stops the answers, not the batch (nor its publication).
+                response = await asyncio.shield(answer)
+                answer = None
+                yield response
                 room.release()
             if reader.done() and not reader.cancelled():
                 reader.result()  # the client's half-close ends the loop; a broken stream raises here
         finally:
             closing.cancel()
             reader.cancel()
-            while not answers.empty():  # the client went away: what is read is recorded all the same
-                if (left := answers.get_nowait()) is not None:
-                    left.add_done_callback(_consume)
+            left = [answer] if answer is not None else []
+            while not answers.empty():
+                left.append(answers.get_nowait())
+            for task in filter(None, left):  # read, so recorded all the same: kept until done
+                self._orphan(task)
+
+    def _orphaned(self, task: asyncio.Task) -> None:
+        """Reports whose caller went away are done: their outcome is retrieved, for no one."""
+        self._orphans.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.debug("a batch answered to no one failed: %s", error)
 
     async def _report_batch(self, request: ps.ReportProgressBatchRequest) -> ps.ReportProgressBatchResponse:
         count = len(request.reports)
@@ -310,12 +342,6 @@ def _report_status(error: ServiceError) -> ps.ReportStatus:
     status = error.to_status()
     rich = dict(status.trailing_metadata)["grpc-status-details-bin"]
     return ps.ReportStatus.FromString(rich)  # google.rpc.Status and ReportStatus share their wire form
-
-
-def _consume(task: asyncio.Task) -> None:
-    """Retrieves a finished task's outcome that nobody awaits (so asyncio does not log it as lost)."""
-    if not task.cancelled() and (error := task.exception()) is not None:
-        log.debug("a batch answered to no one failed: %s", error)
 
 
 def visible(job: pb.Job) -> pb.Job:

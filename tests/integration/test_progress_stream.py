@@ -227,3 +227,35 @@ async def test_a_batch_not_answered_in_time_fails_and_the_next_goes_on_a_new_str
         assert (await batching.ReportProgress(report("j1", "p", pb.EVENT_TYPE_PROGRESS))).sequence == 2
         await batching.close()
     assert silent.streams == 2
+
+
+@pytest.mark.parametrize("rpc", ["ReportProgressStream", "ReportProgressBatch", "ReportProgress"])
+async def test_a_report_whose_caller_goes_away_is_recorded_and_published_all_the_same(store, monkeypatch, rpc):
+    """The worker goes away (cancels, or its deadline passes) while its report is being written: the report
+    still lands, and watchers see it live."""
+    record = store._record
+
+    async def slowly(batch):
+        await asyncio.sleep(0.3)
+        return await record(batch)
+
+    async with serve_on_port0(build_registrations(store, Bus(1000), 15)) as running, grpc.aio.insecure_channel(
+            f"127.0.0.1:{running.port}") as channel:
+        stub = Stub(channel)
+        await stub.ReportProgress(created("j1"))
+        monkeypatch.setattr(store, "_record", slowly)
+        watch = stub.WatchJob(ps.WatchJobRequest(job_id="j1"))
+        assert (await watch.read()).HasField("snapshot")
+        progress = report("j1", "p", pb.EVENT_TYPE_PROGRESS, percent=42)
+        if rpc == "ReportProgressStream":
+            call = stub.ReportProgressStream()
+            await call.write(batch(progress))
+        elif rpc == "ReportProgressBatch":
+            call = stub.ReportProgressBatch(batch(progress))
+        else:
+            call = stub.ReportProgress(progress)
+        await asyncio.sleep(0.1)  # read by the server, being written
+        call.cancel()
+        live = await asyncio.wait_for(watch.read(), 5)
+        watch.cancel()
+    assert (live.event.sequence, live.event.percent) == (2, 42)
