@@ -219,7 +219,7 @@ async def test_a_batch_not_answered_in_time_fails_and_the_next_goes_on_a_new_str
     registration = Registration(SERVICE_NAME, progress_service_pb2_grpc.add_ProgressServiceServicer_to_server, silent)
     async with serve_on_port0([registration]) as running, grpc.aio.insecure_channel(
             f"127.0.0.1:{running.port}") as channel:
-        batching = BatchingProgressStub(Stub(channel), timeout=0.3, stream=True)
+        batching = BatchingProgressStub(Stub(channel), timeout=1, stream=True)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await batching.ReportProgress(created("j1"))
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -233,9 +233,10 @@ async def test_a_batch_not_answered_in_time_fails_and_the_next_goes_on_a_new_str
 async def test_a_report_whose_caller_goes_away_is_recorded_and_published_all_the_same(store, monkeypatch, rpc):
     """The worker goes away (cancels, or its deadline passes) while its report is being written: the report
     still lands, and watchers see it live."""
-    record = store._record
+    record, writing = store._record, asyncio.Event()
 
     async def slowly(batch):
+        writing.set()
         await asyncio.sleep(0.3)
         return await record(batch)
 
@@ -254,7 +255,7 @@ async def test_a_report_whose_caller_goes_away_is_recorded_and_published_all_the
             call = stub.ReportProgressBatch(batch(progress))
         else:
             call = stub.ReportProgress(progress)
-        await asyncio.sleep(0.1)  # read by the server, being written
+        await asyncio.wait_for(writing.wait(), 10)  # read by the server, being written
         call.cancel()
         live = await asyncio.wait_for(watch.read(), 5)
         watch.cancel()
