@@ -73,7 +73,7 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
                                   context: Context) -> ps.ReportProgressBatchResponse:
         return await self._to_the_end(self._report_batch(request))
 
-    async def _to_the_end(self, work: Coroutine[Any, Any, T]) -> T:
+    async def _to_the_end(self, work: Coroutine[Any, Any, T] | asyncio.Future[T]) -> T:
         """Reports run to their end even if the caller goes away (cancels, or its deadline passes) while they
         are written: the store writes them all the same, and watchers must then see them too."""
         task = asyncio.ensure_future(work)
@@ -115,24 +115,18 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
         reader = asyncio.create_task(read())
         closing = asyncio.create_task(self._bus.closing.wait())
         closing.add_done_callback(lambda _: reader.cancel())
-        answer = None
         try:
             while (answer := await answers.get()) is not None:
-                # Shielded: a client that goes away stops the answers, not the batch (nor its publication).
-                response = await asyncio.shield(answer)
-                answer = None
-                yield response
+                yield await self._to_the_end(answer)  # a client that goes away stops the answers, not the batch
                 room.release()
             if reader.done() and not reader.cancelled():
                 reader.result()  # the client's half-close ends the loop; a broken stream raises here
         finally:
             closing.cancel()
             reader.cancel()
-            left = [answer] if answer is not None else []
-            while not answers.empty():
-                left.append(answers.get_nowait())
-            for task in filter(None, left):  # read, so recorded all the same: kept until done
-                self._orphan(task)
+            while not answers.empty():  # read, so recorded all the same: kept until done
+                if (left := answers.get_nowait()) is not None:
+                    self._orphan(left)
 
     def _orphaned(self, task: asyncio.Task) -> None:
         """Reports whose caller went away are done: their outcome is retrieved, for no one."""
