@@ -13,14 +13,16 @@ message and rich details (BadRequest, ErrorInfo).
 With `stream`, the batches go on one open ReportProgressStream instead of a ReportProgressBatch call each:
 a message on an open stream costs a third of a call on both ends, and the server hands a batch to its
 writer as soon as it is read. A batch whose stream breaks or ends (the server shutting down) before its
-answer is sent once more on a new stream: reports are idempotent per key, so a report the first stream did
-record answers as a duplicate with its sequence."""
+answer is sent again on a new stream, for as long as the timeout allows, unless the stream ended for a
+reason of the batch's own (an invalid batch, a refused credential): reports are idempotent per key, so a
+report an earlier stream did record answers as a duplicate with its sequence."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,11 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 500  # the server's limit per call
 DETAILS_KEY = "grpc-status-details-bin"
+RESEND_PAUSE, MAX_RESEND_PAUSE = 0.05, 1.0  # seconds between a batch's resends after the first (doubling)
+# How a stream ends that sending the batch again cannot change: it is the batch's (or the caller's) fault.
+FINAL = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED,
+                   grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNIMPLEMENTED,
+                   grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.RESOURCE_EXHAUSTED})
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,10 @@ def _as_rpc_error(error: Exception) -> grpc.aio.AioRpcError:
     if isinstance(error, grpc.aio.AioRpcError):
         return error
     return _error(grpc.StatusCode.UNAVAILABLE.value[0], f"the report stream failed: {type(error).__name__}: {error}")
+
+
+def _code(error: Exception) -> grpc.StatusCode:
+    return error.code() if isinstance(error, grpc.aio.AioRpcError) else grpc.StatusCode.UNKNOWN
 
 
 def _fail(batch: list[_Waiting], error: Exception) -> None:
@@ -197,13 +208,16 @@ class BatchingProgressStub:
                 waiting.future.set_exception(_error(status.code, status.message, status.SerializeToString()))
 
     async def _exchange(self, request: ps.ReportProgressBatchRequest) -> ps.ReportProgressBatchResponse:
-        """A batch on the report stream, and its answer: sent once more, on a new stream, if the stream breaks
-        or ends before the answer. A batch not answered within the timeout fails with DEADLINE_EXCEEDED and
-        takes its stream down with it (a stream that stopped answering is not trusted with the next batch)."""
+        """A batch on the report stream, and its answer. If the stream breaks or ends before the answer, the
+        batch goes again on a new stream, at once and then after a growing pause, for as long as the timeout
+        allows: a cut connection can take the next stream down with it, and a restarting server refuses
+        streams for a while. An error the batch itself caused (FINAL: a bad batch, a refused credential) is
+        not retried. A batch not answered within the timeout fails with DEADLINE_EXCEEDED and takes its
+        stream down with it (a stream that stopped answering is not trusted with the next batch)."""
         loop, stream = asyncio.get_running_loop(), None
         try:
             async with asyncio.timeout(self._timeout):
-                for attempt in (1, 2):
+                for attempt in itertools.count(1):
                     answer: asyncio.Future[ps.ReportProgressBatchResponse] = loop.create_future()
                     async with self._writing:
                         if self._stream is None or self._stream.broken is not None:
@@ -213,10 +227,12 @@ class BatchingProgressStub:
                     try:
                         return await answer
                     except _Broken as broken:
-                        if attempt == 2:
+                        if _code(broken.error) in FINAL:
                             raise broken.error from None
-                        log.info("the report stream broke (%s): sending a batch of %d again on a new stream",
-                                 broken.error, len(request.reports))
+                        pause = 0.0 if attempt == 1 else min(RESEND_PAUSE * 2 ** (attempt - 2), MAX_RESEND_PAUSE)
+                        log.info("the report stream broke (%s): sending a batch of %d again on a new stream in "
+                                 "%.2f s (attempt %d)", _code(broken.error), len(request.reports), pause, attempt + 1)
+                        await asyncio.sleep(pause)
         except TimeoutError:
             if stream is not None:
                 stream.close(_error(grpc.StatusCode.DEADLINE_EXCEEDED.value[0], "a batch was not answered in time"))

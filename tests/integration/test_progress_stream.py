@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import socket
 import time
 
 import grpc
@@ -140,11 +141,67 @@ async def test_cut_connections_lose_and_double_no_report(store):
                 cuts += proxy.cut() > 0
                 await asyncio.wait_for(asyncio.gather(*reports), 30)
             await batching.close()
-            events = await events_of(Stub(channel), "j1")
-    assert cuts >= 5 and proxy.accepted > cuts
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as direct:  # not the last cut's
+            events = await events_of(Stub(direct), "j1")
+    assert cuts >= 5 and proxy.accepted >= cuts  # a new connection after each cut (but maybe the last)
     # One event per report (none twice), no gap, and every caller was answered its report's own sequence.
     assert [e.sequence for e in events] == list(range(1, 402))
     assert sorted(answered.values()) == list(range(2, 402))
+
+
+def a_closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class CountingStreams:
+    """A stub that counts the report streams opened on it."""
+
+    def __init__(self, stub: Stub) -> None:
+        self.stub, self.streams = stub, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.stub, name)
+
+    def ReportProgressStream(self, *args, **kwargs):  # noqa: N802
+        self.streams += 1
+        return self.stub.ReportProgressStream(*args, **kwargs)
+
+
+async def test_reports_wait_out_a_server_that_refuses_connections_for_a_while(store):
+    """The server is down (every connection refused) when the reports are made, and back 0.8 s later: each
+    batch goes again on a new stream, with growing pauses, until it is answered within its timeout."""
+    async with serve_on_port0(build_registrations(store, Bus(1000), 15)) as running, TcpProxy(
+            a_closed_port()) as proxy, grpc.aio.insecure_channel(proxy.address) as channel:
+        counting = CountingStreams(Stub(channel))
+        batching = BatchingProgressStub(counting, timeout=10, stream=True)
+        reports = asyncio.gather(batching.ReportProgress(created("j1")), *(
+            batching.ReportProgress(report("j1", f"p{i}", pb.EVENT_TYPE_PROGRESS)) for i in range(20)))
+        await asyncio.sleep(0.8)
+        tries, proxy.upstream_port = counting.streams, running.port
+        answers = await asyncio.wait_for(reports, 10)
+        await batching.close()
+        events = await events_of(Stub(channel), "j1")
+    assert tries >= 3  # while refused: at once, then after 50, 100, 200, 400 ms
+    assert sorted(a.sequence for a in answers) == list(range(1, 22))
+    assert [e.sequence for e in events] == list(range(1, 22))
+
+
+async def test_a_stream_ended_for_the_batch_s_own_fault_is_not_tried_again(stub):
+    """A batch the server cannot take (here over 500 reports: the stub was given too large a max_batch) fails
+    at once with the server's INVALID_ARGUMENT; sending it again could not change that."""
+    batching = BatchingProgressStub(stub, timeout=10, max_batch=600, stream=True)
+    await batching.ReportProgress(created("j1"))
+    ends = stream_ends()
+    began = time.monotonic()
+    results = await asyncio.gather(*(batching.ReportProgress(report("j1", f"p{i}", pb.EVENT_TYPE_PROGRESS))
+                                     for i in range(600)), return_exceptions=True)
+    took = time.monotonic() - began
+    await batching.close()
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(refused) == 599 and {r.code() for r in refused} == {grpc.StatusCode.INVALID_ARGUMENT}
+    assert took < 5 and stream_ends() - ends == collections.Counter({"INVALID_ARGUMENT": 1})
 
 
 async def test_a_draining_server_ends_the_stream_and_the_reports_go_on_to_the_next(store):
