@@ -96,6 +96,39 @@ async def disk_probe(directory: str) -> AsyncIterator[list[str]]:
                        + (f" ({int(stalls)} of {int(count)} over 10 ms)" if int(stalls) else ""))
 
 
+@contextlib.asynccontextmanager
+async def no_summary() -> AsyncIterator[list[str]]:
+    yield []
+
+
+CHECKPOINTS = {  # PostgreSQL 17 moved the checkpointer's counters out of pg_stat_bgwriter
+    "pg_stat_checkpointer": "num_timed + num_requested, write_time, sync_time",
+    "pg_stat_bgwriter": "checkpoints_timed + checkpoints_req, checkpoint_write_time, checkpoint_sync_time",
+}
+
+
+@contextlib.asynccontextmanager
+async def checkpoints() -> AsyncIterator[list[str]]:
+    """PostgreSQL checkpoints that ended during the block (the whole server's): the list gets a summary
+    after it. A checkpoint writes the data files and then fsyncs them all, which on a shared disk can stall
+    the WAL's fdatasync, so every commit waiting for it; the summary sits beside the trial it may explain."""
+    summary: list[str] = []
+    engine = create_async_engine(postgres_url(), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            view = await connection.scalar(text(
+                "SELECT relname FROM pg_catalog.pg_class WHERE relname = 'pg_stat_checkpointer'")) or "pg_stat_bgwriter"
+            query = text(f"SELECT {CHECKPOINTS[view]} FROM pg_catalog.{view}")
+            before = (await connection.execute(query)).one()
+            yield summary
+            after = (await connection.execute(query)).one()
+    finally:
+        await engine.dispose()
+    count, written, synced = (a - b for a, b in zip(after, before, strict=True))
+    summary.append(f"{count} checkpoint{'s' * (count != 1)} ended"
+                   + (f" (write {written / 1000:.1f} s, fsync {synced:.0f} ms)" if count else ""))
+
+
 def progress_env(var: str, **extra: str) -> dict[str, str]:
     """The environment of a genmedia-progress process for a benchmark: port 0, no metrics port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GENMEDIA_")}

@@ -28,7 +28,7 @@ import time
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from benchmarks.common import backends, disk_probe, latency_line, percentile, progress_process
+from benchmarks.common import backends, checkpoints, disk_probe, latency_line, no_summary, percentile, progress_process
 from genmedia.channels import aio_channel
 from genmedia.reporting import BatchingProgressStub
 from genmedia.v1 import common_pb2 as pb
@@ -122,11 +122,11 @@ async def measure(kind: str, channel, var: str) -> None:
     _, alone = await closed_loop(bare, 500, lanes=1)
     trials, disks = [], []
     for _ in range(TRIALS):
-        async with disk_probe(var) as disk:
+        async with disk_probe(var) as disk, checkpoints() if kind == "postgres" else no_summary() as checkpoint:
             gc.freeze()  # the load generator's own collector pauses would count as the server's latency
             trials.append(await open_loop(batched, RATE, SECONDS))
             gc.unfreeze()
-        disks.append(disk[0])
+        disks.append("; ".join(disk + checkpoint))
     name = "SQLite (WAL)" if kind == "sqlite" else "PostgreSQL"
     print(f"{name}")
     print(f"  capacity: {rate:7.0f} events/s   (goal >= 2000; bare gRPC unary {bare_rate:5.0f} calls/s, ratio "
