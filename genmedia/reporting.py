@@ -212,9 +212,10 @@ class BatchingProgressStub:
         batch goes again on a new stream, at once and then after a growing pause, for as long as the timeout
         allows: a cut connection can take the next stream down with it, and a restarting server refuses
         streams for a while. An error the batch itself caused (FINAL: a bad batch, a refused credential) is
-        not retried. A batch not answered within the timeout fails with DEADLINE_EXCEEDED and takes its
-        stream down with it (a stream that stopped answering is not trusted with the next batch)."""
-        loop, stream = asyncio.get_running_loop(), None
+        not retried. A batch out of time between two tries fails as its last stream did (UNAVAILABLE as a
+        rule); one not answered within the timeout fails with DEADLINE_EXCEEDED and takes its stream down
+        with it (a stream that stopped answering is not trusted with the next batch)."""
+        loop, stream, broke = asyncio.get_running_loop(), None, None
         try:
             async with asyncio.timeout(self._timeout):
                 for attempt in itertools.count(1):
@@ -232,8 +233,12 @@ class BatchingProgressStub:
                         pause = 0.0 if attempt == 1 else min(RESEND_PAUSE * 2 ** (attempt - 2), MAX_RESEND_PAUSE)
                         log.info("the report stream broke (%s): sending a batch of %d again on a new stream in "
                                  "%.2f s (attempt %d)", _code(broken.error), len(request.reports), pause, attempt + 1)
+                        broke = broken.error
                         await asyncio.sleep(pause)
+                        broke = None
         except TimeoutError:
+            if broke is not None:  # out of time between two tries: the caller learns why they failed
+                raise broke from None
             if stream is not None:
                 stream.close(_error(grpc.StatusCode.DEADLINE_EXCEEDED.value[0], "a batch was not answered in time"))
             raise _error(grpc.StatusCode.DEADLINE_EXCEEDED.value[0], "Deadline Exceeded") from None

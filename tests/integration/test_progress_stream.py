@@ -188,6 +188,21 @@ async def test_reports_wait_out_a_server_that_refuses_connections_for_a_while(st
     assert [e.sequence for e in events] == list(range(1, 22))
 
 
+async def test_a_server_down_for_longer_than_the_timeout_fails_the_reports_unavailable():
+    """Out of time between two tries: the reports fail as their last stream did, UNAVAILABLE (which the
+    activities retry), not with a bare DEADLINE_EXCEEDED that hides why."""
+    async with TcpProxy(a_closed_port()) as proxy, grpc.aio.insecure_channel(proxy.address) as channel:
+        counting = CountingStreams(Stub(channel))
+        batching = BatchingProgressStub(counting, timeout=1, stream=True)
+        began = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await batching.ReportProgress(created("j1"))
+        took = time.monotonic() - began
+        await batching.close()
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert counting.streams >= 4 and took < 1.5
+
+
 async def test_a_stream_ended_for_the_batch_s_own_fault_is_not_tried_again(stub):
     """A batch the server cannot take (here over 500 reports: the stub was given too large a max_batch) fails
     at once with the server's INVALID_ARGUMENT; sending it again could not change that."""
