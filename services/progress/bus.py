@@ -73,16 +73,7 @@ class Bus:
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._wakeups: set[Wakeup] = set()
         self.published: dict[str, int] = {}  # newest sequence published, per job with subscribers
-        self._closing: asyncio.Event | None = None
-
-    @property
-    def closing(self) -> asyncio.Event:
-        """Set when the bus closes (server shutdown): streams other than watches end on it too."""
-        if self._closing is None:
-            self._closing = asyncio.Event()
-            if self.closed:
-                self._closing.set()
-        return self._closing
+        self.closing = asyncio.Event()  # set when the bus closes: streams other than watches end on it too
 
     @contextmanager
     def subscribe(self, job_id: str) -> Iterator[Subscription]:
@@ -130,8 +121,7 @@ class Bus:
         """Ends every watch at once (server shutdown), so watchers resume elsewhere instead of waiting
         out the grace period; later subscriptions end at once too."""
         self.closed = True
-        if self._closing is not None:
-            self._closing.set()
+        self.closing.set()
         for wakeup in self._wakeups:
             wakeup.shutting_down = True
             wakeup.set()

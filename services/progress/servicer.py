@@ -87,6 +87,12 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
         self._orphans.add(task)
         task.add_done_callback(self._orphaned)
 
+    def _orphaned(self, task: asyncio.Task) -> None:
+        """Reports whose caller went away are done: their outcome is retrieved, for no one."""
+        self._orphans.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.debug("a batch answered to no one failed: %s", error)
+
     async def ReportProgressStream(self, requests: AsyncIterator[ps.ReportProgressBatchRequest],
                                    context: Context) -> AsyncIterator[ps.ReportProgressBatchResponse]:
         """Batches on one stream, each answered in the order sent. A batch is handed to the store as soon as
@@ -127,12 +133,6 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
             while not answers.empty():  # read, so recorded all the same: kept until done
                 if (left := answers.get_nowait()) is not None:
                     self._orphan(left)
-
-    def _orphaned(self, task: asyncio.Task) -> None:
-        """Reports whose caller went away are done: their outcome is retrieved, for no one."""
-        self._orphans.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.debug("a batch answered to no one failed: %s", error)
 
     async def _report_batch(self, request: ps.ReportProgressBatchRequest) -> ps.ReportProgressBatchResponse:
         count = len(request.reports)
