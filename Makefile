@@ -12,12 +12,13 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# The base install is the CLI and client only: the stack needs the server extra and the dev tools.
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[tools]'
+	$(PIP) install --quiet -e '.[server,tools]'
 	touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[server,tools,test]'
 	touch $@
 
 install: $(STAMP)

@@ -9,26 +9,17 @@ import grpc
 
 from genmedia.tls import ClientTls
 
-_RETRY_CONFIG = json.dumps(
-    {
-        "methodConfig": [
-            {
-                # Reads and idempotent writes (ReportProgress is idempotent per event key).
-                "name": [
-                    {"service": "genmedia.v1.ProgressService"},
-                    {"service": "genmedia.v1.JobService", "method": "GetJob"},
-                ],
-                "retryPolicy": {
-                    "maxAttempts": 4,
-                    "initialBackoff": "0.1s",
-                    "maxBackoff": "2s",
-                    "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
-                },
-            }
-        ]
-    }
-)
+
+def retry_config(names: list[dict[str, str]]) -> str:
+    """A service config that retries UNAVAILABLE on these methods ({"service": ..., "method": ...})."""
+    policy = {"maxAttempts": 4, "initialBackoff": "0.1s", "maxBackoff": "2s", "backoffMultiplier": 2,
+              "retryableStatusCodes": ["UNAVAILABLE"]}
+    return json.dumps({"methodConfig": [{"name": names, "retryPolicy": policy}]})
+
+
+# Reads and idempotent writes (ReportProgress is idempotent per event key).
+_RETRY_CONFIG = retry_config([{"service": "genmedia.v1.ProgressService"},
+                              {"service": "genmedia.v1.JobService", "method": "GetJob"}])
 
 OPTIONS = [
     ("grpc.enable_retries", 1),
@@ -70,10 +61,14 @@ class _BidiCredential(grpc.aio.StreamStreamClientInterceptor):
         return await continuation(_with_credential(client_call_details, self.token), request_iterator)
 
 
-def aio_channel(address: str, token: str = "", tls: ClientTls | None = None) -> grpc.aio.Channel:
-    """A channel to `address`, over TLS when `tls` is given, sending `token` as the credential."""
+def aio_channel(address: str, token: str = "", tls: ClientTls | None = None,
+                service_config: str | None = None) -> grpc.aio.Channel:
+    """A channel to `address`, over TLS when `tls` is given, sending `token` as the credential;
+    `service_config` replaces the default retry policy."""
     interceptors = [_UnaryCredential(token), _StreamCredential(token), _BidiCredential(token)] if token else None
+    options = OPTIONS if service_config is None else [
+        *(o for o in OPTIONS if o[0] != "grpc.service_config"), ("grpc.service_config", service_config)]
     if tls is not None:
-        return grpc.aio.secure_channel(address, tls.credentials(), options=OPTIONS, interceptors=interceptors)
-    return grpc.aio.insecure_channel(address, options=OPTIONS, interceptors=interceptors)
+        return grpc.aio.secure_channel(address, tls.credentials(), options=options, interceptors=interceptors)
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
 

@@ -34,6 +34,8 @@ async def test_list_history_and_stats(database):
         none = await cli(address, "list", "--state", "failed")
         history = await cli(address, "history", "fox")
         as_json = await cli(address, "--json", "history", "owl")
+        as_jsonl = await cli(address, "history", "fox", "-o", "jsonl")
+        listed = await cli(address, "list", "--page-size", "1", "-o", "json")
         stats = await cli(address, "stats", "--since", "2h")
         missing = await cli(address, "history", "nope")
         bad = await cli(address, "list", "--created-after", "yesterday-ish")
@@ -43,7 +45,12 @@ async def test_list_history_and_stats(database):
     lines = history[1].splitlines()
     assert history[0] == 0 and len(lines) == 5 and lines[-1] == "4 events"
     assert "retrying" in lines[2] and "UNAVAILABLE: down" in lines[2] and "completed" in lines[3]
-    assert as_json[0] == 0 and json.loads(as_json[1])["type"] == "EVENT_TYPE_CREATED"
+    assert as_json[0] == 0 and json.loads(as_json[1])["events"][0]["type"] == "EVENT_TYPE_CREATED"
+    events = [json.loads(line) for line in as_jsonl[1].splitlines()]
+    assert [e["sequence"] for e in events] == [1, 2, 3, 4] and events[2]["error"]["code"] == "UNAVAILABLE"
+    assert all(e["time"].endswith("Z") for e in events)  # RFC 3339
+    page = json.loads(listed[1])
+    assert listed[0] == 0 and len(page["jobs"]) == 1 and page["total_size"] == 2 and page["next_page_token"]
     assert stats[0] == 0 and "success rate      100.0%" in stats[1] and ": 2" in stats[1]
-    assert missing[0] == 1 and "NOT_FOUND" in missing[1]
+    assert missing[0] == 3 and "NOT_FOUND" in missing[1]
     assert bad[0] == 2 and "span like 24h" in bad[1]

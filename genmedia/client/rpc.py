@@ -1,7 +1,8 @@
-"""The Python client: submit jobs to JobService, read and watch them on ProgressService.
+"""The protobuf-level client under `AsyncClient`: submit jobs to JobService, read and watch them on
+ProgressService, messages in and out (services' tests and benchmarks use it directly).
 
 `watch()` resumes by itself after a disconnect, from the last sequence it saw, so a caller neither
-misses an event nor sees one twice."""
+misses an event nor sees one twice; `watch_jobs()` likewise from the last cursor."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Literal
 
 import grpc
 
@@ -20,16 +22,26 @@ from genmedia.v1 import job_service_pb2, job_service_pb2_grpc, progress_service_
 
 TERMINAL = {pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}
 RESUMABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL}
+STREAM_TIMEOUT = 300.0  # a watch stream's deadline: then it resumes on a new one, so no call is unbounded
+
+
+def backoff(failures: int) -> float:
+    """Seconds before reconnect number `failures` (1, 2, ...): 0.1 s first (a resume is cheap), at most 5 s."""
+    return min(0.05 * 2 ** failures, 5.0)
 
 
 class GenmediaClient:
     def __init__(self, orchestrator_addr: str | None = None, progress_addr: str | None = None,
-                 timeout: float = 10.0, token: str | None = None, tls: ClientTls | None = None) -> None:
-        """`token` (default GENMEDIA_TOKEN) is an API key or JWT; `tls` (default from GENMEDIA_TLS_*)."""
+                 timeout: float = 10.0, token: str | None = None, tls: ClientTls | Literal[False] | None = None,
+                 service_config: str | None = None) -> None:
+        """`token` (default GENMEDIA_TOKEN) is an API key or JWT; `tls` (None: from GENMEDIA_TLS_*, False:
+        plaintext); `service_config` replaces the channels' default retry policy."""
         token = os.environ.get("GENMEDIA_TOKEN", "") if token is None else token
-        tls = ClientTls.from_env() if tls is None else tls
-        self._orchestrator = aio_channel(orchestrator_addr or service_addr("orchestrator"), token, tls)
-        self._progress = aio_channel(progress_addr or service_addr("progress"), token, tls)
+        tls = ClientTls.from_env() if tls is None else tls or None
+        self.orchestrator_addr = orchestrator_addr or service_addr("orchestrator")
+        self.progress_addr = progress_addr or service_addr("progress")
+        self._orchestrator = aio_channel(self.orchestrator_addr, token, tls, service_config)
+        self._progress = aio_channel(self.progress_addr, token, tls, service_config)
         self.jobs = job_service_pb2_grpc.JobServiceStub(self._orchestrator)
         self.progress = progress_service_pb2_grpc.ProgressServiceStub(self._progress)
         self.timeout = timeout
@@ -140,13 +152,13 @@ class GenmediaClient:
         return await self.progress.GetStats(request, timeout=self.timeout)
 
     async def watch(self, job_id: str, after_sequence: int = 0, max_reconnects: int = 30,
-                    ) -> AsyncIterator[progress_service_pb2.WatchJobResponse]:
+                    stream_timeout: float = STREAM_TIMEOUT) -> AsyncIterator[progress_service_pb2.WatchJobResponse]:
         """Yields the snapshot (when starting from 0), every event and heartbeats until the job ends."""
         last, failures = after_sequence, 0
         while True:
             request = progress_service_pb2.WatchJobRequest(job_id=job_id, after_sequence=last)
             try:
-                async for message in self.progress.WatchJob(request):
+                async for message in self.progress.WatchJob(request, timeout=stream_timeout):
                     failures = 0
                     kind = message.WhichOneof("payload")
                     if kind == "snapshot":
@@ -162,7 +174,31 @@ class GenmediaClient:
                         return
                 return
             except grpc.aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    continue  # the stream's own deadline: go on from `last` on a new one
                 failures += 1
                 if err.code() not in RESUMABLE or failures > max_reconnects:
                     raise
-                await asyncio.sleep(min(0.05 * 2 ** failures, 5.0))  # 0.1 s first: a resume is cheap
+                await asyncio.sleep(backoff(failures))
+
+    async def watch_jobs(self, filter: progress_service_pb2.JobFilter | None = None, cursor: str = "",
+                         max_reconnects: int | None = None, stream_timeout: float = STREAM_TIMEOUT,
+                         ) -> AsyncIterator[progress_service_pb2.WatchJobsResponse]:
+        """Every message of WatchJobs (the first is a heartbeat: subscribed), resuming after the last
+        cursor when the stream breaks; `max_reconnects` None: for as long as it takes."""
+        failures = 0
+        while True:
+            request = progress_service_pb2.WatchJobsRequest(filter=filter, cursor=cursor)
+            try:
+                async for message in self.progress.WatchJobs(request, timeout=stream_timeout):
+                    failures = 0
+                    cursor = message.cursor or cursor
+                    yield message
+                await asyncio.sleep(backoff(1))  # ended without an error (not expected): go on after a pause
+            except grpc.aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    continue
+                failures += 1
+                if err.code() not in RESUMABLE or (max_reconnects is not None and failures > max_reconnects):
+                    raise
+                await asyncio.sleep(backoff(failures))
