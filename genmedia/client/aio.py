@@ -145,12 +145,12 @@ class AsyncClient:
                                                          oldest_first))
         return Page(tuple(Job.from_proto(j) for j in answer.jobs), answer.next_page_token, answer.total_size)
 
-    async def list(self, *, oldest_first: bool = False, limit: int | None = None,
+    async def list(self, *, oldest_first: bool = False, limit: int | None = None, page_size: int = 100,
                    **filter: Unpack[rq.FilterOptions]) -> AsyncIterator[Job]:
-        """Every job matching the filter (at most `limit`), page after page."""
+        """Every job matching the filter (at most `limit`), fetched `page_size` at a time."""
         token, count = "", 0
         while True:
-            page = await self.list_page(100, token, oldest_first=oldest_first, **filter)
+            page = await self.list_page(page_size, token, oldest_first=oldest_first, **filter)
             for job in page.jobs:
                 if limit is not None and count >= limit:
                     return

@@ -120,9 +120,9 @@ class Client:
                   **filter: Unpack[rq.FilterOptions]) -> Page:
         return _Runner.run(self.aio.list_page(page_size, page_token, oldest_first=oldest_first, **filter))
 
-    def list(self, *, oldest_first: bool = False, limit: int | None = None,
+    def list(self, *, oldest_first: bool = False, limit: int | None = None, page_size: int = 100,
              **filter: Unpack[rq.FilterOptions]) -> Iterator[Job]:
-        return _Runner.iterate(self.aio.list(oldest_first=oldest_first, limit=limit, **filter))
+        return _Runner.iterate(self.aio.list(oldest_first=oldest_first, limit=limit, page_size=page_size, **filter))
 
     def events(self, job_id: str) -> Iterator[JobEvent]:
         return _Runner.iterate(self.aio.events(job_id))

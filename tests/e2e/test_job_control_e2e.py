@@ -38,7 +38,7 @@ def test_cli_review_reject_with_corrections_then_approve(stack: RunningStack) ->
     again = stack.cli("video", "a quiet bay", *VIDEO, "--review", "--request-id", request_id, "--priority", "2")
     assert _job_id(again.stdout) == job_id  # the same request id: the same job
     clash = stack.cli("video", "another bay", *VIDEO, "--review", "--request-id", request_id)
-    assert clash.returncode == 1 and "ALREADY_EXISTS" in clash.stderr and job_id in clash.stderr
+    assert clash.returncode == 5 and "ALREADY_EXISTS" in clash.stderr and job_id in clash.stderr
     waiting = _wait_for(stack, job_id, "AWAITING_REVIEW")
     assert "image/png" in waiting and "review round 1" in waiting
     rejected = stack.cli("review", job_id, "--reject", "--prompt", "a stormy bay", "--seed", "42",
@@ -55,7 +55,7 @@ def test_cli_review_reject_with_corrections_then_approve(stack: RunningStack) ->
     assert [r["decision"] for r in job["reviews"]] == ["REVIEW_DECISION_REJECT", "REVIEW_DECISION_APPROVE"]
     assert job["spec"]["video"]["prompt"] == "a stormy bay" and job["priority"] == 2
     refused = stack.cli("review", job_id, "--approve")
-    assert refused.returncode == 1 and "FAILED_PRECONDITION" in refused.stderr and "COMPLETED" in refused.stderr
+    assert refused.returncode == 5 and "FAILED_PRECONDITION" in refused.stderr and "COMPLETED" in refused.stderr
 
 
 def test_cli_pause_then_resume_and_pause_then_cancel(stack: RunningStack) -> None:
@@ -71,7 +71,7 @@ def test_cli_pause_then_resume_and_pause_then_cancel(stack: RunningStack) -> Non
     for job_id in (first, second):
         _wait_for(stack, job_id, "PAUSED")  # it finished its step and waits
         twice = stack.cli("pause", job_id)
-        assert twice.returncode == 1 and "FAILED_PRECONDITION" in twice.stderr and "PAUSED" in twice.stderr
+        assert twice.returncode == 5 and "FAILED_PRECONDITION" in twice.stderr and "PAUSED" in twice.stderr
     assert stack.cli("resume", first).returncode == 0
     watched = stack.cli("watch", first)
     assert watched.returncode == 0 and f"job {first} COMPLETED" in watched.stdout, watched.stdout
@@ -80,7 +80,7 @@ def test_cli_pause_then_resume_and_pause_then_cancel(stack: RunningStack) -> Non
     watched = stack.cli("watch", second)
     assert watched.returncode == 1 and f"job {second} CANCELLED" in watched.stdout, watched.stdout
     resumed = stack.cli("resume", second)
-    assert resumed.returncode == 1 and "CANCELLED" in resumed.stderr
+    assert resumed.returncode == 5 and "CANCELLED" in resumed.stderr
 
 
 def test_grpcurl_review_reject_fails_the_job_and_cancel_of_an_ended_job_is_refused(stack: RunningStack) -> None:

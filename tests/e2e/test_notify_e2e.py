@@ -50,7 +50,7 @@ def test_a_cli_job_sends_a_signed_webhook_and_a_slack_message(stack: RunningStac
     assert {d["channel"] for d in deliveries} == {"NOTIFY_CHANNEL_WEBHOOK", "NOTIFY_CHANNEL_SLACK"}
     assert all(d["attempts"][0]["status_code"] == 200 for d in deliveries)
     unknown = stack.cli("redeliver", "msg_nope")
-    assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
+    assert unknown.returncode == 3 and "NOT_FOUND" in unknown.stderr
 
 
 def test_a_cli_batch_file_is_watched_and_its_end_is_signed_posted_slacked_and_emailed(

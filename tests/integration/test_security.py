@@ -280,7 +280,7 @@ async def test_a_second_user_cannot_see_touch_or_detect_the_first_users_job(secu
         str(venv_bin("genmedia")), "--server", api, "--progress-server", secure.settings.progress_addr,
         "--token", BOB, "get", job.id, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await cli.communicate()
-    assert cli.returncode == 1 and b"NOT_FOUND" in err, (out, err)
+    assert cli.returncode == 3 and b"NOT_FOUND" in err, (out, err)
     async with GenmediaClient(api, secure.settings.progress_addr, token=ROOT) as admin:
         assert (await admin.get_job(job.id)).job.owner == "alice"  # the admin role sees every job
     # The same request_id from another user makes another job.
@@ -525,7 +525,7 @@ async def test_tls_and_mtls_connections_work_and_plaintext_is_refused(tmp_path: 
             untrusted = await _list_jobs(aio_channel(addr, tls=ClientTls(other_ca)))  # another CA
             assert untrusted == grpc.StatusCode.UNAVAILABLE
             for flags, code in ((["--ca", files["ca"], "--cert", files["client"], "--key", files["client-key"]], 0),
-                                (["--ca", files["ca"]], 1 if mutual else 0), ([], 1)):
+                                (["--ca", files["ca"]], 7 if mutual else 0), ([], 7)):  # 7: unavailable
                 cli = await asyncio.create_subprocess_exec(
                     str(venv_bin("genmedia")), "--progress-server", addr, *map(str, flags), "list",
                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
