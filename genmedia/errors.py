@@ -7,6 +7,8 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from genmedia.client.errors import call_details
+
 DOMAIN = "genmedia.v1"
 
 
@@ -89,17 +91,7 @@ def check(violations: list[tuple[str, str]]) -> None:
 
 def details_of(error: grpc.aio.AioRpcError | grpc.RpcError) -> tuple[str, list[tuple[str, str]]]:
     """The ErrorInfo reason and BadRequest violations carried by a failed call (client side)."""
-    status = rpc_status.from_call(error) if hasattr(error, "trailing_metadata") else None
-    reason, violations = "", []
-    for detail in status.details if status else []:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations = [(v.field, v.description) for v in bad.field_violations]
+    reason, violations, _ = call_details(error)
     return reason, violations
 
 

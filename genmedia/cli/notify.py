@@ -26,16 +26,7 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
 
 async def run_deliveries(ctx: Context) -> int:
     deliveries = [d async for d in ctx.client.deliveries(ctx.args.job_id)]
-    if ctx.out.mode == "json":
-        ctx.out.document({"deliveries": [d.to_dict() for d in deliveries]})
-    elif ctx.out.mode == "jsonl":
-        for d in deliveries:
-            ctx.out.record(d.to_dict())
-    else:
-        for d in deliveries:
-            for line in delivery_lines(d):
-                ctx.out.line(line)
-        ctx.out.line(f"{len(deliveries)} deliveries")
+    ctx.out.listing("deliveries", deliveries, delivery_lines)
     return exitcodes.OK
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -59,6 +60,20 @@ class Output:
         else:
             for job in jobs:
                 self.job(job)
+
+    def listing(self, name: str, items: list, lines: Callable[[Any], list[str]]) -> None:
+        """Items of one kind (events, deliveries): {name: [...]} as JSON, one per line as JSONL, else their
+        text and a count ("4 events")."""
+        if self.mode == "json":
+            self.document({name: [item.to_dict() for item in items]})
+        elif self.mode == "jsonl":
+            for item in items:
+                self.record(item.to_dict())
+        else:
+            for item in items:
+                for line in lines(item):
+                    self.line(line)
+            self.line(f"{len(items)} {name}")
 
     def error(self, error: dict[str, Any], hint: str = "") -> None:
         """An error: {"code", "message", "reason", "field_violations"}; `hint` (text) says what to do."""

@@ -80,15 +80,7 @@ async def run_list(ctx: Context) -> int:
 
 async def run_history(ctx: Context) -> int:
     events = [event async for event in ctx.client.events(ctx.args.job_id)]
-    if ctx.out.mode == "json":
-        ctx.out.document({"events": [e.to_dict() for e in events]})
-    elif ctx.out.mode == "jsonl":
-        for event in events:
-            ctx.out.record(event.to_dict())
-    else:
-        for event in events:
-            ctx.out.line(history_line(event))
-        ctx.out.line(f"{len(events)} events")
+    ctx.out.listing("events", events, lambda event: [history_line(event)])
     return exitcodes.OK
 
 

@@ -125,9 +125,8 @@ def _status_details(error: grpc.RpcError) -> list:
     return []
 
 
-def from_rpc_error(error: grpc.RpcError, address: str = "") -> RpcError:
-    """The typed error for a failed call to `address`."""
-    code: grpc.StatusCode = error.code()
+def call_details(error: grpc.RpcError) -> tuple[str, list[tuple[str, str]], dt.timedelta | None]:
+    """What a failed call carries: the ErrorInfo reason, the BadRequest violations and the RetryInfo delay."""
     reason, violations, retry_after = "", [], None
     for detail in _status_details(error):
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -139,9 +138,16 @@ def from_rpc_error(error: grpc.RpcError, address: str = "") -> RpcError:
             detail.Unpack(bad)
             violations = [(v.field, v.description) for v in bad.field_violations]
         elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            info = error_details_pb2.RetryInfo()
-            detail.Unpack(info)
-            retry_after = info.retry_delay.ToTimedelta()
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            retry_after = retry.retry_delay.ToTimedelta()
+    return reason, violations, retry_after
+
+
+def from_rpc_error(error: grpc.RpcError, address: str = "") -> RpcError:
+    """The typed error for a failed call to `address`."""
+    code: grpc.StatusCode = error.code()
+    reason, violations, retry_after = call_details(error)
     message = error.details() or code.name
     kwargs = {"reason": reason, "field_violations": violations, "retry_after": retry_after}
     cls = BY_CODE.get(code)
