@@ -134,3 +134,17 @@ def test_ctrl_c_exits_130(stack: RunningStack) -> None:
     assert watcher.wait(30) == 130
     watcher.stdout.close()
     assert stack.cli("cancel", job_id).returncode == 0
+
+
+def test_bars_and_colour_only_on_a_terminal_and_never_with_no_color(stack: RunningStack) -> None:
+    terminal = dict(stack.env, TTY_COMPATIBLE="1", TTY_INTERACTIVE="1", COLUMNS="120")  # rich: as on a terminal
+    runs = {}
+    for name, env in (("terminal", terminal), ("no_color", dict(terminal, NO_COLOR="1")), ("pipe", stack.env)):
+        result = subprocess.run([str(venv_bin("genmedia")), "image", "a green kite", *SMALL, "--watch"], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        runs[name] = result.stdout
+    colour = "\x1b[3"  # an SGR foreground colour
+    assert "━" in runs["terminal"] and colour in runs["terminal"]
+    assert "━" in runs["no_color"] and colour not in runs["no_color"]
+    assert "━" not in runs["pipe"] and "\x1b" not in runs["pipe"] and "COMPLETED" in runs["pipe"]

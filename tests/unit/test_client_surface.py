@@ -111,3 +111,23 @@ def test_the_cli_and_the_client_import_no_server_dependency() -> None:
             f"print([m for m in sys.modules if m.split('.')[0] in {SERVER_MODULES!r}])")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]", loaded
+
+
+def _complete(script: str, *words: str) -> list[str]:
+    """What bash offers for the last word after sourcing the completion script."""
+    array = " ".join(f'"{w}"' for w in words)
+    program = (f'{script}\nCOMP_WORDS=({array}); COMP_CWORD={len(words) - 1}\n'
+               f'_shtab_genmedia genmedia "{words[-1]}" "{words[-2]}"\necho "${{COMPREPLY[@]}}"')
+    return subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_bash_and_zsh_completion_know_the_commands_options_and_choices() -> None:
+    bash = subprocess.run([sys.executable, "-m", "genmedia.cli", "completion", "bash"], capture_output=True,
+                          text=True, check=True).stdout
+    assert _complete(bash, "genmedia", "mon") == ["monitor"]
+    assert _complete(bash, "genmedia", "list", "--st") == ["--state"]
+    assert "awaiting-review" in _complete(bash, "genmedia", "list", "--state", "")
+    assert _complete(bash, "genmedia", "watch", "-o", "js") == ["json", "jsonl"]
+    zsh = subprocess.run([sys.executable, "-m", "genmedia.cli", "completion", "zsh"], capture_output=True,
+                         text=True, check=True).stdout
+    assert zsh.startswith("#compdef genmedia") and "monitor" in zsh and "--progress-server" in zsh

@@ -1,0 +1,5 @@
+"""`python -m genmedia.cli`: the same as the `genmedia` command."""
+
+from genmedia.cli import main
+
+main()
