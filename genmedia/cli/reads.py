@@ -52,9 +52,10 @@ async def run_get(ctx: Context) -> int:
         else:
             jobs.append(result)
             codes.append(exitcodes.OK)
-    if len(ids) == 1 and jobs:
-        ctx.out.job(jobs[0])
-    elif jobs or ctx.out.mode == "json":
+    if len(ids) == 1:
+        for job in jobs:
+            ctx.out.job(job)
+    else:  # with -o json: {"jobs": [...]} of those read, even none
         ctx.out.jobs(jobs)
     return exitcodes.worst(codes)
 
