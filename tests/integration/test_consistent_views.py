@@ -13,21 +13,15 @@ from temporalio.testing import WorkflowEnvironment
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from genmedia.v1 import progress_service_pb2 as ps
-from tests.integration.jobstack import EventLog, Stack, add_api, add_workers, configure_env, job_services
+from tests.integration.jobstack import EventLog, Stack, slow_stack
+from tests.integration.test_job_control import SLOW_VIDEO
 
 pytestmark = pytest.mark.timeout(240)
-
-SLOW_VIDEO = pb.JobSpec(video=pb.VideoSpec(prompt="a long pan", width=96, height=64, duration_seconds=6, fps=12))
 
 
 @pytest.fixture
 async def stack(temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    configure_env(monkeypatch, tmp_path)
-    monkeypatch.setenv("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", "0.1")  # an image step lasts about a second
-    monkeypatch.setenv("GENMEDIA_VIDEO_FRAME_DELAY_SECONDS", "0.08")  # SLOW_VIDEO renders for about 6 s
-    async with job_services(tmp_path) as stack:
-        await add_api(stack, temporal)
-        await add_workers(stack, temporal)
+    async with slow_stack(temporal, tmp_path, monkeypatch) as stack:
         yield stack
 
 
