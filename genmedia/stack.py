@@ -154,7 +154,8 @@ class Stack:
         if child.ready == "temporal":
             check = wait_temporal(addr)
         elif child.ready == "worker":
-            check = wait_worker(self.layout.temporal_addr, env_str("GENMEDIA_TASK_QUEUE", "genmedia-jobs"))
+            check = wait_worker(self.layout.temporal_addr, env_str("GENMEDIA_TASK_QUEUE", "genmedia-jobs"),
+                                child.process.pid)
         else:
             check = wait_grpc_healthy(addr, child.ready)
         task = asyncio.ensure_future(check)

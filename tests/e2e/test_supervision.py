@@ -4,6 +4,8 @@ growing pause, and jobs go on; a start that fails shows that start's own error, 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import os
 import re
 import signal
@@ -16,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import venv_bin
 from tests.e2e.conftest import RunningStack, _stack_env
+from tests.e2e.test_stack import grpcurl
 
 
 def output_after(stack: RunningStack, start: int, pattern: str, timeout: float = 60) -> str:
@@ -45,12 +48,18 @@ def serving(addr: str, service: str) -> bool:
     return asyncio.run(check())
 
 
+def shown_tail(text: str) -> list[str]:
+    """The log lines a death report showed."""
+    return text.split("its last log lines", 1)[1].split("\n", 1)[1].split("restarting ", 1)[0].splitlines()
+
+
 def test_a_dead_service_is_reported_and_restarted_with_backoff_and_jobs_go_on(stack: RunningStack) -> None:
     start = stack.output.stat().st_size
     first = kill(stack, "image")
     text = output_after(stack, start, r"image is back")
     assert re.search(r"image died \(killed by SIGKILL, after \d+ s up\); its last log lines", text), text
-    assert "serving genmedia.v1.ImageService" in text  # the image service's own lines, since its start
+    log = (stack.var / "logs" / "image.log").read_text()
+    assert shown_tail(text) and all(line in log for line in shown_tail(text)), text  # its own log's lines
     assert "restarting image in 1 s (restart 1)" in text
     second = int((stack.var / "run" / "image.pid").read_text())
     assert second != first and serving(stack.addr("image"), "genmedia.v1.ImageService")
@@ -59,6 +68,7 @@ def test_a_dead_service_is_reported_and_restarted_with_backoff_and_jobs_go_on(st
     kill(stack, "image")  # dies again soon after: a longer pause
     text = output_after(stack, start, r"image is back")
     assert "restarting image in 2 s (restart 2)" in text, text
+    assert any("serving genmedia.v1.ImageService" in line for line in shown_tail(text)), text  # since its start
     result = stack.cli("image", "after the restarts", "--width", "64", "--height", "64", "--watch")
     assert result.returncode == 0 and "COMPLETED" in result.stdout, result.stdout + result.stderr
 
@@ -74,3 +84,26 @@ def test_a_failed_start_shows_its_own_error_not_an_earlier_runs(tmp_path: Path) 
     assert "genmedia could not start" in result.stdout and "progress exited with" in result.stdout
     assert "GENMEDIA_WATCH_HEARTBEAT_SECONDS=0.0 must be above 0" in result.stdout, result.stdout
     assert "STALE" not in result.stdout, result.stdout
+
+
+def test_a_killed_worker_is_restarted_and_its_job_shows_retrying_then_completes(stack: RunningStack) -> None:
+    created = grpcurl(stack.addr("orchestrator"), "genmedia.v1.JobService/CreateJob",
+                      data=json.dumps({"spec": {"null": {"duration": "6s"}}}))
+    job_id = json.loads(created.stdout)["id"]
+    deadline = time.monotonic() + 30
+    while "RUNNING" not in stack.cli("get", job_id).stdout:
+        assert time.monotonic() < deadline, "the job never ran"
+        time.sleep(0.3)
+    start = stack.output.stat().st_size
+    kill(stack, "worker")
+    killed_at = dt.datetime.now(dt.UTC)
+    watched = stack.cli("watch", job_id)
+    assert watched.returncode == 0 and "WORKER_LOST" in watched.stdout, watched.stdout + watched.stderr
+    output_after(stack, start, r"worker died \(killed by SIGKILL.*worker is back")
+    listed = grpcurl(stack.addr("progress"), "genmedia.v1.ProgressService/ListJobEvents",
+                     data=json.dumps({"job_id": job_id}))
+    events = json.loads(listed.stdout)["events"]
+    retrying = next(e for e in events if e["type"] == "EVENT_TYPE_RETRYING")
+    seen = dt.datetime.fromisoformat(retrying["time"].replace("Z", "+00:00"))
+    assert (seen - killed_at).total_seconds() < 10, (seen, killed_at)
+    assert "the worker running it was lost" in retrying["message"] and events[-1]["type"] == "EVENT_TYPE_COMPLETED"
