@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -17,7 +18,9 @@ from pathlib import Path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from temporalio.testing import WorkflowEnvironment
 
+from benchmarks.quiet import report_only
 from genmedia.channels import aio_channel
+from genmedia.config import var_dir
 from genmedia.serving import create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc, progress_service_pb2_grpc
@@ -54,7 +57,19 @@ def summary(name: str, latencies: list[float], baseline: list[float] | None = No
 
 
 async def main() -> None:
+    """Runs every benchmark in a temporary directory (removed after: its SQLite databases hold a million
+    jobs, 400 MB); what is not the report goes to var/logs/bench.log."""
+    log = var_dir() / "logs" / "bench.log"
     var = Path(tempfile.mkdtemp(prefix="genmedia-bench-"))
+    try:
+        with report_only(log):
+            await run(var)
+    finally:
+        shutil.rmtree(var, ignore_errors=True)
+    print(f"\n(the run's log lines: {log})")
+
+
+async def run(var: Path) -> None:
     os.environ.update(GENMEDIA_VAR_DIR=str(var), GENMEDIA_LOG_LEVEL="WARNING")
     from services.orchestrator.config import Settings
     from services.orchestrator.jobs import JobManager

@@ -40,6 +40,7 @@ INTERNAL_METHODS = ("/genmedia.v1.ProgressService/ReportProgress", "/genmedia.v1
 CREATE_METHODS = ("/genmedia.v1.JobService/CreateJob", "/genmedia.v1.JobService/CreateBatch",
                   "/genmedia.v1.JobService/RetryBatch", "/genmedia.v1.JobService/RedeliverNotification")
 JWT_LEEWAY_SECONDS = 5
+REQUIRED_CLAIMS = ("exp", "sub", "aud", "iss")
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class JwtSettings:
             raise _unauthenticated(f"JWT algorithm {str(algorithm)[:20]!r} is not accepted here", "TOKEN_INVALID")
         try:
             claims = jwt.decode(token, key, algorithms=[algorithm], audience=self.audience, issuer=self.issuer,
-                                leeway=JWT_LEEWAY_SECONDS, options={"require": ["exp", "sub", "aud", "iss"]})
+                                leeway=JWT_LEEWAY_SECONDS, options={"require": list(REQUIRED_CLAIMS)})
         except jwt.ExpiredSignatureError:
             raise _unauthenticated("the token has expired", "TOKEN_EXPIRED") from None
         except jwt.ImmatureSignatureError:
@@ -101,8 +102,13 @@ class JwtSettings:
             raise _unauthenticated(f"the token was not issued by {self.issuer}", "TOKEN_INVALID") from None
         except jwt.InvalidSignatureError:
             raise _unauthenticated("the token's signature does not verify", "TOKEN_INVALID") from None
-        except jwt.PyJWTError as err:
-            raise _unauthenticated(f"the token is invalid: {type(err).__name__}", "TOKEN_INVALID") from None
+        except jwt.MissingRequiredClaimError as err:
+            raise ServiceError(grpc.StatusCode.UNAUTHENTICATED, f"the token has no {err.claim!r} claim; it needs "
+                               f"{', '.join(REQUIRED_CLAIMS)}", "TOKEN_CLAIM_MISSING",
+                               metadata={"claim": err.claim}) from None
+        except jwt.PyJWTError as err:  # PyJWT's messages say what is wrong and never quote the token
+            raise _unauthenticated(f"the token is invalid: {str(err)[:200] or 'it does not decode'}",
+                                   "TOKEN_INVALID") from None
         role = claims.get(self.role_claim, "user")
         user = claims.get("sub")
         if role not in ("user", "admin") or not isinstance(user, str) or not 0 < len(user) <= 200:

@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from genmedia import logs
 from genmedia.config import ServingSettings
+from genmedia.decoding import DecodeInterceptor
 from genmedia.metrics import Guard, ServerInterceptor, start_metrics_server
 from genmedia.tls import ServerTls
 
@@ -108,7 +109,9 @@ async def create_server(
     """Builds, binds and starts a server; returns it with the port it got (address may use port 0).
     `guard` checks each call's credentials before its servicer runs; `tls` serves TLS (or mTLS)."""
     options = [*SERVER_OPTIONS, ("grpc.max_receive_message_length", max_message_bytes)]
-    server = grpc.aio.server(interceptors=[ServerInterceptor(guard), *interceptors], options=options)
+    # Metrics and the guard first, then bodies that are not valid protobuf are refused (INVALID_ARGUMENT).
+    server = grpc.aio.server(interceptors=[ServerInterceptor(guard), DecodeInterceptor(), *interceptors],
+                             options=options)
     for reg in registrations:
         reg.add(reg.servicer, server)
     health = HealthServicer()

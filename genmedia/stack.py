@@ -1,7 +1,8 @@
 """`genmedia-stack` (`make run`): the whole stack on embedded defaults — the Temporal dev server, the
 progress, image and video services, the orchestrator API and worker — each a child process with its log
-under var/logs. Waits until all are healthy, prints the endpoints and one ready line; Ctrl-C or SIGTERM
-stops everything (reverse order, SIGTERM then SIGKILL after the grace period), leaving no process behind.
+under var/logs. Waits until all are healthy, prints the endpoints and one ready line, then restarts any
+that dies (genmedia.supervise); Ctrl-C or SIGTERM stops everything (reverse order, SIGTERM then SIGKILL
+after the grace period), leaving no process behind.
 `--demo` runs one video job with a live progress bar in between."""
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from genmedia.auth import Authenticator
 from genmedia.config import METRICS_PORTS, PORTS, ConfigError, env_int, env_str, var_dir
 from genmedia.stackcheck import endpoints_table, wait_grpc_healthy, wait_temporal, wait_worker
+from genmedia.supervise import Supervisor, log_tail
 
 # One task-queue partition: Temporal orders a backlog by priority within a partition, and one dev server
 # has no use for more.
@@ -46,6 +49,7 @@ class Child:
     port: int = 0
     metrics_port: int = -1
     process: subprocess.Popen | None = field(default=None, repr=False)
+    log_offset: int = 0  # where this start's lines begin in its log (earlier runs' lines come before)
 
 
 @dataclass
@@ -132,27 +136,33 @@ class Stack:
     def spawn(self, child: Child) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.logs / f"{child.name}.log").open("ab")
+        path = self.logs / f"{child.name}.log"
+        child.log_offset = path.stat().st_size if path.exists() else 0
+        log = path.open("ab")
         child.process = subprocess.Popen(child.argv, env=self.layout.env(), stdout=log, stderr=log,
                                          stdin=subprocess.DEVNULL, start_new_session=True,
                                          preexec_fn=_die_with_parent)
         log.close()
         (self.run_dir / f"{child.name}.pid").write_text(f"{child.process.pid}\n")
 
+    def tail(self, child: Child) -> str:
+        """The last lines the child logged since it was last started."""
+        return log_tail(self.logs / f"{child.name}.log", child.log_offset)
+
     async def wait_ready(self, child: Child, timeout: float = 90.0) -> None:
         addr = f"127.0.0.1:{child.port}"
         if child.ready == "temporal":
             check = wait_temporal(addr)
         elif child.ready == "worker":
-            check = wait_worker(self.layout.temporal_addr, env_str("GENMEDIA_TASK_QUEUE", "genmedia-jobs"))
+            check = wait_worker(self.layout.temporal_addr, env_str("GENMEDIA_TASK_QUEUE", "genmedia-jobs"),
+                                child.process.pid)
         else:
             check = wait_grpc_healthy(addr, child.ready)
         task = asyncio.ensure_future(check)
         while not task.done():
             if child.process.poll() is not None:
                 task.cancel()
-                tail = (self.logs / f"{child.name}.log").read_text(errors="replace")[-2000:]
-                raise StackError(f"{child.name} exited with {child.process.returncode}:\n{tail}")
+                raise StackError(f"{child.name} exited with {child.process.returncode}:\n{self.tail(child)}")
             await asyncio.wait([task], timeout=0.2)
             timeout -= 0.2
             if timeout <= 0:
@@ -208,7 +218,7 @@ async def _main(args: argparse.Namespace) -> int:
         try:
             starting.result()
         except StackError as err:
-            console.print(f"[red]genmedia could not start:[/] {err}")
+            console.print(f"[red]genmedia could not start:[/] {escape(str(err))}", soft_wrap=True)
             return 1
         stack.print_endpoints()
         if not _auth_enabled():
@@ -220,10 +230,15 @@ async def _main(args: argparse.Namespace) -> int:
         cli = "genmedia" if shutil.which("genmedia") == str(BIN / "genmedia") else os.path.relpath(BIN / "genmedia")
         console.print("[bold green]genmedia is ready[/] — "
                       f"try: {cli} video \"a lighthouse at dusk\" --watch   (Ctrl-C stops the stack)")
-        if args.demo:
-            code = await _demo(stack, args.prompt)
-        else:
-            await stop.wait()
+        supervising = asyncio.create_task(Supervisor(stack).run())
+        try:
+            if args.demo:
+                code = await _demo(stack, args.prompt)
+            else:
+                await stop.wait()
+        finally:
+            supervising.cancel()  # no restart while the stack stops
+            await asyncio.gather(supervising, return_exceptions=True)
     finally:
         console.print("stopping genmedia …")
         stack.stop()

@@ -41,8 +41,9 @@ async def wait_temporal(addr: str) -> None:
     await _connect(addr)
 
 
-async def wait_worker(temporal_addr: str, task_queue: str) -> None:
-    """Returns once a worker polls the job task queue."""
+async def wait_worker(temporal_addr: str, task_queue: str, pid: int | None = None) -> None:
+    """Returns once a worker polls the job task queue: the process `pid`'s (a worker's identity is pid@host),
+    when given; Temporal lists a dead worker's poller for a while after it died."""
     client = await _connect(temporal_addr)
     request = DescribeTaskQueueRequest(
         namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
@@ -50,7 +51,7 @@ async def wait_worker(temporal_addr: str, task_queue: str) -> None:
     )
     while True:
         response = await client.workflow_service.describe_task_queue(request)
-        if response.pollers:
+        if any(pid is None or poller.identity.startswith(f"{pid}@") for poller in response.pollers):
             return
         await asyncio.sleep(0.3)
 

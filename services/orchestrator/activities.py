@@ -30,6 +30,7 @@ from genmedia.v1 import (
     video_service_pb2_grpc,
 )
 from services.orchestrator import eta
+from services.orchestrator.lost import report_silent_failure
 from services.orchestrator.model import EventInput, StepInput
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class JobActivities:
         spec = json_format.ParseDict(step.spec, pb.NullSpec())
         seconds = spec.duration.ToTimedelta().total_seconds()
         reporter = _ProgressReporter(self, step, activity.info().attempt)
+        await report_silent_failure(self.send_event, step)  # an earlier attempt that timed out (its worker lost)
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < seconds:
             await reporter.progress(image_service_pb2.GenerationProgress(percent=100.0 * elapsed / seconds,
@@ -147,6 +149,7 @@ class JobActivities:
     async def _run_step(self, step: StepInput, call):
         """Consumes a generation stream: heartbeat and forward progress, return the result message."""
         reporter = _ProgressReporter(self, step, activity.info().attempt)
+        await report_silent_failure(self.send_event, step)  # an earlier attempt that timed out (its worker lost)
         started = time.monotonic()
         result = None
         # Cancellation reaches an activity only in a heartbeat's answer: beat even when the service is

@@ -151,5 +151,8 @@ def _policy(step: str, schedule_to_close: float, start_to_close: float) -> StepP
         max_interval=seconds("RETRY_MAX", 30.0),
         schedule_to_close=seconds("SCHEDULE_TO_CLOSE", schedule_to_close),
         start_to_close=seconds("START_TO_CLOSE", start_to_close),
-        heartbeat=seconds("HEARTBEAT_TIMEOUT", 30.0),
+        # Heartbeats go every 0.5 s (GENMEDIA_HEARTBEAT_FLUSH_SECONDS): 4 s is eight missed ones, and a killed
+        # worker's step shows RETRYING (WORKER_LOST) about 6 s after it died (4 s, the 1 s retry interval, a
+        # worker picking the retry up), well within the 10 s a user should wait to see it.
+        heartbeat=seconds("HEARTBEAT_TIMEOUT", 4.0),
     )

@@ -31,6 +31,7 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
 from services.orchestrator.batch_activities import cancel_pending
 from services.orchestrator.config import Settings, StepPolicy
+from services.orchestrator.lost import silent_failure
 from services.orchestrator.model import JobInput, NotifyPolicyInput, ReviewInput, StepPolicyInput
 from services.orchestrator.snapshot import status_to_job
 from services.orchestrator.workflows import GenerationJobWorkflow
@@ -335,9 +336,10 @@ class JobManager:
                 job.estimated_completion_time.FromDatetime(datetime.fromisoformat(details["eta"]))
         if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED and pending.attempt > 1:
             job.state = pb.JOB_STATE_RETRYING
-            code = pending.last_failure.application_failure_info.type or "RETRYING"
-            job.error.CopyFrom(pb.JobError(code=code, message=pending.last_failure.message,
-                                           retryable=True))
+            failure = pending.last_failure
+            code, message = silent_failure(failure) or (failure.application_failure_info.type or "RETRYING",
+                                                         failure.message)
+            job.error.CopyFrom(pb.JobError(code=code, message=message, retryable=True))
 
 
     # -- steering --

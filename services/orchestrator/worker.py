@@ -21,6 +21,7 @@ from services.orchestrator.batches import BatchJobWorkflow
 from services.orchestrator.config import Settings
 from services.orchestrator.notify import NotificationWorkflow, RedeliveryWorkflow
 from services.orchestrator.notify_activities import NotifyActivities
+from services.orchestrator.recorded import RecordedActivities
 from services.orchestrator.retention import RetentionActivities, RetentionWorkflow, ensure_schedule
 from services.orchestrator.workflows import GenerationJobWorkflow
 
@@ -72,6 +73,7 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
     step_options = dict(graceful_shutdown_timeout=graceful, max_heartbeat_throttle_interval=flush,
                         default_heartbeat_throttle_interval=flush)
     batches = BatchActivities(acts.progress, settings.rpc_timeout)
+    recorded = RecordedActivities(acts.progress, settings.rpc_timeout)
     return [
         # First: run_workers creates the retention schedule on this worker's queue. Null jobs' steps run
         # here too, so their heartbeats are flushed as often as the generation steps'.
@@ -81,7 +83,7 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
                activities=[acts.report_event, acts.estimate_steps, acts.run_null, retention.purge_expired_jobs,
                            batches.load_children, batches.cancel_children, batches.summary,
                            notifications.prepare_deliveries, notifications.deliver, notifications.finish_delivery,
-                           notifications.begin_redelivery], **step_options),
+                           notifications.begin_redelivery, recorded.recorded_percent], **step_options),
         Worker(client, task_queue=settings.image_task_queue, activities=[acts.generate_images],
                max_concurrent_activities=settings.image_slots, **step_options),
         Worker(client, task_queue=settings.video_task_queue, activities=[acts.render_video],

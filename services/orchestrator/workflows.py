@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         StepPolicyInput,
     )
     from services.orchestrator.notify import notify_event
+    from services.orchestrator.recorded import RecordedActivities
     from services.orchestrator.snapshot import status_to_job
 
 WORKFLOW_NAME = "GenerationJob"
@@ -43,6 +44,9 @@ EVENT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interva
 CORRECTABLE = ("prompt", "negative_prompt", "seed", "style", "width", "height")
 PAUSABLE = (pb.JOB_STATE_PENDING, pb.JOB_STATE_RUNNING, pb.JOB_STATE_RETRYING)
 TERMINAL = (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
+# Patches (workflow.patched): histories recorded before a change replay as they ran.
+READS_PROGRESS_AT_END = "reads-progress-at-end"  # an ending in a step reads back the step's percent
+RESUME_WAITS = "resume-waits-for-the-job"  # the resume update answers once the job runs again
 
 
 class JobFailed(Exception):
@@ -72,9 +76,11 @@ class GenerationJobWorkflow:
         self.decision: ReviewInput | None = None  # set by the review update, taken by the main loop
         self.applied = 0  # review decisions the main loop has acted on
         self.pauses = 0
+        self.resumes = 0  # pauses that have ended (RESUMED recorded)
         self.deadline_passed = False
         self.stopping = False  # cancelled or past the deadline: no new step, report or wait may begin
         self.estimates = (0.0, 0.0)  # expected seconds of (image generation, video rendering)
+        self.in_step = False  # a step's activity was started and has not returned
 
     @workflow.query(name="status")
     def get_status(self) -> JobStatus:
@@ -97,10 +103,13 @@ class GenerationJobWorkflow:
                           "JOB_NOT_PAUSABLE")
 
     @workflow.update(name="resume")
-    def resume(self) -> JobStatus:
+    async def resume(self) -> JobStatus:
         self.status.pause_requested = False
         if self.status.state != pb.JOB_STATE_PAUSED:
             self.status.message = "running"  # the pause had not begun: it is called off
+        elif workflow.patched(RESUME_WAITS):  # answer as the job is now, not as it was (PAUSED)
+            ended = self.pauses
+            await workflow.wait_condition(lambda: self.resumes >= ended or self.stopping)
         return self.status
 
     @resume.validator
@@ -134,6 +143,7 @@ class GenerationJobWorkflow:
             assets = body.result()
         except BaseException as exc:  # every ending is reported, then re-raised or mapped
             await self._stop(body)
+            await self._progress_so_far()
             if self.deadline_passed:
                 failure = JobFailed("DEADLINE_EXCEEDED", f"the job passed its deadline {job.deadline}")
             elif is_cancelled_exception(exc) or workflow.cancellation_reason() is not None:
@@ -268,6 +278,7 @@ class GenerationJobWorkflow:
         status.eta = before[1]
         await self._report(pb.EVENT_TYPE_RESUMED, f"resumed.{self.pauses}", pb.JOB_STATE_RUNNING, before[0],
                            "resumed")
+        self.resumes = self.pauses
 
     async def _step(self, fn, policy: StepPolicyInput | None, step: int, spec: dict[str, Any],
                     start: float, end: float, image_uri: str = "") -> list[dict[str, Any]]:
@@ -282,6 +293,7 @@ class GenerationJobWorkflow:
         self.status.attempt = 1
         await self._report(pb.EVENT_TYPE_STEP_STARTED, f"{name}.{rnd}:started", pb.JOB_STATE_RUNNING, step,
                            f"{name.replace('_', ' ')} started", percent=start)
+        self.in_step = True  # until the step returns: an ending meanwhile reads back the step's progress
         assets = await workflow.execute_activity_method(
             fn,
             StepInput(job_id=self.status.job.job_id, spec=spec, step=step, percent_from=start,
@@ -298,10 +310,30 @@ class GenerationJobWorkflow:
             # A cancelled job waits for the step to stop, so the service has removed its partial files.
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
+        self.in_step = False
         self.status.eta = (workflow.now() + timedelta(seconds=later)).isoformat() if later else ""
+        # The job's assets so far (a video keeps the image it was made from; a new image round replaces the
+        # last): what the store and every view of the job show from now on.
+        kept = self.status.assets if step == pb.JOB_STEP_VIDEO_GENERATION else []
+        self.status.assets = [*kept, *assets]
         await self._report(pb.EVENT_TYPE_STEP_FINISHED, f"{name}.{rnd}:finished", pb.JOB_STATE_RUNNING, step,
-                           f"{name.replace('_', ' ')} finished", percent=end, assets=assets)
+                           f"{name.replace('_', ' ')} finished", percent=end, assets=self.status.assets)
         return assets
+
+    async def _progress_so_far(self) -> None:
+        """A job ending in the middle of a step (cancelled, failed, past its deadline) got further than this
+        status says: the step's progress went to the store, not here. Read back, so that the ended job shows
+        one percent everywhere (GetJob, ListJobs, its last event, notifications). If the store does not
+        answer, the store keeps the furthest percent anyway: only this status lags."""
+        if not self.in_step or not workflow.patched(READS_PROGRESS_AT_END):
+            return
+        try:
+            percent = await workflow.execute_local_activity_method(
+                RecordedActivities.recorded_percent, self.job.job_id, start_to_close_timeout=timedelta(seconds=5),
+                schedule_to_close_timeout=timedelta(seconds=15), retry_policy=EVENT_RETRY)
+        except (ActivityError, asyncio.CancelledError):
+            return
+        self.status.percent = max(self.status.percent, percent)
 
     async def _end(self, type_: int, key: str, state: int, message: str, **fields: Any) -> None:
         self.status.end_time = workflow.now().isoformat()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -59,7 +59,7 @@ async def compute(sessions: async_sessionmaker[AsyncSession], start: dt.datetime
     async with sessions() as session:
         counted = await session.execute(select(JobRow.state, func.count()).where(*jobs).group_by(JobRow.state))
         stats.counts = {state: count for state, count in counted.all()}
-        stats.backlog = await session.scalar(select(func.count()).where(JobRow.state.in_(BACKLOG))) or 0
+        stats.backlog = await session.scalar(select(func.count()).where(*_backlog(query))) or 0
         completed = await session.execute(
             select(JobRow.kind, JobRow.create_time, JobRow.end_time)
             .where(*jobs, JobRow.state == pb.JOB_STATE_COMPLETED))
@@ -75,6 +75,13 @@ async def compute(sessions: async_sessionmaker[AsyncSession], start: dt.datetime
     stats.reviews = sum(d in (pb.REVIEW_DECISION_APPROVE, pb.REVIEW_DECISION_REJECT) for d in decisions)
     stats.approved = decisions.count(pb.REVIEW_DECISION_APPROVE)
     return stats
+
+
+def _backlog(query: JobQuery) -> list:
+    """The jobs waiting or running now that the query matches, whenever they were created: the caller's own
+    (the query is scoped to its owner), and of the states asked for, if any."""
+    states = [state for state in BACKLOG if not query.states or state in query.states]
+    return [JobRow.state.in_(states), *replace(query, states=(), created_after=None, created_before=None).conditions()]
 
 
 async def _step_durations(session: AsyncSession, jobs: list) -> dict[int, Durations]:

@@ -119,6 +119,19 @@ async def add_api(stack: Stack, temporal: WorkflowEnvironment, guard: Authentica
     stack.client = GenmediaClient(f"127.0.0.1:{api.port}", stack.settings.progress_addr, token=token)
 
 
+@asynccontextmanager
+async def slow_stack(temporal: WorkflowEnvironment, var: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
+    """The whole stack with its API and workers, with steps slow enough to act on mid-job: an image step
+    lasts about a second, and a 6 s video renders for about 6 s."""
+    configure_env(monkeypatch, var)
+    monkeypatch.setenv("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", "0.1")
+    monkeypatch.setenv("GENMEDIA_VIDEO_FRAME_DELAY_SECONDS", "0.08")
+    async with job_services(var) as stack:
+        await add_api(stack, temporal)
+        await add_workers(stack, temporal)
+        yield stack
+
+
 async def add_workers(stack: Stack, temporal: WorkflowEnvironment) -> None:
     """The three workers (job workflows, image steps, video steps), in this process."""
     await run_workers(stack, build_workers(temporal.client, stack.settings))

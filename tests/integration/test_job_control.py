@@ -26,6 +26,7 @@ from tests.integration.jobstack import (
     add_workers,
     configure_env,
     job_services,
+    slow_stack,
 )
 
 pytestmark = pytest.mark.timeout(240)
@@ -37,12 +38,7 @@ SLOW_VIDEO = pb.JobSpec(video=pb.VideoSpec(prompt="a long pan", width=96, height
 
 @pytest.fixture
 async def stack(temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    configure_env(monkeypatch, tmp_path)
-    monkeypatch.setenv("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", "0.1")  # an image step lasts about a second
-    monkeypatch.setenv("GENMEDIA_VIDEO_FRAME_DELAY_SECONDS", "0.08")  # SLOW_VIDEO renders for about 6 s
-    async with job_services(tmp_path) as stack:
-        await add_api(stack, temporal)
-        await add_workers(stack, temporal)
+    async with slow_stack(temporal, tmp_path, monkeypatch) as stack:  # SLOW_VIDEO renders for about 6 s
         yield stack
 
 

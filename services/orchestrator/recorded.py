@@ -1,0 +1,24 @@
+"""What the progress store recorded of a job that its workflow cannot know: the running step's progress
+goes from the step's activity to the store (and to Temporal's heartbeat), never through the workflow.
+A job that ends in the middle of a step reads it back, so its end shows how far it got."""
+
+from __future__ import annotations
+
+import grpc
+from temporalio import activity
+
+from genmedia.v1 import job_service_pb2, progress_service_pb2_grpc
+
+
+class RecordedActivities:
+    def __init__(self, progress: progress_service_pb2_grpc.ProgressServiceStub, rpc_timeout: float = 5.0) -> None:
+        self.progress, self.rpc_timeout = progress, rpc_timeout
+
+    @activity.defn(name="recorded_percent")
+    async def recorded_percent(self, job_id: str) -> float:
+        """The job's percent as the store has it (it never goes backwards)."""
+        try:
+            job = await self.progress.GetJob(job_service_pb2.GetJobRequest(job_id=job_id), timeout=self.rpc_timeout)
+        except grpc.aio.AioRpcError as err:
+            raise RuntimeError(f"the progress service did not answer: {err.code().name}") from None
+        return job.percent
