@@ -1,0 +1,69 @@
+"""Jobs through the real stack (JobService, Temporal, the worker, the image and video services) on OpenAI,
+Replicate and ComfyUI, each a local server speaking the provider's documented protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from genmedia.v1 import common_pb2 as pb
+from tests.integration.jobstack import EventLog, watch_to_end
+from tests.integration.providerstack import fake_providers, image_spec, provider_stack, stored, video_spec
+
+pytestmark = pytest.mark.timeout(120)
+PROGRESS = {"openai": "openai rendering", "replicate": "replicate processing", "comfyui": "comfyui node 3: step"}
+
+
+@pytest.mark.parametrize("provider", ["openai", "replicate", "comfyui"])
+async def test_image_and_video_jobs_complete_with_what_the_provider_served(
+        provider: str, temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with fake_providers(delay=0.3) as fakes, \
+            provider_stack(temporal, tmp_path, monkeypatch, fakes, provider, provider) as stack:
+        fake = fakes[provider]
+        image_job = await stack.client.create_job(image_spec(num_images=2, seed=5))
+        image_events = await watch_to_end(stack.client, image_job.id)
+        video_job = await stack.client.create_job(video_spec())
+        video_events = await watch_to_end(stack.client, video_job.id)
+    assert image_events[-1].type == pb.EVENT_TYPE_COMPLETED, image_events[-1]
+    assert video_events[-1].type == pb.EVENT_TYPE_COMPLETED, video_events[-1]
+    images, (image, video) = image_events[-1].assets, video_events[-1].assets
+    assert [a.mime_type for a in (*images, image, video)] == ["image/png"] * 3 + ["video/mp4"]
+    for asset in (*images, image, video):
+        assert stored(asset) in fake.served, "the stored asset is byte-identical to what the provider served"
+        assert (asset.provider, bool(asset.model), bool(asset.provider_request_id)) == (provider, True, True)
+        assert asset.provider_latency_seconds > 0 and asset.uri.startswith("file://")
+    assert images[0].sha256 != images[1].sha256
+    assert (video.width, video.height, video.frame_count) == (64, 48, 12)
+    messages = [e.message for e in image_events + video_events]
+    assert any(m.startswith(f"generating with {provider}") for m in messages)
+    assert any(PROGRESS[provider] in m for m in messages), messages
+    if provider == "replicate":
+        assert image.provider_seconds > 0  # metrics.predict_time
+    if provider == "openai":
+        assert images[0].provider_tokens == 50  # usage.total_tokens, shared by the call's two images
+
+
+@pytest.mark.parametrize("provider", ["openai", "replicate", "comfyui"])
+async def test_cancel_job_reaches_the_providers_cancel_endpoint_within_2s(
+        provider: str, temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with fake_providers(delay=30) as fakes, \
+            provider_stack(temporal, tmp_path, monkeypatch, fakes, "procedural", provider) as stack:
+        fake = fakes[provider]
+        job = await stack.client.create_job(video_spec())
+        log = EventLog(stack.client, job.id)
+        await log.wait_for(lambda e: e.step == pb.JOB_STEP_VIDEO_GENERATION and PROGRESS[provider] in e.message)
+        started = time.monotonic()
+        await stack.client.cancel_job(job.id, reason="changed my mind")
+        events = await log.end(timeout=10)
+        cancels = getattr(fake, {"openai": "deleted", "replicate": "cancelled", "comfyui": "interrupted"}[provider])
+        for _ in range(40):
+            if cancels:
+                break
+            await asyncio.sleep(0.05)
+    assert events[-1].type == pb.EVENT_TYPE_CANCELLED
+    assert cancels, f"{provider}'s cancel endpoint was not called"
+    assert cancels[0][1] - started < 2.0, f"cancel reached {provider} after {cancels[0][1] - started:.2f}s"
