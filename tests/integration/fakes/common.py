@@ -104,8 +104,8 @@ class FakeServer:
     async def fault(self, route: str) -> web.StreamResponse | None:
         """The scripted answer for this route's request, if one is due."""
         queue = self.faults.get(route)
-        if not queue:
-            return None
+        if not queue or queue[0].html or queue[0].truncate:
+            return None  # answered by media()
         fault = queue.pop(0)
         if fault.hang:
             await asyncio.sleep(3600)
