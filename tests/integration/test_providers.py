@@ -7,12 +7,22 @@ import asyncio
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from genmedia.errors import details_of
 from genmedia.v1 import common_pb2 as pb
-from tests.integration.jobstack import EventLog, watch_to_end
-from tests.integration.providerstack import fake_providers, image_spec, provider_stack, stored, video_spec
+from services.orchestrator.backends import with_service_slots
+from tests.integration.jobstack import EventLog, add_api, job_services, watch_to_end
+from tests.integration.providerstack import (
+    fake_providers,
+    image_spec,
+    provider_env,
+    provider_stack,
+    stored,
+    video_spec,
+)
 
 pytestmark = pytest.mark.timeout(120)
 PROGRESS = {"openai": "openai rendering", "replicate": "replicate processing", "comfyui": "comfyui node 3: step"}
@@ -67,3 +77,20 @@ async def test_cancel_job_reaches_the_providers_cancel_endpoint_within_2s(
     assert events[-1].type == pb.EVENT_TYPE_CANCELLED
     assert cancels, f"{provider}'s cancel endpoint was not called"
     assert cancels[0][1] - started < 2.0, f"cancel reached {provider} after {cancels[0][1] - started:.2f}s"
+
+
+async def test_create_job_refuses_a_backend_the_service_has_not_configured(
+        temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with fake_providers() as fakes:
+        provider_env(monkeypatch, tmp_path, {"openai": fakes["openai"]})
+        monkeypatch.setenv("GENMEDIA_IMAGE_BACKEND", "openai")
+        async with job_services(tmp_path) as stack:
+            await add_api(stack, temporal)
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stack.client.create_job(image_spec(backend="replicate"))
+            sized = await with_service_slots(stack.settings)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    reason, violations = details_of(info.value)
+    assert reason == "BACKEND_NOT_CONFIGURED" and violations[0][0] == "spec.image.backend"
+    assert "replicate" in info.value.details()
+    assert (sized.image_slots, sized.video_slots) == (8, 1), "the slots follow what the services take"
