@@ -20,7 +20,7 @@ from genmedia.errors import details_of
 from genmedia.tls import ClientTls
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
-from genmedia.watch import describe_asset, eta_text, watch_job
+from genmedia.watch import describe_asset, eta_text, provenance_text, watch_job
 
 MOTIONS = {m.removeprefix("MOTION_").lower().replace("_", "-"): v
            for m, v in pb.Motion.items() if v != pb.MOTION_UNSPECIFIED}
@@ -69,6 +69,8 @@ def _submit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deadline", type=_deadline, help="stop and fail past this: 30m, 2h, or an RFC 3339 time")
     p.add_argument("--priority", type=int, default=0, choices=range(1, 6), metavar="1-5",
                    help="1 is the highest (default 3)")
+    p.add_argument("--backend", default="", metavar="NAME",
+                   help="a backend the service has configured (openai, replicate, comfyui...) or a comma list")
     cli_notify.add_notify_options(p)
 
 
@@ -129,7 +131,8 @@ def build_corrections(args: argparse.Namespace) -> pb.ReviewCorrections | None:
 
 
 def build_spec(args: argparse.Namespace) -> pb.JobSpec:
-    common = {"prompt": args.prompt, "negative_prompt": args.negative_prompt, "style": args.style}
+    common = {"prompt": args.prompt, "negative_prompt": args.negative_prompt, "style": args.style,
+              "backend": args.backend}
     for name in ("width", "height", "seed"):
         if getattr(args, name) is not None:
             common[name] = getattr(args, name)
@@ -156,6 +159,9 @@ def print_job(console: Console, job: pb.Job, as_json: bool, source: str = "") ->
                   + (f"  [dim](from {source})[/dim]" if source else ""), highlight=False, soft_wrap=True)
     if job.error.code:
         console.print(f"  error: {job.error.code}: {job.error.message}", highlight=False)
+    if job.error.provider:
+        console.print(f"  provider: {job.error.provider}, request {job.error.provider_request_id or '-'}",
+                      highlight=False)
     if job.HasField("batch"):
         strategy = pb.BatchStrategy.Name(job.batch.strategy).removeprefix("BATCH_STRATEGY_").lower()
         console.print(f"  batch: {summary_text(job.batch)}; attempt {job.batch.attempt}, {strategy}, at most "
@@ -179,6 +185,8 @@ def print_job(console: Console, job: pb.Job, as_json: bool, source: str = "") ->
                       + (f" corrections {corrections}" if corrections else ""), highlight=False, soft_wrap=True)
     for asset in job.assets:
         console.print(f"  {describe_asset(asset)}", highlight=False, soft_wrap=True)
+        if asset.provider:
+            console.print(f"    {provenance_text(asset)}", highlight=False, soft_wrap=True)
 
 
 def client_tls(args: argparse.Namespace) -> ClientTls | None:

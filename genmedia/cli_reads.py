@@ -124,4 +124,7 @@ async def stats(client: GenmediaClient, args: argparse.Namespace, console: Conso
     for step in s.steps:
         print_(f"  step {_name(pb.JobStep, step.step, 'JOB_STEP_'):<12} {step.duration.count} runs, "
                f"mean {_seconds(step.duration.mean)}, p95 {_seconds(step.duration.p95)}")
+    for p in s.providers:
+        print_(f"  provider {p.provider:<8} {p.calls} calls, {p.failures} failed, latency p95 "
+               f"{_seconds(p.latency.p95) if p.latency.count else '-'}")
     return 0

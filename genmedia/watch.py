@@ -27,6 +27,18 @@ def describe_asset(asset: pb.Asset) -> str:
     return f"{asset.mime_type:<10} {asset_path(asset.uri)}  ({size}, {asset.size_bytes} bytes)"
 
 
+def provenance_text(asset: pb.Asset) -> str:
+    """`made by openai gpt-image-1, request req_1, 1.20 s; usage: 100 tokens`."""
+    text = f"made by {asset.provider} {asset.model}".rstrip()
+    if asset.provider_request_id:
+        text += f", request {asset.provider_request_id}"
+    if asset.provider_latency_seconds:
+        text += f", {asset.provider_latency_seconds:.2f} s"
+    usage = [f"{asset.provider_seconds:.2f} s of compute"] if asset.provider_seconds else []
+    usage += [f"{asset.provider_tokens} tokens"] if asset.provider_tokens else []
+    return text + (f"; usage: {', '.join(usage)}" if usage else "")
+
+
 def eta_text(eta: Timestamp) -> str:
     """`ETA 12:03:04 (in 35s)`, in local time."""
     when = eta.ToDatetime(tzinfo=UTC)

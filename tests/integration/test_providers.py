@@ -14,6 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 from genmedia.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from services.orchestrator.backends import with_service_slots
+from tests.conftest import venv_bin
+from tests.integration.fakes.common import Fault
 from tests.integration.jobstack import EventLog, add_api, job_services, watch_to_end
 from tests.integration.providerstack import (
     fake_providers,
@@ -94,3 +96,30 @@ async def test_create_job_refuses_a_backend_the_service_has_not_configured(
     assert reason == "BACKEND_NOT_CONFIGURED" and violations[0][0] == "spec.image.backend"
     assert "replicate" in info.value.details()
     assert (sized.image_slots, sized.video_slots) == (8, 1), "the slots follow what the services take"
+
+
+async def cli(stack, *args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        str(venv_bin("genmedia")), "--server", f"127.0.0.1:{stack.servers['api'].port}", "--progress-server",
+        stack.settings.progress_addr, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={"COLUMNS": "200", "PATH": "/usr/bin"})
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode()
+
+
+async def test_cli_backend_choice_get_usage_and_provider_stats(
+        temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    down = Fault(503, {"title": "Service Unavailable", "detail": "down for maintenance", "status": 503})
+    async with fake_providers(delay=0.1) as fakes, \
+            provider_stack(temporal, tmp_path, monkeypatch, fakes, "procedural") as stack:
+        fakes["replicate"].faults["create"] = [down]
+        made = await cli(stack, "image", "a kite", "--width", "64", "--height", "64", "--backend", "replicate,openai",
+                         "--watch")
+        job_id = made[1].split()[1]
+        got = await cli(stack, "get", job_id)
+        stats = await cli(stack, "stats", "--since", "1h")
+        unknown = await cli(stack, "video", "a kite", "--backend", "nope")
+    assert made[0] == 0, made[1]
+    assert got[0] == 0 and "made by openai gpt-image-1, request req_" in got[1] and "usage: 100 tokens" in got[1]
+    assert "provider openai   1 calls, 0 failed" in stats[1] and "provider replicate 1 calls, 1 failed" in stats[1]
+    assert unknown[0] == 1 and "FAILED_PRECONDITION" in unknown[1] and "spec.video.backend" in unknown[1]
