@@ -9,74 +9,66 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import os
+import signal
 import statistics
+import sys
 import time
 import uuid
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
-from aiohttp import web
 from PIL import Image
 from temporalio.testing import WorkflowEnvironment
 
-from benchmarks.common import database, percentile
+from benchmarks.common import percentile, progress_process, start
+from benchmarks.provider_sim import DELAY, LIMIT
 from genmedia.channels import aio_channel
 from genmedia.client import GenmediaClient
 from genmedia.serving import create_server
 from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
-from services.image import config as image_config
-from services.image import server as image_server
 from services.orchestrator.backends import with_service_slots
 from services.orchestrator.config import Settings
 from services.orchestrator.jobs import JobManager
 from services.orchestrator.server import build_registrations as api_registrations
 from services.orchestrator.worker import build_workers
-from services.progress.bus import Bus
-from services.progress.server import build_registrations as progress_registrations
-from services.progress.store import Store
 
 JOBS = int(os.environ.get("GENMEDIA_BENCH_PROVIDER_JOBS", "200"))
 LATENCY_JOBS = int(os.environ.get("GENMEDIA_BENCH_PROVIDER_LATENCY_JOBS", "20"))
-LIMIT, DELAY = 8, 1.0
 KEY = "sk-bench"
 
 
 class Simulator:
-    """The provider: 1 s per request, at most LIMIT at once; it logs when each request was busy."""
+    """The provider, in its own process (benchmarks.provider_sim); its log of busy intervals comes back at stop."""
 
     def __init__(self) -> None:
-        out = io.BytesIO()
-        Image.new("RGB", (256, 256), (40, 90, 160)).save(out, format="PNG")
-        self.body = {"created": 0, "data": [{"b64_json": base64.b64encode(out.getvalue()).decode()}]}
-        self.active = self.most = self.refused = 0
+        self.proc: asyncio.subprocess.Process | None = None
         self.spans: list[tuple[float, float]] = []
-        app = web.Application()
-        app.router.add_post("/v1/images/generations", self.generate)
-        self.runner = web.AppRunner(app, handle_signals=False)
-
-    async def generate(self, request: web.Request) -> web.Response:
-        if self.active >= LIMIT:
-            self.refused += 1
-            return web.json_response({"error": {"message": "too many requests"}}, status=429,
-                                     headers={"Retry-After": "1"})
-        self.active += 1
-        self.most = max(self.most, self.active)
-        began = time.monotonic()
-        try:
-            await request.read()
-            await asyncio.sleep(DELAY)
-            return web.json_response(self.body, headers={"x-request-id": uuid.uuid4().hex})
-        finally:
-            self.active -= 1
-            self.spans.append((began, time.monotonic()))
+        self.most = self.refused = 0
 
     async def start(self) -> str:
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1"  # noqa: SLF001
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.provider_sim", stdout=asyncio.subprocess.PIPE,
+            cwd=str(Path(__file__).resolve().parent.parent))
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
+        return f"http://127.0.0.1:{int(line.split()[1])}/v1"
+
+    async def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = await self.proc.communicate()
+        facts = dict(line.split(" ", 1) for line in out.decode().splitlines() if " " in line)
+        self.spans = [tuple(s) for s in json.loads(facts["spans"])]
+        self.most, self.refused = int(facts["most"]), int(facts["refused"])
+
+    def gaps(self, since: float) -> list[float]:
+        """How long each slot stood idle between a response and the next request it took (ms)."""
+        spans = [s for s in self.spans if s[0] >= since]
+        starts, ends = sorted(s[0] for s in spans), sorted(s[1] for s in spans)
+        return [(start - end) * 1000 for start, end in zip(starts[LIMIT:], ends, strict=False)]
 
     def busy(self, since: float) -> tuple[float, float]:
         """Busy fraction of the LIMIT slots from the first request after `since` to the last response."""
@@ -112,6 +104,20 @@ async def one_job(client: GenmediaClient) -> float:
     return (time.perf_counter() - began) * 1000
 
 
+async def under_load(client: GenmediaClient) -> None:
+    """JOBS jobs submitted at once, followed the way a batch client would: by listing, not a stream each."""
+    run = uuid.uuid4().hex[:8]
+    spec = pb.JobSpec(image=pb.ImageSpec(prompt="a kite", width=256, height=256))
+    await asyncio.gather(*(client.create_job(spec, labels={"run": run}) for _ in range(JOBS)))
+    ended = ps.JobFilter(labels={"run": run}, states=[pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED])
+    for _ in range(3000):  # 10 minutes at most
+        if (listed := await client.list_jobs(1, "", ended)).total_size >= JOBS:
+            break
+        await asyncio.sleep(0.2)
+    failed = await client.list_jobs(1, "", ps.JobFilter(labels={"run": run}, states=[pb.JOB_STATE_FAILED]))
+    assert failed.total_size == 0 and listed.total_size == JOBS, f"{failed.total_size} jobs failed"
+
+
 async def run(var: str, env: WorkflowEnvironment) -> None:
     print(f"\nProvider: {JOBS} image jobs, simulator {DELAY:g} s per request, at most {LIMIT} at once")
     simulator = Simulator()
@@ -119,12 +125,14 @@ async def run(var: str, env: WorkflowEnvironment) -> None:
     os.environ.update(GENMEDIA_IMAGE_BACKEND="openai", GENMEDIA_OPENAI_BASE_URL=base_url, GENMEDIA_OPENAI_API_KEY=KEY,
                       GENMEDIA_OPENAI_MAX_CONCURRENCY=str(LIMIT), GENMEDIA_IMAGE_METRICS_PORT="-1")
     queue = f"bench-providers-{uuid.uuid4().hex[:8]}"
-    async with database("sqlite", var) as engine:
-        progress = await create_server(progress_registrations(Store.for_engine(engine), Bus(1000), 15))
-        image = await create_server(image_server.build_registrations(image_config.Settings.from_env()))
+    # The progress and image services as their own processes, as deployed; the API and the worker in this one.
+    async with progress_process("sqlite", var) as (_, progress_port):
+        image, image_port = await start([str(Path(sys.executable).parent / "genmedia-image")],
+                                        {**os.environ, "GENMEDIA_IMAGE_PORT": "0", "GENMEDIA_LOG_LEVEL": "INFO",
+                                         "GENMEDIA_VAR_DIR": var})
         settings = replace(Settings.from_env(), task_queue=queue, image_task_queue=f"{queue}-image",
-                           video_task_queue=f"{queue}-video", progress_addr=f"127.0.0.1:{progress.port}",
-                           image_addr=f"127.0.0.1:{image.port}")
+                           video_task_queue=f"{queue}-video", progress_addr=f"127.0.0.1:{progress_port}",
+                           image_addr=f"127.0.0.1:{image_port}")
         settings = await with_service_slots(replace(settings, video_slots=1))
         channel = aio_channel(settings.progress_addr)
         api = await create_server(api_registrations(
@@ -136,19 +144,21 @@ async def run(var: str, env: WorkflowEnvironment) -> None:
             direct = await direct_calls(base_url, LATENCY_JOBS)
             await one_job(client)  # warm-up
             jobs = [await one_job(client) for _ in range(LATENCY_JOBS)]
-            began = time.monotonic()
+            began = time.time()
             load_started = time.perf_counter()
-            await asyncio.gather(*(one_job(client) for _ in range(JOBS)))
+            await under_load(client)
             elapsed = time.perf_counter() - load_started
         finally:
             await client.close()
             await asyncio.gather(*(w.shutdown() for w in workers))
             await asyncio.gather(*tasks, return_exceptions=True)
             await channel.close()
-            for server in (api, image, progress):
-                await server.stop(0)
-            await simulator.runner.cleanup()
+            await api.stop(0)
+            image.terminate()
+            await image.wait()
+            await simulator.stop()
     busy, span = simulator.busy(began)
+    gaps = simulator.gaps(began)
     base = statistics.median(direct)
     added = [ms - base for ms in jobs]
     print(f"{'baseline: direct client call':<44} p50 {base:7.1f} ms   p95 {percentile(direct, 95):7.1f} ms")
@@ -159,3 +169,6 @@ async def run(var: str, env: WorkflowEnvironment) -> None:
     print(f"{f'{JOBS} jobs at once':<44} {elapsed:7.1f} s ({JOBS / elapsed:.1f} jobs/s); provider busy "
           f"{busy:.1%} of {LIMIT} slots over {span:.1f} s (goal >= 90%); at most {simulator.most} at once, "
           f"{simulator.refused} refused (goal <= {LIMIT}, 0)")
+    first = min(s[0] for s in simulator.spans if s[0] >= began) - began
+    print(f"{'idle gap of a slot between two requests':<44} p50 {statistics.median(gaps):7.1f} ms   "
+          f"p95 {percentile(gaps, 95):7.1f} ms; first request {first:.2f} s after the submits began")
