@@ -6,8 +6,8 @@ placeholders run their CPU work in a thread (asyncio.to_thread) behind the same 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 
@@ -78,3 +78,16 @@ def described(request: Request, negative_inline: bool = False) -> str:
     if negative_inline and request.negative_prompt:
         text += f". Avoid: {request.negative_prompt}"
     return text
+
+
+async def one_by_one(request: Request, report: Report, make: Callable[[int, Report], Awaitable[list[Output]]]
+                     ) -> list[Output]:
+    """The request's images made one call each (`make(index, report)`), progress scaled to the whole request."""
+    outputs: list[Output] = []
+    n = request.count
+    for i in range(n):
+        def scaled(p: Progress, i: int = i) -> None:
+            report(replace(p, percent=(100.0 * i + p.percent) / n, message=f"image {i + 1}/{n}: {p.message}", item=i))
+
+        outputs += (await make(i, scaled))[:1]
+    return outputs

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from genmedia.providers.errors import Kind, ProviderError, redact
-from genmedia.providers.metrics import track
+from genmedia.providers.metrics import Outcome, track
 
 INVALID_STATUSES = frozenset({400, 404, 409, 413, 415, 422})
 MAX_ERROR_TEXT = 300
@@ -107,19 +107,22 @@ class Api:
             return ProviderError(Kind.INVALID, self.provider, f"refused the request (HTTP {status}): {text}", rid)
         return ProviderError(Kind.UNAVAILABLE, self.provider, f"answered HTTP {status}: {text}", rid)
 
+    def transport_error(self, exc: httpx.HTTPError, operation: str, outcome: Outcome) -> ProviderError:
+        """A timeout, a refused or broken connection: UNAVAILABLE, retried."""
+        if isinstance(exc, httpx.TimeoutException):
+            outcome.value = "timeout"
+            return ProviderError(Kind.UNAVAILABLE, self.provider, f"{operation} timed out ({type(exc).__name__})")
+        outcome.value = "connection_error"
+        return ProviderError(Kind.UNAVAILABLE, self.provider,
+                             f"{operation} failed: {redact(str(exc) or type(exc).__name__, self.secrets)}")
+
     async def request(self, method: str, url: str, operation: str, **kwargs: Any) -> httpx.Response:
         """One request; a response that is not 2xx, a timeout or a broken connection raises ProviderError."""
         with track(self.provider, operation) as outcome:
             try:
                 response = await self.client.request(method, url, **kwargs)
-            except httpx.TimeoutException as exc:
-                outcome.value = "timeout"
-                raise ProviderError(Kind.UNAVAILABLE, self.provider,
-                                    f"{operation} timed out ({type(exc).__name__})") from None
             except httpx.HTTPError as exc:
-                outcome.value = "connection_error"
-                raise ProviderError(Kind.UNAVAILABLE, self.provider, f"{operation} failed: "
-                                    f"{redact(str(exc) or type(exc).__name__, self.secrets)}") from None
+                raise self.transport_error(exc, operation, outcome) from None
             if response.is_success:
                 return response
             error = self.failure(response)
@@ -164,14 +167,8 @@ class Api:
                             raise _too_big(self.provider, max_bytes)
                         chunks.append(chunk)
                     return b"".join(chunks), response.headers.get("content-type", "")
-            except httpx.TimeoutException as exc:
-                outcome.value = "timeout"
-                raise ProviderError(Kind.UNAVAILABLE, self.provider,
-                                    f"{operation} timed out ({type(exc).__name__})") from None
             except httpx.HTTPError as exc:
-                outcome.value = "connection_error"
-                raise ProviderError(Kind.UNAVAILABLE, self.provider, f"{operation} broke off: "
-                                    f"{redact(str(exc) or type(exc).__name__, self.secrets)}") from None
+                raise self.transport_error(exc, operation, outcome) from None
 
 
 def _too_big(provider: str, max_bytes: int) -> ProviderError:

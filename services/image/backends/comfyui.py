@@ -4,7 +4,7 @@ genmedia.providers.comfyui, the workflow's named inputs genmedia.providers.workf
 
 from __future__ import annotations
 
-from genmedia.providers.backend import Output, Progress, Report, Request, described
+from genmedia.providers.backend import Output, Report, Request, described, one_by_one
 from genmedia.providers.comfyui import ComfyClient
 from genmedia.providers.settings import ProviderSettings, load_workflow
 from genmedia.providers.workflows import filled
@@ -21,18 +21,11 @@ class ComfyImages:
         self.client = ComfyClient(settings, self.max_concurrency)
 
     async def generate(self, request: Request, report: Report) -> list[Output]:
-        outputs: list[Output] = []
-        n = request.count
-        for i in range(n):
-            def scaled(p: Progress, i: int = i) -> None:
-                report(Progress((100.0 * i + p.percent) / n, f"image {i + 1}/{n}: {p.message}", p.queue_position,
-                                p.request_id))
+        def workflow(i: int) -> dict:
+            return filled(self.workflow, {"prompt": described(request), "negative_prompt": request.negative_prompt,
+                                          "seed": request.seed + i, "width": request.width, "height": request.height})
 
-            workflow = filled(self.workflow, {"prompt": described(request), "negative_prompt": request.negative_prompt,
-                                              "seed": request.seed + i, "width": request.width,
-                                              "height": request.height})
-            outputs += (await self.client.run(workflow, "image", scaled))[:1]
-        return outputs
+        return await one_by_one(request, report, lambda i, scaled: self.client.run(workflow(i), "image", scaled))
 
     async def aclose(self) -> None:
         await self.client.aclose()

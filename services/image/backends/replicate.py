@@ -4,7 +4,7 @@ the client is genmedia.providers.replicate). Models ignore inputs they do not de
 
 from __future__ import annotations
 
-from genmedia.providers.backend import Output, Progress, Report, Request, described
+from genmedia.providers.backend import Output, Report, Request, described, one_by_one
 from genmedia.providers.replicate import ReplicateClient, aspect_ratio
 from genmedia.providers.settings import ProviderSettings
 
@@ -28,15 +28,8 @@ class ReplicateImages:
         self.client = ReplicateClient(settings, self.max_concurrency)
 
     async def generate(self, request: Request, report: Report) -> list[Output]:
-        outputs: list[Output] = []
-        n = request.count
-        for i in range(n):
-            def scaled(p: Progress, i: int = i) -> None:
-                report(Progress((100.0 * i + p.percent) / n, f"image {i + 1}/{n}: {p.message}", p.queue_position,
-                                p.request_id))
-
-            outputs += (await self.client.predict(self.model, image_inputs(request, i), scaled, request.deadline))[:1]
-        return outputs
+        return await one_by_one(request, report, lambda i, scaled: self.client.predict(
+            self.model, image_inputs(request, i), scaled, request.deadline))
 
     async def aclose(self) -> None:
         await self.client.aclose()
