@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -123,3 +124,20 @@ async def test_cli_backend_choice_get_usage_and_provider_stats(
     assert got[0] == 0 and "made by openai gpt-image-1, request req_" in got[1] and "usage: 100 tokens" in got[1]
     assert "provider openai   1 calls, 0 failed" in stats[1] and "provider replicate 1 calls, 1 failed" in stats[1]
     assert unknown[0] == 1 and "FAILED_PRECONDITION" in unknown[1] and "spec.video.backend" in unknown[1]
+
+
+async def test_a_passed_deadline_cancels_the_work_at_the_provider_within_2s(
+        temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with fake_providers(delay=30) as fakes, \
+            provider_stack(temporal, tmp_path, monkeypatch, fakes, "replicate") as stack:
+        deadline = datetime.now(UTC) + timedelta(seconds=3)
+        job = await stack.client.create_job(image_spec(), deadline=deadline)
+        events = await watch_to_end(stack.client, job.id)
+        for _ in range(40):
+            if fakes["replicate"].cancelled:
+                break
+            await asyncio.sleep(0.05)
+    assert events[-1].type == pb.EVENT_TYPE_FAILED and events[-1].error.code == "DEADLINE_EXCEEDED"
+    assert fakes["replicate"].cancelled, "the prediction was cancelled at the provider"
+    cancelled_at = fakes["replicate"].cancelled[0][1] - time.monotonic() + time.time()
+    assert cancelled_at - deadline.timestamp() < 2.0
