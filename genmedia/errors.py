@@ -95,3 +95,19 @@ def details_of(error: grpc.aio.AioRpcError | grpc.RpcError) -> tuple[str, list[t
     return reason, violations
 
 
+
+
+def error_info(error: grpc.aio.AioRpcError | grpc.RpcError) -> tuple[str, dict[str, str], float | None]:
+    """The ErrorInfo reason and metadata and the RetryInfo delay (seconds) of a failed call (client side)."""
+    status = rpc_status.from_call(error) if hasattr(error, "trailing_metadata") else None
+    reason, metadata, delay = "", {}, None
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, metadata = info.reason, dict(info.metadata)
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            delay = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
+    return reason, metadata, delay

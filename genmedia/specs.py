@@ -36,8 +36,18 @@ def _range(violations: Violations, field: str, value: float, lo: float, hi: floa
         violations.append((field, f"must be between {lo:g} and {hi:g}, got {value:g}"))
 
 
+BACKEND = re.compile(r"^[a-z0-9_-]+(,[a-z0-9_-]+)*$")
+
+
+def _backend(violations: Violations, field: str, value: str) -> None:
+    if value and (len(value) > 100 or not BACKEND.match(value)):
+        violations.append((field, "must be a backend name or a comma list of them (a-z, 0-9, '-', '_'), "
+                                  "at most 100 characters"))
+
+
 def image_violations(spec: pb.ImageSpec, prefix: str) -> Violations:
     v: Violations = []
+    _backend(v, f"{prefix}.backend", spec.backend)
     _text(v, f"{prefix}.prompt", spec.prompt, MAX_PROMPT, True)
     _text(v, f"{prefix}.negative_prompt", spec.negative_prompt, MAX_PROMPT, False)
     _text(v, f"{prefix}.style", spec.style, MAX_STYLE, False)
@@ -51,6 +61,7 @@ def image_violations(spec: pb.ImageSpec, prefix: str) -> Violations:
 
 def video_violations(spec: pb.VideoSpec, prefix: str) -> Violations:
     v: Violations = []
+    _backend(v, f"{prefix}.backend", spec.backend)
     _text(v, f"{prefix}.prompt", spec.prompt, MAX_PROMPT, True)
     _text(v, f"{prefix}.negative_prompt", spec.negative_prompt, MAX_PROMPT, False)
     _text(v, f"{prefix}.style", spec.style, MAX_STYLE, False)

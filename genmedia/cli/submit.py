@@ -40,6 +40,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deadline", type=options.deadline, help="stop and fail past this: 30m, 2h, or an RFC 3339 time")
     p.add_argument("--priority", type=int, default=0, choices=range(1, 6), metavar="1-5",
                    help="1 is the highest (default 3)")
+    p.add_argument("--backend", default="", metavar="NAME",
+                   help="a backend the service has configured (openai, replicate, comfyui...) or a comma list "
+                        "tried in order")
     options.add_notify(p)
     how = p.add_mutually_exclusive_group()
     how.add_argument("--watch", action="store_true", help="show live progress until the job ends")
@@ -50,7 +53,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 def job_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The submit's keyword arguments for the client, from the command line."""
     kwargs: dict[str, Any] = {
-        "negative_prompt": args.negative_prompt, "style": args.style, "labels": dict(args.label),
+        "negative_prompt": args.negative_prompt, "style": args.style, "backend": args.backend,
+        "labels": dict(args.label),
         "request_id": args.request_id or None, "review": args.review, "priority": args.priority,
         **options.notify_kwargs(args)}
     for name in ("width", "height", "seed", "review_timeout", "deadline"):

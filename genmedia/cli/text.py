@@ -42,6 +42,19 @@ def describe_asset(asset: Asset) -> str:
     return f"{asset.mime_type:<10} {where}  ({size}, {asset.size_bytes} bytes)"
 
 
+def provenance_text(asset: Asset) -> str:
+    """`made by openai gpt-image-1, request req_1, 1.20 s; usage: 100 tokens`."""
+    raw = asset.raw
+    text = f"made by {asset.provider} {asset.model}".rstrip()
+    if asset.provider_request_id:
+        text += f", request {asset.provider_request_id}"
+    if raw.provider_latency_seconds:
+        text += f", {raw.provider_latency_seconds:.2f} s"
+    usage = [f"{raw.provider_seconds:.2f} s of compute"] if raw.provider_seconds else []
+    usage += [f"{raw.provider_tokens} tokens"] if raw.provider_tokens else []
+    return text + (f"; usage: {', '.join(usage)}" if usage else "")
+
+
 def summary_text(summary: BatchSummary) -> str:
     parts = [f"{summary.counts.get(JobState.COMPLETED, 0)}/{summary.total} completed"]
     for state in (JobState.RUNNING, JobState.RETRYING, JobState.PAUSED, JobState.AWAITING_REVIEW,
@@ -62,6 +75,8 @@ def job_lines(job: Job) -> list[str]:
              f"{job.percent:.0f}%  {job.message}{source}"]
     if job.error:
         lines.append(f"  error: {job.error.code}: {job.error.message}")
+        if job.error.provider:
+            lines.append(f"  provider: {job.error.provider}, request {job.error.provider_request_id or '-'}")
     if job.batch:
         b = job.batch
         lines.append(f"  batch: {summary_text(b)}; attempt {b.attempt}, {b.strategy.label}, at most "
@@ -78,7 +93,10 @@ def job_lines(job: Job) -> list[str]:
         lines.append(f"  round {review.round}: {review.decision.label} by {review.reviewer} at {rfc3339(review.time)}"
                      + (f": {review.feedback}" if review.feedback else "")
                      + (f" corrections {dict(review.corrections)}" if review.corrections else ""))
-    lines.extend(f"  {describe_asset(asset)}" for asset in job.assets)
+    for asset in job.assets:
+        lines.append(f"  {describe_asset(asset)}")
+        if asset.provider:
+            lines.append(f"    {provenance_text(asset)}")
     return lines
 
 
@@ -130,4 +148,7 @@ def stats_lines(s: Stats) -> list[str]:
     for step in s.raw.steps:
         lines.append(f"  step {JobStep(step.step).label:<12} {step.duration.count} runs, "
                      f"mean {_seconds(step.duration.mean)}, p95 {_seconds(step.duration.p95)}")
+    for p in s.raw.providers:
+        p95 = _seconds(p.latency.p95) if p.latency.count else "-"
+        lines.append(f"  provider {p.provider:<8} {p.calls} calls, {p.failures} failed, latency p95 {p95}")
     return lines

@@ -82,6 +82,9 @@ class Asset(_View):
     duration_seconds: float
     frame_count: int
     fps: float
+    provider: str  # who made it: a provider backend, or a built-in placeholder
+    model: str
+    provider_request_id: str
     raw: pb.Asset = field(repr=False, compare=False)
 
     @property
@@ -93,7 +96,7 @@ class Asset(_View):
     @classmethod
     def from_proto(cls, m: pb.Asset) -> Asset:
         return cls(m.uri, m.mime_type, m.size_bytes, m.sha256, m.width, m.height, m.duration_seconds,
-                   m.frame_count, m.fps, m)
+                   m.frame_count, m.fps, m.provider, m.model, m.provider_request_id, m)
 
 
 @dataclass(frozen=True)
@@ -101,11 +104,15 @@ class JobError(_View):
     code: str
     message: str
     retryable: bool
+    provider: str  # the backend whose call failed, when a provider call failed
+    provider_request_id: str
     raw: pb.JobError = field(repr=False, compare=False)
 
     @classmethod
     def from_proto(cls, m: pb.JobError) -> JobError | None:
-        return cls(m.code, m.message, m.retryable, m) if m.code or m.message else None
+        if not (m.code or m.message):
+            return None
+        return cls(m.code, m.message, m.retryable, m.provider, m.provider_request_id, m)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class ImageOptions(JobOptions, total=False):
     n: int  # images, 1-4
     seed: int
     style: str
+    backend: str  # a configured backend, or a comma list tried in order ("replicate,openai")
 
 
 class VideoOptions(JobOptions, total=False):
@@ -53,6 +54,7 @@ class VideoOptions(JobOptions, total=False):
     fps: int
     seed: int
     style: str
+    backend: str  # a configured video backend, or a comma list tried in order
     motion: str | Motion  # zoom-in, zoom-out, pan-left, pan-right
 
 
@@ -115,7 +117,7 @@ def _request(spec: pb.JobSpec, options: Mapping[str, Any]) -> js.CreateJobReques
 
 def _spec_fields(prompt: str, options: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
     fields = {"prompt": prompt, "negative_prompt": options.get("negative_prompt", ""),
-              "style": options.get("style", "")}
+              "style": options.get("style", ""), "backend": options.get("backend", "")}
     for option, name in names.items():
         if options.get(option) is not None:
             fields[name] = options[option]

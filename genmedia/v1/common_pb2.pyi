@@ -147,7 +147,7 @@ EVENT_TYPE_CANCELLED: EventType
 EVENT_TYPE_RETRIED: EventType
 
 class ImageSpec(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "seed", "style")
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "seed", "style", "backend")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +155,7 @@ class ImageSpec(_message.Message):
     NUM_IMAGES_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     STYLE_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     width: int
@@ -162,10 +163,11 @@ class ImageSpec(_message.Message):
     num_images: int
     seed: int
     style: str
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., seed: _Optional[int] = ..., style: _Optional[str] = ...) -> None: ...
+    backend: str
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., seed: _Optional[int] = ..., style: _Optional[str] = ..., backend: _Optional[str] = ...) -> None: ...
 
 class VideoSpec(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "width", "height", "duration_seconds", "fps", "seed", "style", "motion")
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "duration_seconds", "fps", "seed", "style", "motion", "backend")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -175,6 +177,7 @@ class VideoSpec(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     STYLE_FIELD_NUMBER: _ClassVar[int]
     MOTION_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     width: int
@@ -184,7 +187,8 @@ class VideoSpec(_message.Message):
     seed: int
     style: str
     motion: Motion
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., fps: _Optional[int] = ..., seed: _Optional[int] = ..., style: _Optional[str] = ..., motion: _Optional[_Union[Motion, str]] = ...) -> None: ...
+    backend: str
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., fps: _Optional[int] = ..., seed: _Optional[int] = ..., style: _Optional[str] = ..., motion: _Optional[_Union[Motion, str]] = ..., backend: _Optional[str] = ...) -> None: ...
 
 class NullSpec(_message.Message):
     __slots__ = ("duration", "fail_with")
@@ -239,7 +243,7 @@ class BatchSummary(_message.Message):
     def __init__(self, strategy: _Optional[_Union[BatchStrategy, str]] = ..., max_concurrent: _Optional[int] = ..., fail_fast: _Optional[bool] = ..., attempt: _Optional[int] = ..., total: _Optional[int] = ..., pending: _Optional[int] = ..., running: _Optional[int] = ..., retrying: _Optional[int] = ..., awaiting_review: _Optional[int] = ..., paused: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., digest: _Optional[str] = ...) -> None: ...
 
 class Asset(_message.Message):
-    __slots__ = ("uri", "mime_type", "size_bytes", "sha256", "width", "height", "duration_seconds", "frame_count", "fps")
+    __slots__ = ("uri", "mime_type", "size_bytes", "sha256", "width", "height", "duration_seconds", "frame_count", "fps", "provider", "model", "provider_request_id", "provider_seconds", "provider_tokens", "provider_latency_seconds")
     URI_FIELD_NUMBER: _ClassVar[int]
     MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -249,6 +253,12 @@ class Asset(_message.Message):
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_LATENCY_SECONDS_FIELD_NUMBER: _ClassVar[int]
     uri: str
     mime_type: str
     size_bytes: int
@@ -258,17 +268,27 @@ class Asset(_message.Message):
     duration_seconds: float
     frame_count: int
     fps: float
-    def __init__(self, uri: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., frame_count: _Optional[int] = ..., fps: _Optional[float] = ...) -> None: ...
+    provider: str
+    model: str
+    provider_request_id: str
+    provider_seconds: float
+    provider_tokens: int
+    provider_latency_seconds: float
+    def __init__(self, uri: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., frame_count: _Optional[int] = ..., fps: _Optional[float] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., provider_request_id: _Optional[str] = ..., provider_seconds: _Optional[float] = ..., provider_tokens: _Optional[int] = ..., provider_latency_seconds: _Optional[float] = ...) -> None: ...
 
 class JobError(_message.Message):
-    __slots__ = ("code", "message", "retryable")
+    __slots__ = ("code", "message", "retryable", "provider", "provider_request_id")
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     RETRYABLE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     code: str
     message: str
     retryable: bool
-    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
+    provider: str
+    provider_request_id: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ..., provider: _Optional[str] = ..., provider_request_id: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("id", "kind", "state", "step", "percent", "message", "assets", "error", "attempt", "owner", "spec", "labels", "request_id", "create_time", "start_time", "update_time", "end_time", "estimated_completion_time", "last_sequence", "priority", "deadline", "review", "review_timeout", "review_round", "reviews", "batch_id", "batch", "batch_index", "batch_attempt", "notify")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from genmedia.v1 import common_pb2 as genmedia_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgenmedia/v1/image_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\"_\n\x15GenerateImagesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12$\n\x04spec\x18\x02 \x01(\x0b\x32\x16.genmedia.v1.ImageSpec\x12\x10\n\x08revision\x18\x03 \x01(\x05\"J\n\x12GenerationProgress\x12\x0f\n\x07percent\x18\x01 \x01(\x02\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nitem_index\x18\x03 \x01(\x05\"\x84\x01\n\x16GenerateImagesResponse\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32\x1f.genmedia.v1.GenerationProgressH\x00\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x18.genmedia.v1.ImageResultH\x00\x42\t\n\x07payload\"1\n\x0bImageResult\x12\"\n\x06\x61ssets\x18\x01 \x03(\x0b\x32\x12.genmedia.v1.Asset2k\n\x0cImageService\x12[\n\x0eGenerateImages\x12\".genmedia.v1.GenerateImagesRequest\x1a#.genmedia.v1.GenerateImagesResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgenmedia/v1/image_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\"p\n\x15GenerateImagesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12$\n\x04spec\x18\x02 \x01(\x0b\x32\x16.genmedia.v1.ImageSpec\x12\x10\n\x08revision\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\"\xa0\x01\n\x12GenerationProgress\x12\x0f\n\x07percent\x18\x01 \x01(\x02\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nitem_index\x18\x03 \x01(\x05\x12\x16\n\x0equeue_position\x18\x04 \x01(\x05\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\x12\x1b\n\x13provider_request_id\x18\x07 \x01(\t\"\x84\x01\n\x16GenerateImagesResponse\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32\x1f.genmedia.v1.GenerationProgressH\x00\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x18.genmedia.v1.ImageResultH\x00\x42\t\n\x07payload\"1\n\x0bImageResult\x12\"\n\x06\x61ssets\x18\x01 \x03(\x0b\x32\x12.genmedia.v1.Asset\"\x19\n\x17\x44\x65scribeBackendsRequest\"X\n\x0b\x42\x61\x63kendInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x17\n\x0fmax_concurrency\x18\x03 \x01(\x05\x12\x13\n\x0bplaceholder\x18\x04 \x01(\x08\"o\n\x18\x44\x65scribeBackendsResponse\x12*\n\x08\x62\x61\x63kends\x18\x01 \x03(\x0b\x32\x18.genmedia.v1.BackendInfo\x12\x15\n\rdefault_chain\x18\x02 \x03(\t\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x32\xcc\x01\n\x0cImageService\x12[\n\x0eGenerateImages\x12\".genmedia.v1.GenerateImagesRequest\x1a#.genmedia.v1.GenerateImagesResponse0\x01\x12_\n\x10\x44\x65scribeBackends\x12$.genmedia.v1.DescribeBackendsRequest\x1a%.genmedia.v1.DescribeBackendsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,13 +33,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'genmedia.v1.image_service_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GENERATEIMAGESREQUEST']._serialized_start=74
-  _globals['_GENERATEIMAGESREQUEST']._serialized_end=169
-  _globals['_GENERATIONPROGRESS']._serialized_start=171
-  _globals['_GENERATIONPROGRESS']._serialized_end=245
-  _globals['_GENERATEIMAGESRESPONSE']._serialized_start=248
-  _globals['_GENERATEIMAGESRESPONSE']._serialized_end=380
-  _globals['_IMAGERESULT']._serialized_start=382
-  _globals['_IMAGERESULT']._serialized_end=431
-  _globals['_IMAGESERVICE']._serialized_start=433
-  _globals['_IMAGESERVICE']._serialized_end=540
+  _globals['_GENERATEIMAGESREQUEST']._serialized_end=186
+  _globals['_GENERATIONPROGRESS']._serialized_start=189
+  _globals['_GENERATIONPROGRESS']._serialized_end=349
+  _globals['_GENERATEIMAGESRESPONSE']._serialized_start=352
+  _globals['_GENERATEIMAGESRESPONSE']._serialized_end=484
+  _globals['_IMAGERESULT']._serialized_start=486
+  _globals['_IMAGERESULT']._serialized_end=535
+  _globals['_DESCRIBEBACKENDSREQUEST']._serialized_start=537
+  _globals['_DESCRIBEBACKENDSREQUEST']._serialized_end=562
+  _globals['_BACKENDINFO']._serialized_start=564
+  _globals['_BACKENDINFO']._serialized_end=652
+  _globals['_DESCRIBEBACKENDSRESPONSE']._serialized_start=654
+  _globals['_DESCRIBEBACKENDSRESPONSE']._serialized_end=765
+  _globals['_IMAGESERVICE']._serialized_start=768
+  _globals['_IMAGESERVICE']._serialized_end=972
 # @@protoc_insertion_point(module_scope)

@@ -39,6 +39,11 @@ class ImageServiceStub:
                 request_serializer=genmedia_dot_v1_dot_image__service__pb2.GenerateImagesRequest.SerializeToString,
                 response_deserializer=genmedia_dot_v1_dot_image__service__pb2.GenerateImagesResponse.FromString,
                 _registered_method=True)
+        self.DescribeBackends = channel.unary_unary(
+                '/genmedia.v1.ImageService/DescribeBackends',
+                request_serializer=genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsResponse.FromString,
+                _registered_method=True)
 
 
 class ImageServiceServicer:
@@ -51,6 +56,13 @@ class ImageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeBackends(self, request, context):
+        """The backends this service has configured, its default fallback list and how many calls it takes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -58,6 +70,11 @@ def add_ImageServiceServicer_to_server(servicer, server):
                     servicer.GenerateImages,
                     request_deserializer=genmedia_dot_v1_dot_image__service__pb2.GenerateImagesRequest.FromString,
                     response_serializer=genmedia_dot_v1_dot_image__service__pb2.GenerateImagesResponse.SerializeToString,
+            ),
+            'DescribeBackends': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeBackends,
+                    request_deserializer=genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +104,33 @@ class ImageService:
             '/genmedia.v1.ImageService/GenerateImages',
             genmedia_dot_v1_dot_image__service__pb2.GenerateImagesRequest.SerializeToString,
             genmedia_dot_v1_dot_image__service__pb2.GenerateImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeBackends(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.ImageService/DescribeBackends',
+            genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsRequest.SerializeToString,
+            genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -227,7 +227,7 @@ class StateCount(_message.Message):
     def __init__(self, state: _Optional[_Union[_common_pb2.JobState, str]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("start_time", "end_time", "total_jobs", "success_rate", "kinds", "steps", "reviews", "review_approval_rate", "backlog", "counts")
+    __slots__ = ("start_time", "end_time", "total_jobs", "success_rate", "kinds", "steps", "reviews", "review_approval_rate", "backlog", "counts", "providers")
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     TOTAL_JOBS_FIELD_NUMBER: _ClassVar[int]
@@ -238,6 +238,7 @@ class GetStatsResponse(_message.Message):
     REVIEW_APPROVAL_RATE_FIELD_NUMBER: _ClassVar[int]
     BACKLOG_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     total_jobs: int
@@ -248,7 +249,20 @@ class GetStatsResponse(_message.Message):
     review_approval_rate: float
     backlog: int
     counts: _containers.RepeatedCompositeFieldContainer[StateCount]
-    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_jobs: _Optional[int] = ..., success_rate: _Optional[float] = ..., kinds: _Optional[_Iterable[_Union[KindStats, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepStats, _Mapping]]] = ..., reviews: _Optional[int] = ..., review_approval_rate: _Optional[float] = ..., backlog: _Optional[int] = ..., counts: _Optional[_Iterable[_Union[StateCount, _Mapping]]] = ...) -> None: ...
+    providers: _containers.RepeatedCompositeFieldContainer[ProviderStats]
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_jobs: _Optional[int] = ..., success_rate: _Optional[float] = ..., kinds: _Optional[_Iterable[_Union[KindStats, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepStats, _Mapping]]] = ..., reviews: _Optional[int] = ..., review_approval_rate: _Optional[float] = ..., backlog: _Optional[int] = ..., counts: _Optional[_Iterable[_Union[StateCount, _Mapping]]] = ..., providers: _Optional[_Iterable[_Union[ProviderStats, _Mapping]]] = ...) -> None: ...
+
+class ProviderStats(_message.Message):
+    __slots__ = ("provider", "calls", "failures", "latency")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    calls: int
+    failures: int
+    latency: DurationStats
+    def __init__(self, provider: _Optional[str] = ..., calls: _Optional[int] = ..., failures: _Optional[int] = ..., latency: _Optional[_Union[DurationStats, _Mapping]] = ...) -> None: ...
 
 class PurgeJobsRequest(_message.Message):
     __slots__ = ("ended_before", "limit")

@@ -26,7 +26,7 @@ from genmedia.v1 import common_pb2 as genmedia_dot_v1_dot_common__pb2
 from genmedia.v1 import image_service_pb2 as genmedia_dot_v1_dot_image__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgenmedia/v1/video_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\x1a\x1fgenmedia/v1/image_service.proto\"\xa2\x01\n\x12RenderVideoRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\timage_uri\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x05 \x01(\x01\x12\x0b\n\x03\x66ps\x18\x06 \x01(\x05\x12#\n\x06motion\x18\x07 \x01(\x0e\x32\x13.genmedia.v1.Motion\"\x81\x01\n\x13RenderVideoResponse\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32\x1f.genmedia.v1.GenerationProgressH\x00\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x18.genmedia.v1.VideoResultH\x00\x42\t\n\x07payload\"0\n\x0bVideoResult\x12!\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x12.genmedia.v1.Asset2b\n\x0cVideoService\x12R\n\x0bRenderVideo\x12\x1f.genmedia.v1.RenderVideoRequest\x1a .genmedia.v1.RenderVideoResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgenmedia/v1/video_service.proto\x12\x0bgenmedia.v1\x1a\x18genmedia/v1/common.proto\x1a\x1fgenmedia/v1/image_service.proto\"\x8a\x02\n\x12RenderVideoRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\timage_uri\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x05 \x01(\x01\x12\x0b\n\x03\x66ps\x18\x06 \x01(\x05\x12#\n\x06motion\x18\x07 \x01(\x0e\x32\x13.genmedia.v1.Motion\x12\x0e\n\x06prompt\x18\x08 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\t \x01(\t\x12\x0c\n\x04seed\x18\n \x01(\x03\x12\r\n\x05style\x18\x0b \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x0c \x01(\t\x12\x0f\n\x07\x61ttempt\x18\r \x01(\x05\"\x81\x01\n\x13RenderVideoResponse\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32\x1f.genmedia.v1.GenerationProgressH\x00\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x18.genmedia.v1.VideoResultH\x00\x42\t\n\x07payload\"0\n\x0bVideoResult\x12!\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x12.genmedia.v1.Asset2\xc3\x01\n\x0cVideoService\x12R\n\x0bRenderVideo\x12\x1f.genmedia.v1.RenderVideoRequest\x1a .genmedia.v1.RenderVideoResponse0\x01\x12_\n\x10\x44\x65scribeBackends\x12$.genmedia.v1.DescribeBackendsRequest\x1a%.genmedia.v1.DescribeBackendsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'genmedia.v1.video_service_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RENDERVIDEOREQUEST']._serialized_start=108
-  _globals['_RENDERVIDEOREQUEST']._serialized_end=270
-  _globals['_RENDERVIDEORESPONSE']._serialized_start=273
-  _globals['_RENDERVIDEORESPONSE']._serialized_end=402
-  _globals['_VIDEORESULT']._serialized_start=404
-  _globals['_VIDEORESULT']._serialized_end=452
-  _globals['_VIDEOSERVICE']._serialized_start=454
-  _globals['_VIDEOSERVICE']._serialized_end=552
+  _globals['_RENDERVIDEOREQUEST']._serialized_end=374
+  _globals['_RENDERVIDEORESPONSE']._serialized_start=377
+  _globals['_RENDERVIDEORESPONSE']._serialized_end=506
+  _globals['_VIDEORESULT']._serialized_start=508
+  _globals['_VIDEORESULT']._serialized_end=556
+  _globals['_VIDEOSERVICE']._serialized_start=559
+  _globals['_VIDEOSERVICE']._serialized_end=754
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RenderVideoRequest(_message.Message):
-    __slots__ = ("job_id", "image_uri", "width", "height", "duration_seconds", "fps", "motion")
+    __slots__ = ("job_id", "image_uri", "width", "height", "duration_seconds", "fps", "motion", "prompt", "negative_prompt", "seed", "style", "backend", "attempt")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_URI_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,12 @@ class RenderVideoRequest(_message.Message):
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
     MOTION_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     image_uri: str
     width: int
@@ -23,7 +29,13 @@ class RenderVideoRequest(_message.Message):
     duration_seconds: float
     fps: int
     motion: _common_pb2.Motion
-    def __init__(self, job_id: _Optional[str] = ..., image_uri: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., fps: _Optional[int] = ..., motion: _Optional[_Union[_common_pb2.Motion, str]] = ...) -> None: ...
+    prompt: str
+    negative_prompt: str
+    seed: int
+    style: str
+    backend: str
+    attempt: int
+    def __init__(self, job_id: _Optional[str] = ..., image_uri: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., fps: _Optional[int] = ..., motion: _Optional[_Union[_common_pb2.Motion, str]] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., seed: _Optional[int] = ..., style: _Optional[str] = ..., backend: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class RenderVideoResponse(_message.Message):
     __slots__ = ("progress", "result")

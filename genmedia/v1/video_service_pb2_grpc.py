@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from genmedia.v1 import image_service_pb2 as genmedia_dot_v1_dot_image__service__pb2
 from genmedia.v1 import video_service_pb2 as genmedia_dot_v1_dot_video__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -39,6 +40,11 @@ class VideoServiceStub:
                 request_serializer=genmedia_dot_v1_dot_video__service__pb2.RenderVideoRequest.SerializeToString,
                 response_deserializer=genmedia_dot_v1_dot_video__service__pb2.RenderVideoResponse.FromString,
                 _registered_method=True)
+        self.DescribeBackends = channel.unary_unary(
+                '/genmedia.v1.VideoService/DescribeBackends',
+                request_serializer=genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsResponse.FromString,
+                _registered_method=True)
 
 
 class VideoServiceServicer:
@@ -51,6 +57,13 @@ class VideoServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeBackends(self, request, context):
+        """The backends this service has configured, its default fallback list and how many calls it takes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VideoServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -58,6 +71,11 @@ def add_VideoServiceServicer_to_server(servicer, server):
                     servicer.RenderVideo,
                     request_deserializer=genmedia_dot_v1_dot_video__service__pb2.RenderVideoRequest.FromString,
                     response_serializer=genmedia_dot_v1_dot_video__service__pb2.RenderVideoResponse.SerializeToString,
+            ),
+            'DescribeBackends': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeBackends,
+                    request_deserializer=genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +105,33 @@ class VideoService:
             '/genmedia.v1.VideoService/RenderVideo',
             genmedia_dot_v1_dot_video__service__pb2.RenderVideoRequest.SerializeToString,
             genmedia_dot_v1_dot_video__service__pb2.RenderVideoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeBackends(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.VideoService/DescribeBackends',
+            genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsRequest.SerializeToString,
+            genmedia_dot_v1_dot_image__service__pb2.DescribeBackendsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from genmedia.assets import AssetStore
-from genmedia.config import ConfigError, ServingSettings, env_float, env_int, env_str
-from services.image.backends import BACKENDS
+from genmedia.config import ServingSettings, env_float, env_int, env_str
+from genmedia.providers.settings import PROVIDERS, ProviderSettings, check_chain
+
+PLACEHOLDERS = ("procedural",)
 
 
 @dataclass(frozen=True)
 class Settings:
     serving: ServingSettings
     assets: AssetStore
-    backend: str  # GENMEDIA_IMAGE_BACKEND: procedural
-    max_concurrency: int  # calls at once; one more gets RESOURCE_EXHAUSTED
+    backend: str  # GENMEDIA_IMAGE_BACKEND: a backend or a comma list in fallback order (procedural)
+    max_concurrency: int  # the procedural placeholder's calls at once; one more gets RESOURCE_EXHAUSTED
     step_delay: float  # seconds of pause per rendered row block, so progress is visible
+    providers: ProviderSettings = field(default_factory=ProviderSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
         backend = env_str("GENMEDIA_IMAGE_BACKEND", "procedural")
-        if backend not in BACKENDS:
-            raise ConfigError(f"GENMEDIA_IMAGE_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
+        providers = ProviderSettings.from_env()
+        check_chain("GENMEDIA_IMAGE_BACKEND", backend, (*PLACEHOLDERS, *PROVIDERS), providers, "image")
         return cls(
             serving=ServingSettings.from_env("image"),
             assets=AssetStore.from_env(),
             backend=backend,
             max_concurrency=env_int("GENMEDIA_IMAGE_MAX_CONCURRENCY", 2, 1, 1000),
             step_delay=env_float("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", 0.15, lo=0.0),
+            providers=providers,
         )

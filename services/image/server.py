@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from genmedia.serving import Registration, serve
 from genmedia.v1 import image_service_pb2, image_service_pb2_grpc
-from services.image.backends import create_backend
+from services.image.backends import create_backends
 from services.image.config import Settings
 from services.image.servicer import ImageServicer
 
@@ -12,12 +12,13 @@ SERVICE_NAME = image_service_pb2.DESCRIPTOR.services_by_name["ImageService"].ful
 
 
 def build_registrations(settings: Settings) -> list[Registration]:
-    backend = create_backend(settings.backend, step_delay=settings.step_delay)
-    servicer = ImageServicer(settings.assets, backend, settings.max_concurrency)
+    backends = create_backends(settings.backend, settings.providers, settings.step_delay, settings.max_concurrency)
+    servicer = ImageServicer(settings.assets, backends)
     return [Registration(SERVICE_NAME, image_service_pb2_grpc.add_ImageServiceServicer_to_server, servicer)]
 
 
 async def serve_forever(settings: Settings | None = None) -> None:
     """Serves until SIGTERM/SIGINT, then drains in-flight calls within the grace period."""
     settings = settings or Settings.from_env()
-    await serve(settings.serving, build_registrations(settings))
+    registrations = build_registrations(settings)
+    await serve(settings.serving, registrations, on_stop=registrations[0].servicer.backends.aclose)

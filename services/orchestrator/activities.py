@@ -19,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from genmedia import logs
-from genmedia.errors import details_of
+from genmedia.errors import error_info
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import (
     image_service_pb2,
@@ -112,7 +112,8 @@ class JobActivities:
     @activity.defn(name="generate_images")
     async def generate_images(self, step: StepInput) -> list[dict[str, Any]]:
         request = image_service_pb2.GenerateImagesRequest(
-            job_id=step.job_id, spec=json_format.ParseDict(step.spec, pb.ImageSpec()), revision=step.round
+            job_id=step.job_id, spec=json_format.ParseDict(step.spec, pb.ImageSpec()), revision=step.round,
+            attempt=activity.info().attempt,  # picks the provider of a fallback list
         )
         result = await self._run_step(step, self.image.GenerateImages(request, timeout=self.step_timeout))
         return [to_dict(asset) for asset in result.assets]
@@ -122,7 +123,9 @@ class JobActivities:
         spec = json_format.ParseDict(step.spec, pb.VideoSpec())
         request = video_service_pb2.RenderVideoRequest(
             job_id=step.job_id, image_uri=step.image_uri, width=spec.width, height=spec.height,
-            duration_seconds=spec.duration_seconds, fps=spec.fps, motion=spec.motion,
+            duration_seconds=spec.duration_seconds, fps=spec.fps, motion=spec.motion, prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt, seed=spec.seed, style=spec.style, backend=spec.backend,
+            attempt=activity.info().attempt,
         )
         result = await self._run_step(step, self.video.RenderVideo(request, timeout=self.step_timeout))
         return [to_dict(result.asset)]
@@ -189,10 +192,14 @@ class _ProgressReporter:
                                         "eta": self.eta(0.0)}
         self.key = f"{step.step}.{step.round}"  # unique per step and review round
 
-    def eta(self, step_percent: float) -> str:
-        """The job's estimated completion: this step's remaining time plus the later steps'."""
+    def eta(self, step_percent: float, queue_position: int = 0) -> str:
+        """The job's estimated completion: this step's remaining time plus the later steps'. While queued at a
+        provider, the requests ahead of it count a step each."""
         elapsed = time.monotonic() - self.started
-        left = eta.remaining(self.step.estimate_s, elapsed, step_percent / 100.0) + self.step.later_s
+        if queue_position > 0:
+            left = eta.queued(self.step.estimate_s, queue_position) + self.step.later_s
+        else:
+            left = eta.remaining(self.step.estimate_s, elapsed, step_percent / 100.0) + self.step.later_s
         return (datetime.now(UTC) + timedelta(seconds=left)).isoformat()
 
     async def beat_every(self, seconds: float) -> None:
@@ -207,7 +214,7 @@ class _ProgressReporter:
     async def progress(self, progress: image_service_pb2.GenerationProgress) -> None:
         percent = self.job_percent(progress.percent)
         self.details = {"percent": percent, "message": progress.message, "attempt": self.attempt,
-                        "eta": self.eta(progress.percent)}
+                        "eta": self.eta(progress.percent, progress.queue_position)}
         activity.heartbeat(self.details)
         now = time.monotonic()
         if self.sent_running and now - self.last_sent < self.acts.progress_interval:
@@ -227,12 +234,19 @@ class _ProgressReporter:
     async def failed(self, err: grpc.aio.AioRpcError) -> None:
         if err.code() not in TRANSIENT:
             return  # the workflow reports the failure of the job
+        reason, meta, delay = error_info(err)
+        provider, following = meta.get("provider", ""), meta.get("next_provider", "")
+        message = f"attempt {self.attempt}" + (f" with {provider}" if provider else "") + f" failed: {err.details()}"
+        if following and following != provider:
+            message += f"; attempt {self.attempt + 1} goes to {following}"
+        elif delay:
+            message += f"; retrying in {delay:g}s, as {provider or 'the service'} asked"
         await self._send(EventInput(
             job_id=self.step.job_id, key=f"{self.key}:attempt:{self.attempt}:retrying",
             type=pb.EVENT_TYPE_RETRYING, state=pb.JOB_STATE_RETRYING, step=self.step.step,
-            percent=self.step.percent_from,
-            message=f"attempt {self.attempt} failed, retrying: {err.details()}", attempt=self.attempt,
-            error={"code": err.code().name, "message": err.details() or "", "retryable": True},
+            percent=self.step.percent_from, message=message, attempt=self.attempt,
+            error={"code": reason or err.code().name, "message": err.details() or "", "retryable": True,
+                   "provider": provider, "provider_request_id": meta.get("provider_request_id", "")},
         ))
 
     async def _send(self, event: EventInput) -> None:
@@ -245,10 +259,14 @@ class _ProgressReporter:
 
 def _classify(err: grpc.aio.AioRpcError) -> ApplicationError:
     """Transient codes are retried by Temporal; the others fail the step at once. The job's error code
-    is the service's ErrorInfo reason when it gave one (e.g. CONTENT_POLICY), else the status code."""
+    is the service's ErrorInfo reason when it gave one (e.g. CONTENT_POLICY), else the status code; a
+    provider's Retry-After (RetryInfo) delays the next attempt by at least that long."""
     code = err.code()
-    reason = details_of(err)[0] or code.name
+    reason, meta, delay = error_info(err)
+    reason = reason or code.name
+    details = {"code": reason, "message": err.details() or "", "provider": meta.get("provider", ""),
+               "provider_request_id": meta.get("provider_request_id", "")}
     return ApplicationError(
-        f"{code.name}: {err.details()}", {"code": reason, "message": err.details() or ""},
-        type=reason, non_retryable=code not in TRANSIENT,
+        f"{code.name}: {err.details()}", details, type=reason, non_retryable=code not in TRANSIENT,
+        next_retry_delay=timedelta(seconds=delay) if delay and code in TRANSIENT else None,
     )

@@ -95,7 +95,7 @@ class Settings:
     task_queue: str
     image_task_queue: str
     video_task_queue: str
-    image_slots: int
+    image_slots: int  # 0: as many as the image service takes (DescribeBackends), asked at start-up
     video_slots: int
     progress_addr: str
     image_addr: str
@@ -124,8 +124,9 @@ class Settings:
             task_queue=env_str("GENMEDIA_TASK_QUEUE", "genmedia-jobs"),
             image_task_queue=env_str("GENMEDIA_IMAGE_TASK_QUEUE", "genmedia-image"),
             video_task_queue=env_str("GENMEDIA_VIDEO_TASK_QUEUE", "genmedia-video"),
-            image_slots=env_int("GENMEDIA_IMAGE_SLOTS", 2, 1, 1000),
-            video_slots=env_int("GENMEDIA_VIDEO_SLOTS", 1, 1, 1000),
+            # Unset (0): the services' capacity, asked at start-up (services.orchestrator.backends).
+            image_slots=env_int("GENMEDIA_IMAGE_SLOTS", 0, 1, 1000),
+            video_slots=env_int("GENMEDIA_VIDEO_SLOTS", 0, 1, 1000),
             progress_addr=service_addr("progress"),
             image_addr=service_addr("image"),
             video_addr=service_addr("video"),

@@ -48,6 +48,12 @@ class StepDurations:
             self._rate[step] = rate if old is None else (1 - SMOOTHING) * old + SMOOTHING * rate
 
 
+def queued(estimate_s: float, position: int) -> float:
+    """Seconds left for a step queued at a provider at `position` (1 = next): the requests ahead of it, then
+    itself, each taking about the step's estimate (a provider like ComfyUI runs its queue one at a time)."""
+    return estimate_s * (position + 1)
+
+
 def remaining(estimate_s: float, elapsed_s: float, fraction_done: float) -> float:
     """Seconds left in a running step: extrapolated from its own rate once it has made some progress,
     otherwise what the estimate leaves."""

@@ -29,6 +29,7 @@ from genmedia.auth import Principal, RoleLimits
 from genmedia.errors import InvalidArgument, NotFound, ServiceError, check, shorten
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
+from services.orchestrator.backends import BackendDirectory
 from services.orchestrator.batch_activities import cancel_pending
 from services.orchestrator.config import Settings, StepPolicy
 from services.orchestrator.lost import silent_failure
@@ -155,6 +156,7 @@ class JobManager:
                  settings: Settings, limits: dict[str, RoleLimits] | None = None) -> None:
         """`limits` per role (max_active_jobs); default: those of the API's authentication settings."""
         self.client, self.progress, self.settings = client, progress, settings
+        self.backends = BackendDirectory(settings)
         auth = settings.serving.auth
         if limits is None and auth is not None and auth.enabled and auth.limiter is not None:
             limits = auth.limiter.limits
@@ -186,6 +188,7 @@ class JobManager:
         spec = validate_request(request, self.settings.notify.refuse_private)
         check_email_configured(request.notify, self.settings)
         self.settings.content_policy.check(prompt_fields(spec))
+        await self.backends.check(spec)
         owner = principal.user
         job_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))
                   if request.request_id else str(uuid.uuid4()))

@@ -9,6 +9,7 @@ import signal
 
 from genmedia import serving
 from genmedia.v1 import job_service_pb2_grpc, progress_service_pb2_grpc
+from services.orchestrator.backends import with_service_slots
 from services.orchestrator.config import Settings
 from services.orchestrator.jobs import JobManager
 from services.orchestrator.servicer import JobServicer
@@ -37,6 +38,7 @@ async def serve_forever(role: str, settings: Settings) -> None:
     stop = asyncio.Event()
     workers = None
     if role in ("worker", "all"):
+        settings = await with_service_slots(settings)
         workers = asyncio.create_task(run_workers(build_workers(client, settings), stop))
         workers.add_done_callback(lambda task: _exit_if_crashed(task, stop))
         log.info("worker polling %s, %s (%d slots), %s (%d slots) on %s", settings.task_queue,

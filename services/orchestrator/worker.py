@@ -85,9 +85,9 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
                            notifications.prepare_deliveries, notifications.deliver, notifications.finish_delivery,
                            notifications.begin_redelivery, recorded.recorded_percent], **step_options),
         Worker(client, task_queue=settings.image_task_queue, activities=[acts.generate_images],
-               max_concurrent_activities=settings.image_slots, **step_options),
+               max_concurrent_activities=settings.image_slots or 2, **step_options),
         Worker(client, task_queue=settings.video_task_queue, activities=[acts.render_video],
-               max_concurrent_activities=settings.video_slots, **step_options),
+               max_concurrent_activities=settings.video_slots or 1, **step_options),
     ]
 
 

@@ -50,11 +50,13 @@ RESUME_WAITS = "resume-waits-for-the-job"  # the resume update answers once the 
 
 
 class JobFailed(Exception):
-    """Ends the job FAILED with a stable reason (REJECTED, REVIEW_TIMEOUT, DEADLINE_EXCEEDED...)."""
+    """Ends the job FAILED with a stable reason (REJECTED, REVIEW_TIMEOUT, DEADLINE_EXCEEDED...), naming the
+    provider and its request id when a provider call failed."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, provider: str = "", provider_request_id: str = "") -> None:
         super().__init__(message)
         self.code, self.message = code, message
+        self.provider, self.provider_request_id = provider, provider_request_id
 
 
 def _refuse(message: str, reason: str) -> ApplicationError:
@@ -156,6 +158,8 @@ class GenerationJobWorkflow:
             else:
                 raise
             self.status.error = {"code": failure.code, "message": failure.message, "retryable": False}
+            if failure.provider:
+                self.status.error.update(provider=failure.provider, provider_request_id=failure.provider_request_id)
             await self._end(pb.EVENT_TYPE_FAILED, "failed", pb.JOB_STATE_FAILED, f"failed: {failure.message}",
                             error=self.status.error)
             raise ApplicationError(failure.message, type=failure.code, non_retryable=True) from None
@@ -385,7 +389,8 @@ def _step_failure(err: ActivityError) -> JobFailed:
     cause = err.cause
     details = cause.details if isinstance(cause, ApplicationError) else ()
     if details and isinstance(details[0], dict) and "code" in details[0]:
-        return JobFailed(details[0]["code"], details[0]["message"])
+        info = details[0]
+        return JobFailed(info["code"], info["message"], info.get("provider", ""), info.get("provider_request_id", ""))
     if isinstance(cause, TemporalTimeoutError):
         return JobFailed("STEP_TIMEOUT", "the step did not finish within its time limit")
     return JobFailed(getattr(cause, "type", None) or "STEP_FAILED", str(cause or err))

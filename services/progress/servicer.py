@@ -326,6 +326,10 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
             kinds=[ps.KindStats(kind=k, duration=duration_stats(d)) for k, d in stats.kinds.items()],
             steps=[ps.StepStats(step=k, duration=duration_stats(d)) for k, d in stats.steps.items()],
         )
+        for name, calls in stats.providers.items():
+            entry = response.providers.add(provider=name, calls=calls.calls, failures=calls.failures)
+            if calls.latencies:
+                entry.latency.CopyFrom(duration_stats(Durations.of(calls.latencies)))
         response.start_time.FromDatetime(start)
         response.end_time.FromDatetime(end)
         return response

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from genmedia.v1 import common_pb2 as pb
 from services.progress.models import JobEventRow, JobRow
+from services.progress.provider_stats import ProviderCalls, provider_calls
 from services.progress.queries import JobQuery
 
 BACKLOG = (pb.JOB_STATE_PENDING, pb.JOB_STATE_RUNNING, pb.JOB_STATE_RETRYING)
@@ -40,6 +41,7 @@ class Stats:
     approved: int = 0
     reviews: int = 0
     backlog: int = 0
+    providers: dict[str, ProviderCalls] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -68,6 +70,7 @@ async def compute(sessions: async_sessionmaker[AsyncSession], start: dt.datetime
             by_kind[kind].append((ended - created).total_seconds())
         stats.kinds = {kind: Durations.of(seconds) for kind, seconds in sorted(by_kind.items())}
         stats.steps = await _step_durations(session, jobs)
+        stats.providers = await provider_calls(session, jobs)
         reviewed = await session.scalars(
             select(JobEventRow.event).join(JobRow, JobRow.id == JobEventRow.job_id)
             .where(*jobs, JobEventRow.type == pb.EVENT_TYPE_REVIEWED))

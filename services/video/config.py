@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from genmedia.assets import AssetStore
 from genmedia.config import ConfigError, ServingSettings, env_float, env_int, env_str
-from services.video.backends import BACKENDS
+from genmedia.providers.settings import PROVIDERS, ProviderSettings, check_chain
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+PLACEHOLDERS = ("kenburns",)
 
 
 @dataclass(frozen=True)
 class Settings:
     serving: ServingSettings
     assets: AssetStore
-    backend: str  # GENMEDIA_VIDEO_BACKEND: kenburns
-    max_concurrency: int  # calls at once; one more gets RESOURCE_EXHAUSTED
+    backend: str  # GENMEDIA_VIDEO_BACKEND: a backend or a comma list in fallback order (kenburns)
+    max_concurrency: int  # the kenburns placeholder's calls at once; one more gets RESOURCE_EXHAUSTED
     frame_delay: float  # seconds of pause per encoded frame (0; raise it for demos)
     crf: int  # x264 constant rate factor: lower is better quality and bigger files
     preset: str  # x264 speed preset
+    providers: ProviderSettings = field(default_factory=ProviderSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
         backend = env_str("GENMEDIA_VIDEO_BACKEND", "kenburns")
-        if backend not in BACKENDS:
-            raise ConfigError(f"GENMEDIA_VIDEO_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
+        providers = ProviderSettings.from_env()
+        check_chain("GENMEDIA_VIDEO_BACKEND", backend, (*PLACEHOLDERS, *PROVIDERS), providers, "video")
         preset = env_str("GENMEDIA_VIDEO_X264_PRESET", "veryfast")
         if preset not in PRESETS:
             raise ConfigError(f"GENMEDIA_VIDEO_X264_PRESET={preset!r} is not one of {', '.join(PRESETS)}")
@@ -37,4 +39,5 @@ class Settings:
             frame_delay=env_float("GENMEDIA_VIDEO_FRAME_DELAY_SECONDS", 0.0, lo=0.0),
             crf=env_int("GENMEDIA_VIDEO_CRF", 20, 0, 51),
             preset=preset,
+            providers=providers,
         )

@@ -149,14 +149,14 @@ async def test_a_call_beyond_the_limit_is_refused_at_once(asset_root: Path) -> N
     assert details_of(caught.value)[0] == "SERVICE_SATURATED"
 
 
-async def test_cancelling_mid_stream_removes_partial_files_and_keeps_serving(asset_root: Path) -> None:
+async def test_cancelling_mid_stream_leaves_no_file_and_keeps_serving(asset_root: Path) -> None:
     job_dir = asset_root / "job-1"
     async with image_service(asset_root, step_delay=0.05) as svc:
         call = svc.stub.GenerateImages(request(num_images=3), timeout=30)
         async for response in call:
             if response.progress.item_index == 1:
-                break  # image 1 is being rendered, so image 0 is complete on disk
-        assert (job_dir / "image-0.png").exists()
+                break  # image 1 is being rendered; image 0 is made but the call has not ended
+        assert is_empty(job_dir), "the store is written only once every image of the call is made"
         call.cancel()
         await asyncio.wait_for(svc.servicer.limit.wait_idle(), 10)
         assert is_empty(job_dir)

@@ -141,13 +141,18 @@ def _stubs(stack: Stack, channel_for) -> dict[str, tuple]:
                                         image_service_pb2.GenerateImagesRequest(job_id="x", spec=IMAGE.image), True),
         "VideoService/RenderVideo": (video_service_pb2_grpc.VideoServiceStub(video).RenderVideo,
                                      video_service_pb2.RenderVideoRequest(job_id="x"), True),
+        "ImageService/DescribeBackends": (image_service_pb2_grpc.ImageServiceStub(image).DescribeBackends,
+                                          image_service_pb2.DescribeBackendsRequest(), False),
+        "VideoService/DescribeBackends": (video_service_pb2_grpc.VideoServiceStub(video).DescribeBackends,
+                                          image_service_pb2.DescribeBackendsRequest(), False),
     }
 
 
 INTERNAL_RPCS = {"ProgressService/ReportProgress", "ProgressService/ReportProgressBatch",
                  "ProgressService/ReportProgressStream", "ProgressService/PurgeJobs",
                  "ProgressService/RecordDelivery",
-                 "ImageService/GenerateImages", "VideoService/RenderVideo"}
+                 "ImageService/GenerateImages", "VideoService/RenderVideo", "ImageService/DescribeBackends",
+                 "VideoService/DescribeBackends"}
 
 
 async def _code(call, request, streaming: bool, metadata) -> grpc.StatusCode:

@@ -10,24 +10,22 @@ import numpy as np
 import pytest
 
 from genmedia.workers import Cancelled
-from services.image.backends import ImageRequest
-from services.image.backends.procedural import ProceduralBackend
+from services.image.backends.procedural import ImageRequest
+from services.image.backends.procedural import render as render_png
 from services.video.backends import Motion, UnreadableImage, VideoRequest
 from services.video.backends.kenburns import KenBurnsBackend, crop_window, ease
 
 
 @pytest.fixture(scope="module")
-def still(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("still") / "image-0.png"
+def still() -> bytes:
     request = ImageRequest("a harbour at dawn", "", "", 3, 192, 128, 0)
-    ProceduralBackend().render(request, path, lambda *_: None, threading.Event())
-    return path
+    return render_png(request, lambda *_: None, threading.Event())
 
 
-def render(still: Path, out: Path, motion: Motion = Motion.ZOOM_IN, fps: int = 12, frames: int = 12) -> list:
+def render(still: bytes, out: Path, motion: Motion = Motion.ZOOM_IN, fps: int = 12, frames: int = 12) -> list:
     progress: list[tuple[int, int]] = []
     request = VideoRequest(image=still, width=96, height=64, fps=fps, frame_count=frames, motion=motion)
-    KenBurnsBackend().render(request, out, lambda *p: progress.append(p), threading.Event())
+    out.write_bytes(KenBurnsBackend().render(request, lambda *p: progress.append(p), threading.Event()))
     return progress
 
 
@@ -56,7 +54,7 @@ def test_zoom_in_narrows_and_pans_travel_in_their_direction() -> None:
     assert left == sorted(left, reverse=True) and right == sorted(right) and left[0] > left[-1]
 
 
-def test_mp4_is_h264_yuv420p_with_the_requested_size_frames_and_duration(still: Path, tmp_path: Path) -> None:
+def test_mp4_is_h264_yuv420p_with_the_requested_size_frames_and_duration(still: bytes, tmp_path: Path) -> None:
     progress = render(still, tmp_path / "v.mp4", fps=24, frames=36)
     assert progress == [(i, 36) for i in range(1, 37)]
     with av.open(str(tmp_path / "v.mp4")) as container:
@@ -72,7 +70,7 @@ def test_mp4_is_h264_yuv420p_with_the_requested_size_frames_and_duration(still: 
 
 
 @pytest.mark.parametrize("motion", [Motion.ZOOM_IN, Motion.ZOOM_OUT])
-def test_same_inputs_give_identical_bytes(still: Path, tmp_path: Path, motion: Motion) -> None:
+def test_same_inputs_give_identical_bytes(still: bytes, tmp_path: Path, motion: Motion) -> None:
     # Short tiny zooms are where x264's defaults were not reproducible, so render them a few times.
     outputs = set()
     for attempt in range(5):
@@ -83,7 +81,7 @@ def test_same_inputs_give_identical_bytes(still: Path, tmp_path: Path, motion: M
     assert (tmp_path / "pan.mp4").read_bytes() not in outputs
 
 
-def test_cancel_stops_at_the_next_frame(still: Path, tmp_path: Path) -> None:
+def test_cancel_stops_at_the_next_frame(still: bytes, tmp_path: Path) -> None:
     cancel = threading.Event()
     seen: list[int] = []
 
@@ -94,13 +92,11 @@ def test_cancel_stops_at_the_next_frame(still: Path, tmp_path: Path) -> None:
 
     request = VideoRequest(still, 96, 64, 12, 24, Motion.ZOOM_IN)
     with pytest.raises(Cancelled):
-        KenBurnsBackend().render(request, tmp_path / "v.mp4", on_frame, cancel)
+        KenBurnsBackend().render(request, on_frame, cancel)
     assert seen == [1, 2, 3]
 
 
 def test_an_undecodable_image_is_reported_as_such(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.png"
-    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
-    request = VideoRequest(bad, 96, 64, 12, 12, Motion.ZOOM_IN)
+    request = VideoRequest(b"\x89PNG\r\n\x1a\n" + b"\0" * 40, 96, 64, 12, 12, Motion.ZOOM_IN)
     with pytest.raises(UnreadableImage):
-        KenBurnsBackend().render(request, tmp_path / "v.mp4", lambda *_: None, threading.Event())
+        KenBurnsBackend().render(request, lambda *_: None, threading.Event())

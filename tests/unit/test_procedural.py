@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from genmedia.config import ConfigError
+from genmedia.providers.settings import ProviderSettings
 from genmedia.workers import Cancelled
-from services.image.backends import ImageRequest, create_backend
-from services.image.backends.procedural import ProceduralBackend
+from services.image.backends import create_backends
+from services.image.backends.procedural import ImageRequest
+from services.image.backends.procedural import render as render_png
 
 REQUEST = ImageRequest(
     prompt="a lighthouse on a cliff", negative_prompt="", style="", seed=7, width=96, height=64, index=0
@@ -22,7 +25,7 @@ REQUEST = ImageRequest(
 
 def render(path: Path, request: ImageRequest = REQUEST) -> list[tuple[int, int, str]]:
     steps: list[tuple[int, int, str]] = []
-    ProceduralBackend().render(request, path, lambda *step: steps.append(step), threading.Event())
+    path.write_bytes(render_png(request, lambda *step: steps.append(step), threading.Event()))
     return steps
 
 
@@ -74,9 +77,8 @@ def test_cancel_stops_at_the_next_block_and_writes_nothing(tmp_path: Path) -> No
             cancel.set()
 
     with pytest.raises(Cancelled):
-        ProceduralBackend().render(REQUEST, tmp_path / "a.png", on_progress, cancel)
+        render_png(REQUEST, on_progress, cancel)
     assert len(steps) == 2
-    assert not (tmp_path / "a.png").exists()
 
 
 def test_cancel_interrupts_the_step_delay(tmp_path: Path) -> None:
@@ -85,10 +87,10 @@ def test_cancel_interrupts_the_step_delay(tmp_path: Path) -> None:
     timer.start()
     started = time.monotonic()
     with pytest.raises(Cancelled):
-        ProceduralBackend(step_delay=60).render(REQUEST, tmp_path / "a.png", lambda *_: None, cancel)
+        render_png(REQUEST, lambda *_: None, cancel, step_delay=60)
     assert time.monotonic() - started < 5
 
 
 def test_unknown_backend_fails_at_start_up() -> None:
-    with pytest.raises(ValueError, match="GENMEDIA_IMAGE_BACKEND"):
-        create_backend("dall-e", step_delay=0)
+    with pytest.raises(ConfigError, match="GENMEDIA_IMAGE_BACKEND"):
+        create_backends("dall-e", ProviderSettings(), step_delay=0, max_concurrency=1)

@@ -1,48 +1,25 @@
-"""Image backends: the interface every generator implements and the factory the settings pick from."""
+"""The one place every image backend is registered (the async interface is genmedia.providers.backend)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from genmedia.providers.registry import Factory, build_backends
+from genmedia.providers.runner import Backends
+from genmedia.providers.settings import ProviderSettings
 
-from genmedia.config import ConfigError
-
-# (steps done, steps in all, what was just done) — called from the worker thread.
-OnProgress = Callable[[int, int, str], None]
+SETTING = "GENMEDIA_IMAGE_BACKEND"
 
 
-@dataclass(frozen=True)
-class ImageRequest:
-    """One image to make: the normalized spec plus which of the call's images it is."""
+def factories() -> dict[str, Factory]:
+    from services.image.backends.comfyui import ComfyImages
+    from services.image.backends.openai import OpenAIImages
+    from services.image.backends.replicate import ReplicateImages
 
-    prompt: str
-    negative_prompt: str
-    style: str
-    seed: int
-    width: int
-    height: int
-    index: int
+    return {"openai": OpenAIImages, "replicate": ReplicateImages, "comfyui": ComfyImages}
 
 
-class ImageBackend(Protocol):
-    name: str
+def create_backends(value: str, providers: ProviderSettings, step_delay: float, max_concurrency: int) -> Backends:
+    """Every configured image backend, in GENMEDIA_IMAGE_BACKEND's fallback order."""
+    from services.image.backends.procedural import ProceduralBackend
 
-    def render(
-        self, request: ImageRequest, out: Path, on_progress: OnProgress, cancel: threading.Event
-    ) -> None:
-        """Writes one PNG to `out`, reporting at least 5 steps; raises Cancelled once cancel is set."""
-
-
-BACKENDS = ("procedural",)
-
-
-def create_backend(name: str, step_delay: float) -> ImageBackend:
-    """The backend called `name` (GENMEDIA_IMAGE_BACKEND); unknown names fail at start-up."""
-    if name == "procedural":
-        from services.image.backends.procedural import ProceduralBackend
-
-        return ProceduralBackend(step_delay=step_delay)
-    raise ConfigError(f"GENMEDIA_IMAGE_BACKEND={name!r} is not one of {', '.join(BACKENDS)}")
+    placeholder = ProceduralBackend(step_delay=step_delay, max_concurrency=max_concurrency)
+    return build_backends("image", SETTING, value, [placeholder], factories(), providers)

@@ -1,21 +1,40 @@
-"""The default image backend: a seeded procedural landscape (sky, sun or moon, clouds, mountain ridges)."""
+"""The built-in image placeholder: a seeded procedural landscape (sky, sun or moon, clouds, mountain ridges)
+with the prompt as a caption, so nobody takes it for a picture of the prompt. Real PNGs, deterministic for the
+same prompt + seed + size; not prompt-faithful (set GENMEDIA_IMAGE_BACKEND to a real provider for that)."""
 
 from __future__ import annotations
 
 import colorsys
 import hashlib
+import io
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
-from genmedia.workers import Cancelled
-from services.image.backends import ImageRequest, OnProgress
+from genmedia.providers.backend import Output, Progress, Report, Request
+from genmedia.workers import Cancelled, in_thread
 
 BLOCKS = 8  # row blocks per image; with the PNG encoding that makes 9 progress steps
+# (steps done, steps in all, what was just done), called from the rendering thread.
+OnProgress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One image to make: the normalized spec plus which of the call's images it is."""
+
+    prompt: str
+    negative_prompt: str
+    style: str
+    seed: int
+    width: int
+    height: int
+    index: int
+
 HUES = {
     "red": 0.0,
     "orange": 0.07,
@@ -164,33 +183,76 @@ def shade(scene: Scene, xs: np.ndarray, ys: np.ndarray, grain: np.ndarray, width
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-class ProceduralBackend:
-    """Renders row block by row block, pausing `step_delay` seconds after each so progress is visible."""
+def caption(image: Image.Image, prompt: str) -> None:
+    """Writes "placeholder: <prompt>" on a dark band along the bottom (cut to fit the width)."""
+    size = max(8, image.height // 24)
+    font = ImageFont.load_default(size)
+    draw = ImageDraw.Draw(image, "RGBA")
+    text = f"placeholder: {' '.join(prompt.split())}"
+    room = image.width - size
+    if draw.textlength(text, font=font) > room:
+        while len(text) > 14 and draw.textlength(text + "…", font=font) > room:
+            text = text[:-1]
+        text = text.rstrip() + "…"
+    band = size + size // 2
+    draw.rectangle((0, image.height - band, image.width, image.height), fill=(0, 0, 0, 150))
+    draw.text((size // 2, image.height - band + size // 4), text, font=font, fill=(255, 255, 255, 235))
 
-    name = "procedural"
 
-    def __init__(self, step_delay: float = 0.0) -> None:
-        self.step_delay = step_delay
-
-    def render(
-        self, request: ImageRequest, out: Path, on_progress: OnProgress, cancel: threading.Event
-    ) -> None:
-        scene = build_scene(request)
-        w, h = request.width, request.height
-        grain = np.random.default_rng(scene.grain_seed).standard_normal((h, w), dtype=np.float32)
-        pixels = np.empty((h, w, 3), np.uint8)
-        xs = ((np.arange(w) + 0.5) / w)[None, :]
-        bounds = np.linspace(0, h, BLOCKS + 1).astype(int)
-        for b in range(BLOCKS):
-            if cancel.is_set():
-                raise Cancelled
-            y0, y1 = int(bounds[b]), int(bounds[b + 1])
-            ys = ((np.arange(y0, y1) + 0.5) / h)[:, None]
-            pixels[y0:y1] = shade(scene, xs, ys, grain[y0:y1], w, h)
-            if self.step_delay and cancel.wait(self.step_delay):
-                raise Cancelled
-            on_progress(b + 1, BLOCKS + 1, f"rendering rows {y0}-{y1 - 1}")
+def render(request: ImageRequest, on_progress: OnProgress, cancel: threading.Event, step_delay: float = 0.0) -> bytes:
+    """The PNG of one image, rendered row block by row block (pausing `step_delay` after each so progress can
+    be seen); raises Cancelled once cancel is set."""
+    scene = build_scene(request)
+    w, h = request.width, request.height
+    grain = np.random.default_rng(scene.grain_seed).standard_normal((h, w), dtype=np.float32)
+    pixels = np.empty((h, w, 3), np.uint8)
+    xs = ((np.arange(w) + 0.5) / w)[None, :]
+    bounds = np.linspace(0, h, BLOCKS + 1).astype(int)
+    for b in range(BLOCKS):
         if cancel.is_set():
             raise Cancelled
-        Image.fromarray(pixels, "RGB").save(out, format="PNG")
-        on_progress(BLOCKS + 1, BLOCKS + 1, "encoded PNG")
+        y0, y1 = int(bounds[b]), int(bounds[b + 1])
+        ys = ((np.arange(y0, y1) + 0.5) / h)[:, None]
+        pixels[y0:y1] = shade(scene, xs, ys, grain[y0:y1], w, h)
+        if step_delay and cancel.wait(step_delay):
+            raise Cancelled
+        on_progress(b + 1, BLOCKS + 1, f"rendering rows {y0}-{y1 - 1}")
+    if cancel.is_set():
+        raise Cancelled
+    image = Image.fromarray(pixels, "RGB")
+    caption(image, request.prompt)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    on_progress(BLOCKS + 1, BLOCKS + 1, "encoded PNG")
+    return out.getvalue()
+
+
+class ProceduralBackend:
+    """The `procedural` placeholder behind the async interface: each image rendered in a worker thread."""
+
+    name = "procedural"
+    model = "procedural-landscape"
+    placeholder = True
+
+    def __init__(self, step_delay: float = 0.0, max_concurrency: int = 2) -> None:
+        self.step_delay = step_delay
+        self.max_concurrency = max_concurrency
+
+    async def generate(self, request: Request, report: Report) -> list[Output]:
+        outputs = []
+        n = request.count
+        for i in range(n):
+            image = ImageRequest(prompt=request.prompt, negative_prompt=request.negative_prompt, style=request.style,
+                                 seed=request.seed, width=request.width, height=request.height, index=i)
+
+            def work(emit, cancel: threading.Event, image: ImageRequest = image, i: int = i) -> bytes:
+                def on_progress(done: int, total: int, message: str) -> None:
+                    emit(Progress(100.0 * (i + done / total) / n, f"image {i + 1}/{n}: {message}", item=i))
+
+                return render(image, on_progress, cancel, self.step_delay)
+
+            outputs.append(Output(await in_thread(work, report), "image/png"))
+        return outputs
+
+    async def aclose(self) -> None:
+        return None

@@ -1,18 +1,18 @@
-"""Video backends: the interface every renderer implements and the factory the settings pick from."""
+"""Video backends: the Ken Burns placeholder's request, and the one place every video backend is registered."""
 
 from __future__ import annotations
 
 import enum
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
-from genmedia.config import ConfigError
+from genmedia.providers.registry import Factory, build_backends
+from genmedia.providers.runner import Backends
+from genmedia.providers.settings import ProviderSettings
 
 # (frames encoded, frames in all) — called from the worker thread after every frame.
 OnFrame = Callable[[int, int], None]
+SETTING = "GENMEDIA_VIDEO_BACKEND"
 
 
 class Motion(enum.Enum):
@@ -28,9 +28,9 @@ class UnreadableImage(ValueError):
 
 @dataclass(frozen=True)
 class VideoRequest:
-    """One video to render from one still image."""
+    """One video to render from one still image (its encoded bytes)."""
 
-    image: Path
+    image: bytes
     width: int
     height: int
     fps: int
@@ -38,20 +38,18 @@ class VideoRequest:
     motion: Motion
 
 
-class VideoBackend(Protocol):
-    name: str
+def factories() -> dict[str, Factory]:
+    from services.video.backends.comfyui import ComfyVideo
+    from services.video.backends.openai import OpenAIVideo
+    from services.video.backends.replicate import ReplicateVideo
 
-    def render(self, request: VideoRequest, out: Path, on_frame: OnFrame, cancel: threading.Event) -> None:
-        """Writes an MP4 to `out`; raises Cancelled once cancel is set, UnreadableImage for bad input."""
-
-
-BACKENDS = ("kenburns",)
+    return {"openai": OpenAIVideo, "replicate": ReplicateVideo, "comfyui": ComfyVideo}
 
 
-def create_backend(name: str, frame_delay: float, crf: int, preset: str) -> VideoBackend:
-    """The backend called `name` (GENMEDIA_VIDEO_BACKEND)."""
-    if name == "kenburns":
-        from services.video.backends.kenburns import KenBurnsBackend
+def create_backends(value: str, providers: ProviderSettings, frame_delay: float, crf: int, preset: str,
+                    max_concurrency: int) -> Backends:
+    """Every configured video backend, in GENMEDIA_VIDEO_BACKEND's fallback order."""
+    from services.video.backends.kenburns import KenBurnsBackend
 
-        return KenBurnsBackend(frame_delay=frame_delay, crf=crf, preset=preset)
-    raise ConfigError(f"GENMEDIA_VIDEO_BACKEND={name!r} is not one of {', '.join(BACKENDS)}")
+    placeholder = KenBurnsBackend(frame_delay=frame_delay, crf=crf, preset=preset, max_concurrency=max_concurrency)
+    return build_backends("video", SETTING, value, [placeholder], factories(), providers)

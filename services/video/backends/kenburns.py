@@ -1,18 +1,25 @@
-"""The default video backend: a Ken Burns move (eased zoom or pan) over a still, H.264 via PyAV."""
+"""The built-in video placeholder: a Ken Burns move (eased zoom or pan) over the job's still, H.264 via PyAV.
+It ignores the prompt (set GENMEDIA_VIDEO_BACKEND to a real provider for generated motion)."""
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from genmedia.workers import Cancelled
+from genmedia.providers.backend import Output, Progress, Report, Request
+from genmedia.workers import Cancelled, in_thread
 from services.video.backends import Motion, OnFrame, UnreadableImage, VideoRequest
+
+PROGRESS_STEPS = 40  # progress messages over the frames (about every 2.5%)
+# Fragmented MP4 (moov first, then fragments): playable while it downloads, like +faststart, and written in
+# one pass to memory (faststart needs a second pass over a named file).
+MOVFLAGS = "+frag_keyframe+empty_moov+default_base_moof"
 
 ZOOM = 0.2  # a zoom shows 80% of the widest window at its closest
 PAN_ZOOM = 0.15  # a pan looks through a window 15% smaller than the widest, so it has room to move
@@ -43,29 +50,55 @@ def crop_window(src: tuple[int, int], out: tuple[int, int], motion: Motion, t: f
     return (left, top, left + w, top + h)
 
 
-def load_image(path: Path) -> Image.Image:
+def load_image(data: bytes) -> Image.Image:
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             return image.convert("RGB")
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise UnreadableImage(f"cannot decode {path.name}: {exc}") from exc
+        raise UnreadableImage(f"cannot decode the image: {exc}") from exc
 
 
 class KenBurnsBackend:
-    """Renders frame by frame so that progress and cancellation act between frames."""
+    """The `kenburns` placeholder: renders frame by frame in a worker thread, so that progress and cancellation
+    act between frames."""
 
     name = "kenburns"
+    model = "ken-burns"
+    placeholder = True
 
-    def __init__(self, frame_delay: float = 0.0, crf: int = 20, preset: str = "veryfast") -> None:
+    def __init__(self, frame_delay: float = 0.0, crf: int = 20, preset: str = "veryfast",
+                 max_concurrency: int = 1) -> None:
         self.frame_delay = frame_delay
         self.crf = crf
         self.preset = preset
+        self.max_concurrency = max_concurrency
 
-    def render(self, request: VideoRequest, out: Path, on_frame: OnFrame, cancel: threading.Event) -> None:
+    async def generate(self, request: Request, report: Report) -> list[Output]:
+        video = VideoRequest(image=request.image, width=request.width, height=request.height, fps=request.fps,
+                             frame_count=round(request.duration_seconds * request.fps), motion=Motion(request.motion))
+        n = video.frame_count
+        every = max(1, n // PROGRESS_STEPS)
+
+        def work(emit, cancel: threading.Event) -> bytes:
+            def on_frame(done: int, total: int) -> None:
+                if done % every == 0 or done == total:
+                    emit(Progress(99.0 * done / total, f"encoded {done}/{total} frames"))
+
+            return self.render(video, on_frame, cancel)
+
+        report(Progress(0.0, f"rendering {n} frames of {video.width}x{video.height} at {video.fps} fps"))
+        return [Output(await in_thread(work, report), "video/mp4")]
+
+    async def aclose(self) -> None:
+        return None
+
+    def render(self, request: VideoRequest, on_frame: OnFrame, cancel: threading.Event) -> bytes:
+        """The MP4; raises Cancelled once cancel is set, UnreadableImage for an image it cannot decode."""
         image = load_image(request.image)
         size = (request.width, request.height)
         n = request.frame_count
-        with av.open(str(out), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+        out = io.BytesIO()
+        with av.open(out, mode="w", format="mp4", options={"movflags": MOVFLAGS}) as container:
             stream = container.add_stream("libx264", rate=request.fps)
             stream.width, stream.height, stream.pix_fmt = request.width, request.height, "yuv420p"
             # x264's macroblock tree gives different bytes from run to run on short, tiny clips (seen at
@@ -85,3 +118,4 @@ class KenBurnsBackend:
                 if self.frame_delay and cancel.wait(self.frame_delay):
                     raise Cancelled
             container.mux(stream.encode(None))
+        return out.getvalue()

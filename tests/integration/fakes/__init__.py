@@ -1,0 +1,1 @@
+"""Local servers that speak the providers' documented HTTP and WebSocket protocols, failures included."""
