@@ -29,7 +29,7 @@ from genmedia.v1 import (
     video_service_pb2,
     video_service_pb2_grpc,
 )
-from services.orchestrator import eta
+from services.orchestrator import eta, stepmetrics
 from services.orchestrator.model import EventInput, StepInput
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,11 @@ class JobActivities:
         request = image_service_pb2.GenerateImagesRequest(
             job_id=step.job_id, spec=json_format.ParseDict(step.spec, pb.ImageSpec()), revision=step.round
         )
+        began = stepmetrics.started(step.step)
         result = await self._run_step(step, self.image.GenerateImages(request, timeout=self.step_timeout))
-        return [to_dict(asset) for asset in result.assets]
+        assets = [to_dict(asset) for asset in result.assets]
+        stepmetrics.finished(step.step, began, assets)
+        return assets
 
     @activity.defn(name="render_video")
     async def render_video(self, step: StepInput) -> list[dict[str, Any]]:
@@ -123,8 +126,11 @@ class JobActivities:
             job_id=step.job_id, image_uri=step.image_uri, width=spec.width, height=spec.height,
             duration_seconds=spec.duration_seconds, fps=spec.fps, motion=spec.motion,
         )
+        began = stepmetrics.started(step.step)
         result = await self._run_step(step, self.video.RenderVideo(request, timeout=self.step_timeout))
-        return [to_dict(result.asset)]
+        assets = [to_dict(result.asset)]
+        stepmetrics.finished(step.step, began, assets)
+        return assets
 
     @activity.defn(name="run_null")
     async def run_null(self, step: StepInput) -> list[dict[str, Any]]:
