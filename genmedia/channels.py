@@ -1,5 +1,5 @@
-"""Client channels: keepalive, retries of UNAVAILABLE declared in the service config, TLS, and the
-credential sent with every call."""
+"""Client channels: round-robin across every address of a name with client-side health checking, keepalive,
+retries of UNAVAILABLE declared in the service config, TLS, and the credential sent with every call."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from genmedia.tls import ClientTls
 
 _RETRY_CONFIG = json.dumps(
     {
+        # Every address the name resolves to (dns:/// and a headless Service: each replica) takes calls in
+        # turn, and a replica whose health is NOT_SERVING (shutting down) gets none.
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "healthCheckConfig": {"serviceName": ""},
         "methodConfig": [
             {
                 # Reads and idempotent writes (ReportProgress is idempotent per event key).
@@ -35,6 +39,7 @@ OPTIONS = [
     ("grpc.service_config", _RETRY_CONFIG),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),  # long quiet streams keep pinging (the servers allow one per 10 s)
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
 ]
 
