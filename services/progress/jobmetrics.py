@@ -48,8 +48,13 @@ INGEST_ERRORS = Counter("genmedia_progress_ingest_errors_total", "Progress repor
                         "ErrorInfo reason the reporter got).", ("reason",))
 WATCH_STREAMS = Gauge("genmedia_watch_streams", "Open watch streams on this replica, by RPC.", ("rpc",))
 
+# Every series exists from the start, at 0, so that a rate() sees the first job too.
 for _state in STATES.values():
-    JOBS.labels(_state)  # every state has a series from the start, at 0
+    JOBS.labels(_state)
+for _kind in (k for v, k in KINDS.items() if v):
+    CREATED.labels(_kind)
+    for _final in FINAL:
+        FINISHED.labels(_kind, STATES[_final])
 for _rpc in ("WatchJob", "WatchJobs"):
     WATCH_STREAMS.labels(_rpc)
 # Looked up once: labels() takes a lock and builds a key on every call, and events are counted in the write path.
