@@ -33,8 +33,14 @@ def rendered(overlay: str) -> str:
     return done.stdout
 
 
+@functools.cache
+def parsed(overlay: str) -> tuple[dict[str, Any], ...]:
+    return tuple(doc for doc in yaml.safe_load_all(rendered(overlay)) if doc)
+
+
 def objects(overlay: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(rendered(overlay)) if doc]
+    """The rendered objects (shared between tests: copy one before changing it)."""
+    return list(parsed(overlay))
 
 
 def of_kind(overlay: str, kind: str) -> list[dict[str, Any]]:

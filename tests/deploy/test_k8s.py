@@ -4,6 +4,7 @@ has probes, the restricted security context, resources and a termination grace l
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import subprocess
 import tomllib
@@ -51,7 +52,7 @@ def test_kubernetes_validate_strict_accepts_every_object(overlay: str, tmp_path:
 
 
 def test_strict_validation_refuses_an_unknown_field(tmp_path: Path) -> None:
-    deployment = by_name("base", "Deployment")["genmedia-progress"]
+    deployment = copy.deepcopy(by_name("base", "Deployment")["genmedia-progress"])
     deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(deployment))

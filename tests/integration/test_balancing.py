@@ -116,3 +116,15 @@ async def test_a_stopping_server_answers_not_serving_for_its_delay_then_drains()
             raise AssertionError("the server still answers after draining")
         except grpc.aio.AioRpcError as err:
             assert err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+async def test_a_dns_target_reaches_the_replicas_its_name_resolves_to() -> None:
+    """The manifests' form of address (dns:///<headless Service>:<port>), here with a name on this machine."""
+    calls: list[tuple[str, str]] = []
+    (server,) = await replicas(1, calls)
+    try:
+        async with aio_channel(f"dns:///localhost:{server.port}") as channel:
+            await checks(channel, 3)
+        assert [name for name, _ in calls] == ["r0"] * 3
+    finally:
+        await server.stop(0)
