@@ -34,7 +34,10 @@ COPY --from=build /opt/genmedia /opt/genmedia
 RUN groupadd --system --gid 10001 genmedia \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/genmedia --no-create-home --shell /usr/sbin/nologin genmedia \
     && install -d -o 10001 -g 10001 -m 0750 /var/lib/genmedia
+# USER and HOME: the temporal CLI (Go, no cgo) needs them to know who it runs as, whatever the uid.
 ENV PATH=/opt/genmedia/bin:$PATH \
+    USER=genmedia \
+    HOME=/var/lib/genmedia \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     GENMEDIA_VAR_DIR=/var/lib/genmedia \

@@ -84,7 +84,9 @@ def test_a_package_built_from_the_context_alone_has_every_module_and_command(tmp
 
 def test_the_image_runs_as_the_manifests_user_and_exposes_their_ports() -> None:
     assert re.search(r"^USER 10001:10001$", DOCKERFILE, re.MULTILINE)
-    assert "readOnlyRootFilesystem" not in DOCKERFILE and "PYTHONDONTWRITEBYTECODE=1" in DOCKERFILE
+    assert "PYTHONDONTWRITEBYTECODE=1" in DOCKERFILE, "the root filesystem is read-only at run time"
+    # The temporal CLI (Go without cgo) refuses to start when it cannot tell its user (seen running as 10001).
+    assert "USER=genmedia" in DOCKERFILE and "HOME=/var/lib/genmedia" in DOCKERFILE
     exposed = {int(p) for line in re.findall(r"^EXPOSE (.+)$", DOCKERFILE, re.MULTILINE) for p in line.split()}
     stages = re.findall(r"^FROM (\S+)", DOCKERFILE, re.MULTILINE)
     assert len(stages) == 2 and all("slim" in s or s == "${PYTHON_IMAGE}" for s in stages)
