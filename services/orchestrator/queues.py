@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 LIVENESS = "liveness"  # SERVING while the process runs: the liveness probe's, which Temporal's outages must not fail
 POLLER_FRESH = dt.timedelta(seconds=150)  # a long poll lasts up to ~70 s: a live poller was seen within this
 DESCRIBE_TIMEOUT = dt.timedelta(seconds=5)
+UNHEALTHY_RECHECK = 0.5  # seconds
+MISSES_TOLERATED = 3  # checks in a row that may fail (Temporal slow to answer) before the worker is unready
 TYPES = {"workflow": TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, "activity": TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY}
 
 POLLING = Gauge("genmedia_worker_polling", "1 while Temporal sees this worker's pollers on every one of its task "
@@ -51,7 +53,8 @@ class QueueWatch:
                  identity: str | None = None) -> None:
         self.client, self.queues, self.health, self.interval = client, queues, health, interval
         self.identity = identity or client.identity
-        self.healthy: bool | None = None
+        self.healthy = False  # as the health server starts: NOT_SERVING
+        self.misses = 0  # failed checks in a row: one blip of Temporal's does not make the worker unready
 
     async def check(self) -> bool:
         """One round: every queue described (its gauges set); True when this worker polls them all."""
@@ -78,7 +81,10 @@ class QueueWatch:
     async def run(self, workers_running: Callable[[], bool]) -> None:
         """Until cancelled: health and gauges from a check every interval (and the workers still running)."""
         while True:
-            healthy = workers_running() and await self.check()
+            running = workers_running()
+            polled = running and await self.check()
+            self.misses = 0 if polled else self.misses + 1
+            healthy = polled or (running and self.healthy and self.misses < MISSES_TOLERATED)
             if healthy != self.healthy:
                 (log.info if healthy else log.warning)(
                     "worker %s: Temporal %s its pollers on %s", self.identity, "sees" if healthy else "does not see",
@@ -89,7 +95,8 @@ class QueueWatch:
                     status = health_pb2.HealthCheckResponse.SERVING if healthy else \
                         health_pb2.HealthCheckResponse.NOT_SERVING
                     await self.health.set("", status)
-            await asyncio.sleep(self.interval)
+            # Until Temporal sees the pollers, look again soon: readiness comes as soon as they poll.
+            await asyncio.sleep(self.interval if healthy else min(self.interval, UNHEALTHY_RECHECK))
 
 
 class WorkerHealth:
