@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run demo test test-unit test-integration test-e2e protos lint bench clean install
+.PHONY: run demo test test-unit test-integration test-e2e protos monitoring lint bench clean install prometheus
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/genmedia-stack --demo
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) prometheus
 	$(PY) -m pytest -q
+
+# promtool and the Prometheus server for tests/deploy and the end-to-end metrics test: Debian's package.
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 test-unit: $(TEST_STAMP)
 	$(PY) -m pytest -q tests/unit
@@ -38,15 +43,18 @@ test-unit: $(TEST_STAMP)
 test-integration: $(TEST_STAMP)
 	$(PY) -m pytest -q tests/integration
 
-test-e2e: $(TEST_STAMP)
+test-e2e: $(TEST_STAMP) prometheus
 	$(PY) -m pytest -q tests/e2e
 
 protos: $(STAMP)
 	$(PY) -m genmedia.protogen .
 
+monitoring: $(STAMP)
+	$(PY) deploy/monitoring/wrap_rules.py
+
 lint: $(TEST_STAMP)
 	$(PIP) install --quiet ruff==0.17.5
-	$(VENV)/bin/ruff check genmedia services tests benchmarks
+	$(VENV)/bin/ruff check genmedia services tests benchmarks deploy
 
 bench: $(TEST_STAMP)
 	$(PY) -m benchmarks

@@ -1,5 +1,5 @@
-"""Client channels: keepalive, retries of UNAVAILABLE declared in the service config, TLS, and the
-credential sent with every call."""
+"""Client channels: round-robin across every address of a name with client-side health checking, keepalive,
+retries of UNAVAILABLE declared in the service config, TLS, and the credential sent with every call."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ from genmedia.tls import ClientTls
 
 
 def retry_config(names: list[dict[str, str]]) -> str:
-    """A service config that retries UNAVAILABLE on these methods ({"service": ..., "method": ...})."""
+    """A service config that retries UNAVAILABLE on these methods ({"service": ..., "method": ...}).
+
+    Every address the name resolves to (dns:/// and a headless Service: each replica) takes calls in turn,
+    and a replica whose health is NOT_SERVING (shutting down) gets none."""
     policy = {"maxAttempts": 4, "initialBackoff": "0.1s", "maxBackoff": "2s", "backoffMultiplier": 2,
               "retryableStatusCodes": ["UNAVAILABLE"]}
-    return json.dumps({"methodConfig": [{"name": names, "retryPolicy": policy}]})
+    return json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": ""},
+                       "methodConfig": [{"name": names, "retryPolicy": policy}]})
 
 
 # Reads and idempotent writes (ReportProgress is idempotent per event key).
@@ -26,6 +30,7 @@ OPTIONS = [
     ("grpc.service_config", _RETRY_CONFIG),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),  # long quiet streams keep pinging (the servers allow one per 10 s)
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
 ]
 

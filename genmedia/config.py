@@ -60,7 +60,7 @@ def var_dir() -> Path:
 
 
 # Default ports of the stack (ARCHITECTURE.md, "Processes and ports").
-PORTS = {"orchestrator": 50051, "progress": 50052, "image": 50053, "video": 50054}
+PORTS = {"orchestrator": 50051, "progress": 50052, "image": 50053, "video": 50054, "worker": 50055}
 METRICS_PORTS = {"orchestrator": 9101, "worker": 9102, "progress": 9103, "image": 9104, "video": 9105}
 
 
@@ -83,6 +83,8 @@ class ServingSettings:
     max_message_bytes: int = 4 * 1024 * 1024
     auth: Any = None  # genmedia.auth.Authenticator; None: authentication off
     tls: Any = None  # genmedia.tls.ServerTls; None: plaintext
+    shutdown_delay: float = 0.0  # seconds NOT_SERVING before draining: endpoints and clients move away first
+    connection_age: tuple[float, float] | None = None  # max connection age and its grace, seconds (None: forever)
 
     @classmethod
     def from_env(cls, service: str, metrics_name: str | None = None) -> ServingSettings:
@@ -104,12 +106,20 @@ class ServingSettings:
             max_message_bytes=env_int("GENMEDIA_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
             auth=_auth_from_env(),
             tls=_tls_from_env(),
+            shutdown_delay=env_float("GENMEDIA_SHUTDOWN_DELAY_SECONDS", 0.0, lo=0.0),
+            connection_age=_connection_age(),
         )
 
     @property
     def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
         return f"{host}:{self.port}"
+
+
+def _connection_age() -> tuple[float, float] | None:
+    """GENMEDIA_MAX_CONNECTION_AGE_SECONDS (300; 0: forever) and its _GRACE_SECONDS (1800: the longest step)."""
+    age = env_float("GENMEDIA_MAX_CONNECTION_AGE_SECONDS", 300.0, lo=0.0)
+    return (age, env_float("GENMEDIA_MAX_CONNECTION_AGE_GRACE_SECONDS", 1800.0, lo=0.0)) if age > 0 else None
 
 
 def _auth_from_env():

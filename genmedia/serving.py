@@ -50,9 +50,12 @@ class RunningServer:
     health: HealthServicer
     names: list[str]
 
-    async def stop(self, grace: float, on_drain: Callable[[], None] | None = None) -> None:
-        """Health NOT_SERVING for every service, then drain in-flight calls for up to `grace` seconds."""
+    async def stop(self, grace: float, on_drain: Callable[[], None] | None = None, delay: float = 0.0) -> None:
+        """Health NOT_SERVING for every service; after `delay` seconds, still serving, so that load balancers and
+        clients watching health move away first, drain in-flight calls for up to `grace` seconds."""
         await self.health.enter_graceful_shutdown()
+        if delay > 0:
+            await asyncio.sleep(delay)
         if on_drain is not None:
             on_drain()
         await self.server.stop(grace)
@@ -105,10 +108,16 @@ def _enable_reflection(names: Sequence[str], server: grpc.aio.Server) -> None:
 async def create_server(
     registrations: Sequence[Registration], address: str = "127.0.0.1:0", interceptors: Sequence = (),
     guard: Guard | None = None, tls: ServerTls | None = None, max_message_bytes: int = 4 * 1024 * 1024,
+    connection_age: tuple[float, float] | None = None,
 ) -> RunningServer:
     """Builds, binds and starts a server; returns it with the port it got (address may use port 0).
-    `guard` checks each call's credentials before its servicer runs; `tls` serves TLS (or mTLS)."""
+    `guard` checks each call's credentials before its servicer runs; `tls` serves TLS (or mTLS).
+    `connection_age` (max age, grace; seconds) closes connections that old, so clients balancing across
+    replicas re-resolve and reach new ones; calls in flight get the grace to finish."""
     options = [*SERVER_OPTIONS, ("grpc.max_receive_message_length", max_message_bytes)]
+    if connection_age is not None:
+        options += [("grpc.max_connection_age_ms", int(connection_age[0] * 1000)),
+                    ("grpc.max_connection_age_grace_ms", int(connection_age[1] * 1000))]
     # Metrics and the guard first, then bodies that are not valid protobuf are refused (INVALID_ARGUMENT).
     server = grpc.aio.server(interceptors=[ServerInterceptor(guard), DecodeInterceptor(), *interceptors],
                              options=options)
@@ -139,7 +148,7 @@ async def serve(
     if settings.auth is not None:
         settings.auth.warn_if_off(settings.service)
     running = await create_server(registrations, settings.address, guard=settings.auth, tls=settings.tls,
-                                  max_message_bytes=settings.max_message_bytes)
+                                  max_message_bytes=settings.max_message_bytes, connection_age=settings.connection_age)
     # What exists now (modules, protos, engines) lives as long as the process: keep it out of the cyclic
     # collector's full passes, which would otherwise walk it all and stall every call. (A service process's
     # entry only: a test process making many servers would keep its garbage of the moment.)
@@ -151,8 +160,9 @@ async def serve(
         f":{metrics_port}/metrics" if metrics_port else "off",
     )
     await wait_for_signal()
-    log.info("%s shutting down: draining for up to %.0fs", settings.service, settings.grace_seconds)
-    await running.stop(settings.grace_seconds, on_drain)
+    log.info("%s shutting down: NOT_SERVING, draining after %.0fs for up to %.0fs", settings.service,
+             settings.shutdown_delay, settings.grace_seconds)
+    await running.stop(settings.grace_seconds, on_drain, settings.shutdown_delay)
     if on_stop is not None:
         await on_stop()
     # Back to normal collection before the process ends: what is frozen is not collected, so gRPC's objects

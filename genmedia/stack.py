@@ -24,7 +24,7 @@ from rich.markup import escape
 
 from genmedia.auth import Authenticator
 from genmedia.config import METRICS_PORTS, PORTS, ConfigError, env_int, env_str, var_dir
-from genmedia.stackcheck import endpoints_table, wait_grpc_healthy, wait_temporal, wait_worker
+from genmedia.stackcheck import endpoints_table, wait_grpc_healthy, wait_temporal
 from genmedia.supervise import Supervisor, log_tail
 
 # One task-queue partition: Temporal orders a backlog by priority within a partition, and one dev server
@@ -70,7 +70,9 @@ class Layout:
         return f"127.0.0.1:{self.temporal_port}"
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ, GENMEDIA_VAR_DIR=str(self.var), GENMEDIA_TEMPORAL_ADDR=self.temporal_addr)
+        # The stack's own dev server: a TEMPORAL_* setting of the shell (a cloud address, an API key) is not for it.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+        env.update(GENMEDIA_VAR_DIR=str(self.var), GENMEDIA_TEMPORAL_ADDR=self.temporal_addr)
         # One machine, one user: notifications may go to receivers on it (the services' default refuses them).
         env.setdefault("GENMEDIA_NOTIFY_PRIVATE_ADDRESSES", "allow")
         for name, port in self.ports.items():
@@ -97,8 +99,8 @@ class Layout:
                   self.ports["video"], self.metrics["video"]),
             Child("orchestrator", [*py, "services.orchestrator", "--role", "api"], "genmedia.v1.JobService",
                   self.ports["orchestrator"], self.metrics["orchestrator"]),
-            Child("worker", [*py, "services.orchestrator", "--role", "worker"], "worker",
-                  0, self.metrics["worker"]),
+            Child("worker", [*py, "services.orchestrator", "--role", "worker"], "",  # "": its pollers are seen
+                  self.ports["worker"], self.metrics["worker"]),
         ]
 
 
@@ -153,9 +155,6 @@ class Stack:
         addr = f"127.0.0.1:{child.port}"
         if child.ready == "temporal":
             check = wait_temporal(addr)
-        elif child.ready == "worker":
-            check = wait_worker(self.layout.temporal_addr, env_str("GENMEDIA_TASK_QUEUE", "genmedia-jobs"),
-                                child.process.pid)
         else:
             check = wait_grpc_healthy(addr, child.ready)
         task = asyncio.ensure_future(check)

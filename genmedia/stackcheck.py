@@ -7,9 +7,6 @@ import asyncio
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.table import Table
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from genmedia.config import env_str
@@ -39,21 +36,6 @@ async def _connect(addr: str) -> Client:
 
 async def wait_temporal(addr: str) -> None:
     await _connect(addr)
-
-
-async def wait_worker(temporal_addr: str, task_queue: str, pid: int | None = None) -> None:
-    """Returns once a worker polls the job task queue: the process `pid`'s (a worker's identity is pid@host),
-    when given; Temporal lists a dead worker's poller for a while after it died."""
-    client = await _connect(temporal_addr)
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )
-    while True:
-        response = await client.workflow_service.describe_task_queue(request)
-        if any(pid is None or poller.identity.startswith(f"{pid}@") for poller in response.pollers):
-            return
-        await asyncio.sleep(0.3)
 
 
 def endpoints_table(layout, children) -> Table:

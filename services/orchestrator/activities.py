@@ -29,7 +29,7 @@ from genmedia.v1 import (
     video_service_pb2,
     video_service_pb2_grpc,
 )
-from services.orchestrator import eta
+from services.orchestrator import eta, stepmetrics
 from services.orchestrator.lost import report_silent_failure
 from services.orchestrator.model import EventInput, StepInput
 
@@ -115,8 +115,11 @@ class JobActivities:
             job_id=step.job_id, spec=json_format.ParseDict(step.spec, pb.ImageSpec()), revision=step.round,
             attempt=activity.info().attempt,  # picks the provider of a fallback list
         )
+        began = stepmetrics.started(step.step)
         result = await self._run_step(step, self.image.GenerateImages(request, timeout=self.step_timeout))
-        return [to_dict(asset) for asset in result.assets]
+        assets = [to_dict(asset) for asset in result.assets]
+        stepmetrics.finished(step.step, began, assets)
+        return assets
 
     @activity.defn(name="render_video")
     async def render_video(self, step: StepInput) -> list[dict[str, Any]]:
@@ -127,8 +130,11 @@ class JobActivities:
             negative_prompt=spec.negative_prompt, seed=spec.seed, style=spec.style, backend=spec.backend,
             attempt=activity.info().attempt,
         )
+        began = stepmetrics.started(step.step)
         result = await self._run_step(step, self.video.RenderVideo(request, timeout=self.step_timeout))
-        return [to_dict(result.asset)]
+        assets = [to_dict(result.asset)]
+        stepmetrics.finished(step.step, began, assets)
+        return assets
 
     @activity.defn(name="run_null")
     async def run_null(self, step: StepInput) -> list[dict[str, Any]]:

@@ -10,10 +10,11 @@ import grpc
 
 from genmedia.auth import secret
 from genmedia.channels import aio_channel
-from genmedia.config import ConfigError, ServingSettings, env_float, env_int, env_str, service_addr, var_dir
+from genmedia.config import PORTS, ConfigError, ServingSettings, env_float, env_int, env_str, service_addr, var_dir
 from genmedia.notify import master_secret
 from genmedia.policy import ContentPolicy
 from genmedia.tls import ClientTls
+from services.orchestrator.temporal import TemporalSettings
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,9 @@ class NotifySettings:
 class Settings:
     serving: ServingSettings
     worker_metrics_port: int
-    temporal_address: str
-    temporal_namespace: str
+    worker_port: int  # the worker's gRPC health (-1: none)
+    queue_check_seconds: float  # how often the worker asks Temporal whether its pollers are seen
+    temporal: TemporalSettings
     task_queue: str
     image_task_queue: str
     video_task_queue: str
@@ -119,8 +121,9 @@ class Settings:
         return cls(
             serving=ServingSettings.from_env("orchestrator"),
             worker_metrics_port=env_int("GENMEDIA_WORKER_METRICS_PORT", 9102, -1, 65535),
-            temporal_address=env_str("GENMEDIA_TEMPORAL_ADDR", "127.0.0.1:7233"),
-            temporal_namespace=env_str("GENMEDIA_TEMPORAL_NAMESPACE", "default"),
+            worker_port=env_int("GENMEDIA_WORKER_PORT", PORTS["worker"], -1, 65535),
+            queue_check_seconds=env_float("GENMEDIA_WORKER_HEALTH_INTERVAL_SECONDS", 5.0, lo=0.1),
+            temporal=TemporalSettings.from_env(),
             task_queue=env_str("GENMEDIA_TASK_QUEUE", "genmedia-jobs"),
             image_task_queue=env_str("GENMEDIA_IMAGE_TASK_QUEUE", "genmedia-image"),
             video_task_queue=env_str("GENMEDIA_VIDEO_TASK_QUEUE", "genmedia-video"),

@@ -8,12 +8,16 @@ import os
 import signal
 
 from genmedia import serving
+from genmedia.metrics import start_metrics_server
 from genmedia.v1 import job_service_pb2_grpc, progress_service_pb2_grpc
+from services.orchestrator import telemetry
 from services.orchestrator.backends import with_service_slots
 from services.orchestrator.config import Settings
 from services.orchestrator.jobs import JobManager
+from services.orchestrator.queues import Queue, QueueWatch, WorkerHealth
 from services.orchestrator.servicer import JobServicer
-from services.orchestrator.worker import build_workers, connect_temporal, metrics_runtime, run_workers
+from services.orchestrator.temporal import connect
+from services.orchestrator.worker import build_workers, run_workers
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "genmedia.v1.JobService"
@@ -32,21 +36,42 @@ def build_registrations(manager: JobManager) -> list[serving.Registration]:
                                  JobServicer(manager))]
 
 
+def worker_queues(settings: Settings) -> list[Queue]:
+    return [Queue(settings.task_queue, "workflow"), Queue(settings.task_queue, "activity"),
+            Queue(settings.image_task_queue, "activity"), Queue(settings.video_task_queue, "activity")]
+
+
 async def serve_forever(role: str, settings: Settings) -> None:
-    worker_metrics = settings.worker_metrics_port if role in ("worker", "all") else -1
-    client = await connect_temporal(settings, metrics_runtime(worker_metrics, settings.serving.host))
+    is_worker = role in ("worker", "all")
+    runtime, health = None, None
+    if is_worker:
+        # Health first: while Temporal is awaited the worker is alive (liveness) and not yet ready.
+        if settings.worker_port >= 0:
+            health = await WorkerHealth.start(settings.serving.host, settings.worker_port)
+        if settings.worker_metrics_port >= 0:
+            runtime, url = telemetry.temporal_runtime()
+            start_metrics_server(settings.worker_metrics_port, settings.serving.host)
+            telemetry.export_temporal_metrics(url)
+    client = await connect(settings.temporal, runtime)
     stop = asyncio.Event()
-    workers = None
-    if role in ("worker", "all"):
+    workers = watching = None
+    if is_worker:
         settings = await with_service_slots(settings)
         workers = asyncio.create_task(run_workers(build_workers(client, settings), stop))
         workers.add_done_callback(lambda task: _exit_if_crashed(task, stop))
+        watch = QueueWatch(client, worker_queues(settings), health.running.health if health else None,
+                           settings.queue_check_seconds)
+        watching = asyncio.create_task(watch.run(lambda: not workers.done()))
         log.info("worker polling %s, %s (%d slots), %s (%d slots) on %s", settings.task_queue,
                  settings.image_task_queue, settings.image_slots, settings.video_task_queue,
-                 settings.video_slots, settings.temporal_address)
+                 settings.video_slots, settings.temporal.describe())
 
     async def stop_workers() -> None:
         stop.set()
+        if health is not None:
+            await health.stop()
+        if watching is not None:
+            watching.cancel()
         if workers is not None:
             await workers
         log.info("orchestrator (%s) stopped", role)

@@ -8,7 +8,6 @@ import logging
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -26,29 +25,6 @@ from services.orchestrator.retention import RetentionActivities, RetentionWorkfl
 from services.orchestrator.workflows import GenerationJobWorkflow
 
 log = logging.getLogger(__name__)
-
-
-async def connect_temporal(settings: Settings, runtime: Runtime | None = None,
-                           patience: float = 60.0) -> Client:
-    """Connects to Temporal, retrying for `patience` seconds so start-up order does not matter."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + patience
-    while True:
-        try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                        runtime=runtime)
-        except RuntimeError as err:
-            if loop.time() > deadline:
-                raise
-            log.warning("temporal at %s not reachable yet (%s); retrying", settings.temporal_address, err)
-            await asyncio.sleep(1.0)
-
-
-def metrics_runtime(port: int, host: str) -> Runtime | None:
-    """A Temporal runtime exporting the SDK's metrics for Prometheus, or None when metrics are off."""
-    if port < 0:
-        return None
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
 
 
 def build_workers(client: Client, settings: Settings) -> list[Worker]:

@@ -30,6 +30,7 @@ class Settings:
     heartbeat_seconds: float  # GENMEDIA_WATCH_HEARTBEAT_SECONDS: idle time before a stream heartbeat
     watch_buffer: int  # GENMEDIA_WATCH_BUFFER: events a watcher may fall behind before it is dropped
     migrate_on_start: bool  # GENMEDIA_MIGRATE_ON_START: apply migrations when serving starts (default 1)
+    job_count_seconds: float = 10.0  # GENMEDIA_JOB_COUNT_SECONDS: how often genmedia_jobs{state} is read
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,4 +43,5 @@ class Settings:
             heartbeat_seconds=heartbeat,
             watch_buffer=env_int("GENMEDIA_WATCH_BUFFER", 1000, lo=1),
             migrate_on_start=env_bool("GENMEDIA_MIGRATE_ON_START", True),
+            job_count_seconds=env_float("GENMEDIA_JOB_COUNT_SECONDS", 10.0, lo=0.1),
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genmedia.serving import Registration, serve
 from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
+from services.progress import jobmetrics
 from services.progress.bus import Bus
 from services.progress.config import Settings
 from services.progress.models import make_engine
@@ -63,8 +65,10 @@ async def serve_forever(settings: Settings | None = None) -> None:
     listener = Listener(engine.url, {}, store, bus) if engine.dialect.name == "postgresql" else None
     if listener is not None:
         await listener.start()  # other replicas' events reach this one's watchers
+    counting = asyncio.create_task(jobmetrics.keep_counting_jobs(store.sessions, settings.job_count_seconds))
 
     async def stop() -> None:
+        counting.cancel()
         if listener is not None:
             await listener.stop()
         store.close()

@@ -19,6 +19,7 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
+from services.progress import jobmetrics
 from services.progress.bus import Bus, Subscription, Wakeup
 from services.progress.deliveries import Deliveries
 from services.progress.feed import Position
@@ -61,9 +62,13 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
         return await self._to_the_end(self._report_one(request))
 
     async def _report_one(self, request: ps.ReportProgressRequest) -> ps.ReportProgressResponse:
-        check(report_violations(request))
         job = request.job if request.HasField("job") else None
-        recorded = await self._store.report(request.event, request.idempotency_key, job, tuple(request.children))
+        try:
+            check(report_violations(request))
+            recorded = await self._store.report(request.event, request.idempotency_key, job, tuple(request.children))
+        except ServiceError as error:
+            jobmetrics.refused(error.reason)
+            raise
         if job is not None and job.notify.ListFields():
             await self._deliveries.keep_notify(job.id, job.notify)  # a repeat keeps a lost first try's
         self._publish(recorded)
@@ -144,6 +149,7 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
         for result, report in zip(results, request.reports, strict=True):
             if violations := report_violations(report):
                 result.error.CopyFrom(_report_status(InvalidArgument(violations)))
+                jobmetrics.refused("INVALID_ARGUMENT")
             else:
                 valid.append(result)
                 reports.append((report.event, report.idempotency_key, report.job if report.HasField("job") else None,
@@ -155,6 +161,7 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
                 self._publish(outcome)
             elif isinstance(outcome, ServiceError):
                 result.error.CopyFrom(_report_status(outcome))
+                jobmetrics.refused(outcome.reason)
             else:
                 raise outcome  # not a refusal of this report (the store answers those as ServiceError)
         return response
@@ -213,7 +220,7 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
         check(violations)
         job_id, last = request.job_id, request.after_sequence
         # Subscribe before reading so that an event committed in between is in the queue or in the read.
-        with self._bus.subscribe(job_id) as subscription:
+        with self._bus.subscribe(job_id) as subscription, jobmetrics.watching("WatchJob"):
             job = visible(await self._store.get_job(job_id))
             if last > job.last_sequence:
                 raise ServiceError(
@@ -277,7 +284,8 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
         check(filter_violations(request.filter))
         query = scoped(request.filter)
         cursor = Position.from_token(request.cursor) if request.cursor else None
-        with self._bus.wakeups() as wakeup:  # before reading, so a commit in between wakes us
+        # Wake-ups before reading, so a commit in between wakes us.
+        with self._bus.wakeups() as wakeup, jobmetrics.watching("WatchJobs"):
             cursor = cursor or await self._store.feed.head()
             async with contextlib.aclosing(self._feed(wakeup, query, cursor)) as feed:
                 async for response in feed:

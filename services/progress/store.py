@@ -24,7 +24,7 @@ from sqlalchemy.util import greenlet_spawn
 from genmedia import logs
 from genmedia.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
-from services.progress import batches
+from services.progress import batches, jobmetrics
 from services.progress.feed import Feed
 from services.progress.models import UTC, JobCountRow, JobEventRow, JobLabelRow, JobRow
 from services.progress.queries import JobQuery, PageKey
@@ -245,30 +245,33 @@ class Store:
         """Writes a batch in one transaction, in plain SQL (writes.py): on a SQLite file with the store's
         own sqlite3 connection, on the event loop; on PostgreSQL on a pool connection's asyncpg connection
         itself (its transaction, writes.AsyncpgCursor)."""
+        changes: list[jobmetrics.Change] = []  # of the transaction that commits (a retried one starts it over)
         if self._sqlite is not None:
-            outcomes = await self._sqlite.run(lambda tx: _record_batch(tx, batch))
+            outcomes = await self._sqlite.run(lambda tx: _record_batch(tx, batch, changes))
         elif self._statements.postgres:
             try:
-                outcomes = await self._postgres(batch, lock=False)
+                outcomes = await self._postgres(batch, changes, lock=False)
             except Exception as error:
                 if not isinstance(error, Unconfirmed) and not self._lost_race(error):
                     raise
                 log.debug("writing %d reports again, under row locks: %s", len(batch), error)
-                outcomes = await self._postgres(batch, lock=True)
+                outcomes = await self._postgres(batch, changes, lock=True)
         else:  # an in-memory SQLite database (tests): SQLAlchemy's transaction, its DBAPI cursor
             async with self._engine.begin() as connection:
-                outcomes = await connection.run_sync(lambda c: _record_batch(self._on(c), batch))
+                outcomes = await connection.run_sync(lambda c: _record_batch(self._on(c), batch, changes))
+        recorded = [o for o in outcomes if isinstance(o, Recorded) and o.event is not None]
+        jobmetrics.observe(changes, [e for o in recorded for e in (*o.also, o.event)])
         debug = log.isEnabledFor(logging.DEBUG)
-        for outcome in outcomes:
-            if isinstance(outcome, Recorded) and outcome.event is not None:
-                stored = outcome.event
-                if stored.type in LOGGED_EVENTS or debug:
-                    level = logging.INFO if stored.type in LOGGED_EVENTS else logging.DEBUG
-                    log.log(level, "recorded %s as %d", pb.EventType.Name(stored.type), stored.sequence,
-                            **logs.job(stored.job_id))
+        for outcome in recorded:
+            stored = outcome.event
+            if stored.type in LOGGED_EVENTS or debug:
+                level = logging.INFO if stored.type in LOGGED_EVENTS else logging.DEBUG
+                log.log(level, "recorded %s as %d", pb.EventType.Name(stored.type), stored.sequence,
+                        **logs.job(stored.job_id))
         return outcomes
 
-    async def _postgres(self, batch: list[_Pending], lock: bool) -> list[Recorded | Exception]:
+    async def _postgres(self, batch: list[_Pending], changes: list[jobmetrics.Change],
+                        lock: bool) -> list[Recorded | Exception]:
         """A batch on PostgreSQL, on a connection of the engine's pool, straight from the pool (a third of
         the CPU of a checkout through engine.connect()), used as the asyncpg connection it is.
 
@@ -281,9 +284,9 @@ class Store:
         try:
             if lock:
                 async with driver.transaction():
-                    outcomes = await greenlet_spawn(_record_batch, tx, batch)
+                    outcomes = await greenlet_spawn(_record_batch, tx, batch, changes)
             else:
-                outcomes = await greenlet_spawn(_record_batch, tx, batch)
+                outcomes = await greenlet_spawn(_record_batch, tx, batch, changes)
         except BaseException:
             tx.forget(pending.event.job_id for pending in batch)
             if driver.is_closed():  # the pool must not hand out a broken connection again
@@ -419,11 +422,14 @@ class Store:
 
 
 
-def _record_batch(tx: Transaction, batch: list[_Pending]) -> list[Recorded | Exception]:
+def _record_batch(tx: Transaction, batch: list[_Pending],
+                  changes: list[jobmetrics.Change]) -> list[Recorded | Exception]:
     """One transaction: reads the batch's jobs (locked in id order, so concurrent writers cannot deadlock;
     on PostgreSQL without `lock`, as the replica kept them, see Transaction), applies each report in turn,
     then writes the new jobs, the changed columns of the others, the events and the count deltas
-    (Transaction.write: an executemany each on SQLite, one statement on PostgreSQL)."""
+    (Transaction.write: an executemany each on SQLite, one statement on PostgreSQL). `changes` gets each job's
+    state change, for the metrics once the transaction commits."""
+    changes.clear()
     ids = sorted({pending.event.job_id for pending in batch})
     first: dict[str, int] = {}
     for pending in batch:
@@ -464,7 +470,8 @@ def _record_batch(tx: Transaction, batch: list[_Pending]) -> list[Recorded | Exc
     counts: collections.Counter[tuple[str, int, int]] = collections.Counter()
     for job_id, row in rows.items():
         before = loaded.get(job_id)
-        if before is None or before["state"] != row.state:
+        if (changed_state := jobmetrics.change(row, before, now)) is not None:
+            changes.append(changed_state)
             counts[(row.owner, row.kind, row.state)] += 1
             if before is not None:
                 counts[(row.owner, row.kind, before["state"])] -= 1

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,12 +81,11 @@ def mail() -> Iterator[MailServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[RunningStack]:
-    var = tmp_path_factory.mktemp("stack") / "var"
+@contextmanager
+def start_stack(var: Path, extra_env: dict[str, str] | None = None) -> Iterator[RunningStack]:
+    """`genmedia-stack` on free ports under `var`, ready, stopped (SIGINT) at the end."""
     env = _stack_env(var)
-    env.update(GENMEDIA_SMTP_HOST="127.0.0.1", GENMEDIA_SMTP_PORT=str(mail.port), GENMEDIA_SMTP_TLS="off",
-               GENMEDIA_SMTP_FROM="genmedia@example.com")
+    env.update(extra_env or {})
     output = var.parent / "stack.out"
     with output.open("wb") as out:
         process = subprocess.Popen([str(venv_bin("genmedia-stack"))], env=env, stdout=out,
@@ -107,3 +107,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterato
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[RunningStack]:
+    smtp = dict(GENMEDIA_SMTP_HOST="127.0.0.1", GENMEDIA_SMTP_PORT=str(mail.port), GENMEDIA_SMTP_TLS="off",
+                GENMEDIA_SMTP_FROM="genmedia@example.com")
+    with start_stack(tmp_path_factory.mktemp("stack") / "var", smtp) as running:
+        yield running

@@ -59,6 +59,7 @@ def configure_env(monkeypatch: pytest.MonkeyPatch, var: Path) -> None:
     monkeypatch.setenv("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", "0")
     for name in ("ORCHESTRATOR", "PROGRESS", "IMAGE", "VIDEO", "WORKER"):
         monkeypatch.setenv(f"GENMEDIA_{name}_METRICS_PORT", "-1")
+    monkeypatch.setenv("GENMEDIA_WORKER_PORT", "0")  # the worker's health server, on a free port
     monkeypatch.setenv("GENMEDIA_IMAGE_RETRY_INITIAL_SECONDS", "0.2")
     monkeypatch.setenv("GENMEDIA_IMAGE_RETRY_MAX_SECONDS", "0.5")
     monkeypatch.setenv("GENMEDIA_IMAGE_HEARTBEAT_TIMEOUT_SECONDS", "2")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import ipaddress
 import logging
 import uuid
 from dataclasses import replace
@@ -15,10 +14,8 @@ from pathlib import Path
 import grpc
 import jwt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -49,6 +46,7 @@ from services.progress import server as progress_server
 from services.progress.bus import Bus
 from services.progress.store import Store
 from tests.conftest import venv_bin
+from tests.integration.certs import certificates
 from tests.integration.jobstack import EventLog, Stack, add_api, add_workers, configure_env, job_services
 
 pytestmark = pytest.mark.timeout(240)
@@ -467,37 +465,6 @@ async def test_the_content_policy_refuses_prompts_and_corrections(temporal, tmp_
         await log.end()
 
 
-def _certificates(tmp: Path) -> dict[str, Path]:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA."""
-    def name(text: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca = (x509.CertificateBuilder().subject_name(name("genmedia test CA")).issuer_name(name("genmedia test CA"))
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    files = {"ca": tmp / "ca.pem"}
-    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    for who, san in (("server", [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                     ("client", [x509.DNSName("genmedia-worker")])):
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        cert = (x509.CertificateBuilder().subject_name(name(f"genmedia {who}")).issuer_name(ca.subject)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(days=1))
-                .add_extension(x509.SubjectAlternativeName(san), critical=False)
-                .sign(ca_key, hashes.SHA256()))
-        files[who] = tmp / f"{who}.pem"
-        files[who].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        files[f"{who}-key"] = tmp / f"{who}-key.pem"
-        files[f"{who}-key"].write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                          serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
-    return files
-
-
 async def _list_jobs(channel: grpc.aio.Channel) -> grpc.StatusCode:
     stub = progress_service_pb2_grpc.ProgressServiceStub(channel)
     try:
@@ -511,10 +478,10 @@ async def _list_jobs(channel: grpc.aio.Channel) -> grpc.StatusCode:
 
 async def test_tls_and_mtls_connections_work_and_plaintext_is_refused(tmp_path: Path, monkeypatch) -> None:
     configure_env(monkeypatch, tmp_path)
-    files = _certificates(tmp_path)
+    files = certificates(tmp_path)
     read = {k: v.read_bytes() for k, v in files.items()}
     (tmp_path / "other").mkdir()
-    other_ca = _certificates(tmp_path / "other")["ca"].read_bytes()
+    other_ca = certificates(tmp_path / "other")["ca"].read_bytes()
     engine = await progress_server.open_database(progress_config.Settings.from_env())
     store = Store.for_engine(engine)
     for mutual in (False, True):
