@@ -1,20 +1,21 @@
 """Retention on the real Temporal dev server: the schedule the worker creates (idempotently) purges old
-terminal jobs with their events and assets when triggered, and keeps everything else."""
+terminal jobs with their events and their assets (from a folder or an S3 bucket) when triggered, and keeps
+everything else."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import grpc
 import pytest
 from sqlalchemy import update
 from temporalio.worker import Worker
 
-from genmedia.assets import AssetStore
+from genmedia.assetstore import asset_key
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
@@ -26,17 +27,20 @@ from services.orchestrator.retention import (
 )
 from services.progress.models import JobRow, make_engine
 from tests.integration.progress import created, progress_stub, report
+from tests.integration.stores import PART, StoreUnderTest
 
 
-async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(database, temporal, asset_root: Path):
-    assets = AssetStore(asset_root)
-    async with progress_stub(database) as stub:
+async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(database, temporal,
+                                                                             store_env: StoreUnderTest):
+    assets = store_env.open("image")
+    async with progress_stub(database) as stub, assets:
         for job_id, end in (("old", pb.EVENT_TYPE_COMPLETED), ("old-failed", pb.EVENT_TYPE_FAILED),
                             ("recent", pb.EVENT_TYPE_COMPLETED), ("old-running", None)):
             await stub.ReportProgress(created(job_id))
             if end:
                 await stub.ReportProgress(report(job_id, "end", end))
-            assets.write(assets.path_for(job_id, "image.png"), lambda tmp: tmp.write_bytes(b"png"))
+            await assets.write_chunks(asset_key(job_id, "image.png"), _one(b"png"), "image/png")
+            await assets.write_chunks(asset_key(job_id, "video.mp4"), _one(os.urandom(PART + 1)), "video/mp4")
         engine = make_engine(database.url, database.connect_args)
         async with engine.begin() as connection:  # as if they had ended 40 days ago
             forty_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
@@ -46,7 +50,7 @@ async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(dat
 
         queue = f"retention-{uuid.uuid4().hex[:8]}"
         settings = RetentionSettings(days=30, interval=timedelta(hours=1), schedule_id=f"retention-{queue}")
-        activities = RetentionActivities(stub, assets, rpc_timeout=5)
+        activities = RetentionActivities(stub, lambda: store_env.open("worker"), rpc_timeout=5)
         async with Worker(temporal.client, task_queue=queue, workflows=[RetentionWorkflow],
                           activities=[activities.purge_expired_jobs]):
             await ensure_schedule(temporal.client, queue, settings)
@@ -63,8 +67,15 @@ async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(dat
             await stub.GetJob(js.GetJobRequest(job_id="old"))
     assert purged == 2 and remaining == {"recent", "old-running"}
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
-    assert sorted(p.name for p in asset_root.iterdir()) == ["old-running", "recent"]
+    for job_id in ("old", "old-failed"):
+        assert await store_env.object_names(job_id) == []
+    for job_id in ("recent", "old-running"):
+        assert await store_env.object_names(job_id) == ["image.png", "video.mp4"]
     assert description.schedule.spec.intervals[0].every == timedelta(hours=1)
+
+
+async def _one(data: bytes):
+    yield data
 
 
 async def run_result(client, handle) -> int:
