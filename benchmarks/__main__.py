@@ -91,11 +91,12 @@ async def main() -> None:
         print(summary("baseline: Temporal start_workflow", temporal))
         print(summary("CreateJob vs bare gRPC", create, bare))
         print(summary("CreateJob vs start_workflow", create, temporal))
-        from benchmarks import batch, progress_fanout, progress_ingest, progress_listing
+        from benchmarks import asset_download, batch, progress_fanout, progress_ingest, progress_listing
 
         for bench in (progress_ingest, progress_fanout, progress_listing):
             await bench.run(str(var))
         await batch.run(str(var), env)
+        await asset_download.run(str(var), env.client.service_client.config.target_host)
     finally:
         await channel.close()
         await progress_channel.close()
