@@ -66,6 +66,14 @@ def store_errors(job_id: str, index: int) -> Iterator[None]:
                            "ASSET_STORE_UNAVAILABLE") from None
 
 
+def chunk_message(offset: int, data: bytes) -> js.DownloadAssetResponse:
+    """Fields set in place: DownloadAssetResponse(chunk=AssetChunk(...)) copies the chunk once more (35 ms of
+    CPU more per 100 MB in benchmarks/asset_download.py)."""
+    message = js.DownloadAssetResponse()
+    message.chunk.offset, message.chunk.data = offset, data
+    return message
+
+
 class AssetCommands:
     def __init__(self, progress: progress_service_pb2_grpc.ProgressServiceStub, store: Store,
                  rpc_timeout: float) -> None:
@@ -90,7 +98,7 @@ class AssetCommands:
             return
         with store_errors(job_id, index):
             async for data in self.store.read(key, offset, CHUNK, stored.version):
-                yield js.DownloadAssetResponse(chunk=js.AssetChunk(offset=offset, data=data))
+                yield chunk_message(offset, data)
                 offset += len(data)
         log.info("sent asset %d (%d bytes from %d)", index, offset - request.offset, request.offset, **logs.job(job_id))
 
