@@ -8,6 +8,7 @@ from pathlib import Path
 from genmedia.assetstore.base import (
     CHUNK,
     AssetChanged,
+    AssetError,
     AssetNotFound,
     LinksNotSupported,
     Store,
@@ -19,8 +20,8 @@ from genmedia.assetstore.base import (
 )
 from genmedia.assetstore.settings import StoreSettings, parse_url
 
-__all__ = ["CHUNK", "AssetChanged", "AssetNotFound", "LinksNotSupported", "Store", "StoreSettings", "StoreUnavailable",
-           "StoredObject", "SweepReport", "asset_key", "open_store", "split_key"]
+__all__ = ["CHUNK", "AssetChanged", "AssetError", "AssetNotFound", "LinksNotSupported", "Store", "StoreSettings",
+           "StoreUnavailable", "StoredObject", "SweepReport", "asset_key", "open_store", "split_key"]
 
 
 def open_store(service: str, settings: StoreSettings | None = None) -> Store:

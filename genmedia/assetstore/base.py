@@ -20,14 +20,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from genmedia.assets import JOB_ID_PATTERN, AssetError
-
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # the largest piece read() yields (DownloadAsset's chunk)
 TMP = ".tmp"  # the store's folder of temporary files and objects; never a job id (those start with no dot)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 SERVICE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class AssetError(ValueError):
+    """A URI or name that does not address an asset of this store."""
 
 
 class AssetNotFound(LookupError):

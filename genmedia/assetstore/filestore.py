@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from genmedia.assets import AssetError
 from genmedia.assetstore.base import (
     CHUNK,
     TMP,
     AssetChanged,
+    AssetError,
     AssetNotFound,
     LinksNotSupported,
     Store,

@@ -19,12 +19,12 @@ import aiohttp
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from genmedia.assets import AssetError
 from genmedia.assetstore import s3writes
 from genmedia.assetstore.base import (
     CHUNK,
     TMP,
     AssetChanged,
+    AssetError,
     AssetNotFound,
     Store,
     StoredObject,

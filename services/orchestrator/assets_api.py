@@ -13,8 +13,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from genmedia import logs
-from genmedia.assets import AssetError
-from genmedia.assetstore import CHUNK, AssetChanged, AssetNotFound, Store, StoreUnavailable
+from genmedia.assetstore import CHUNK, AssetChanged, AssetError, AssetNotFound, Store, StoreUnavailable
 from genmedia.assetstore.base import StoredObject
 from genmedia.auth import Principal
 from genmedia.errors import NotFound, ServiceError, check

@@ -27,8 +27,7 @@ from temporalio.client import (
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from genmedia.assets import AssetError
-    from genmedia.assetstore import Store
+    from genmedia.assetstore import AssetError, Store
     from genmedia.config import ConfigError, env_float, env_str
     from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
     from services.orchestrator.workflows import TERMINAL

@@ -13,8 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from genmedia.assets import AssetError
-from genmedia.assetstore import AssetChanged, AssetNotFound, LinksNotSupported, asset_key
+from genmedia.assetstore import AssetChanged, AssetError, AssetNotFound, LinksNotSupported, asset_key
 from genmedia.assetstore.base import temp_name
 from tests.integration.stores import PART, StoreUnderTest, kill_mid_write
 

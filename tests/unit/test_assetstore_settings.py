@@ -75,3 +75,13 @@ def test_a_value_that_cannot_be_used_names_its_variable(monkeypatch, name: str, 
 def test_a_service_name_must_be_a_plain_word() -> None:
     with pytest.raises(ValueError, match="service name"):
         open_store("../video")
+
+
+def test_the_first_store_class_follows_a_file_url_too(monkeypatch, tmp_path: Path) -> None:
+    """The image and video services still write through genmedia.assets.AssetStore: it must write where the
+    new store reads."""
+    from genmedia.assets import AssetStore
+
+    assert AssetStore.from_env().root == tmp_path / "var" / "assets"
+    monkeypatch.setenv("GENMEDIA_ASSET_URL", (tmp_path / "media").as_uri())
+    assert AssetStore.from_env().root == open_store("image").root == tmp_path / "media"
