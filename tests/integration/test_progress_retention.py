@@ -8,26 +8,31 @@ import asyncio
 import datetime as dt
 import os
 import uuid
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 import pytest
 from sqlalchemy import update
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from genmedia.assetstore import asset_key
+from genmedia.assetstore import StoreSettings, StoreUnavailable, asset_key, open_store
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from services.orchestrator.retention import (
+    PurgeInput,
     RetentionActivities,
     RetentionSettings,
     RetentionWorkflow,
     ensure_schedule,
 )
 from services.progress.models import JobRow, make_engine
+from tests.integration.conftest import Database
 from tests.integration.progress import created, progress_stub, report
-from tests.integration.stores import PART, StoreUnderTest
+from tests.integration.stores import PART, StoreUnderTest, make_store
 
 
 async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(database, temporal,
@@ -72,6 +77,31 @@ async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(dat
     for job_id in ("recent", "old-running"):
         assert await store_env.object_names(job_id) == ["image.png", "video.mp4"]
     assert description.schedule.spec.intervals[0].every == timedelta(hours=1)
+
+
+async def test_assets_are_deleted_before_records_so_a_store_failure_loses_track_of_nothing(
+        s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The store failing in the middle of retention (its bucket gone): the run fails with the records still
+    there, and the next run, the store back, purges them and their assets. The other order would leave
+    objects that no record leads to."""
+    under = await make_store("s3", s3_endpoint, tmp_path)
+    for name, value in under.env.items():
+        monkeypatch.setenv(name, value)
+    sqlite = Database(f"sqlite+aiosqlite:///{tmp_path / 'retention.db'}")
+    async with progress_stub(sqlite) as stub, under.open("image") as assets, under.closing:
+        await stub.ReportProgress(created("old"))
+        await stub.ReportProgress(report("old", "end", pb.EVENT_TYPE_COMPLETED))
+        await assets.write_chunks(asset_key("old", "video.mp4"), _one(os.urandom(PART + 1)), "video/mp4")
+        gone = replace(StoreSettings.from_env(), url="s3://no-such-bucket-here/assets")
+        failing = RetentionActivities(stub, lambda: open_store("worker", gone), rpc_timeout=5)
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+        with pytest.raises(StoreUnavailable, match="NoSuchBucket"):
+            await ActivityEnvironment().run(failing.purge_expired_jobs, PurgeInput(later))
+        assert (await stub.GetJob(js.GetJobRequest(job_id="old"))).id == "old"  # still there: nothing lost
+        assert await under.object_names("old") == ["video.mp4"]
+        working = RetentionActivities(stub, lambda: under.open("worker"), rpc_timeout=5)
+        assert await ActivityEnvironment().run(working.purge_expired_jobs, PurgeInput(later)) == 1
+        assert await under.object_names("old") == []
 
 
 async def _one(data: bytes):
