@@ -152,6 +152,10 @@ class Store(ABC):
         (from stat), AssetChanged when the object is not that version any more."""
 
     @abstractmethod
+    async def delete(self, key: str) -> bool:
+        """Deletes one object (a cancelled step's output); False when there was none."""
+
+    @abstractmethod
     async def delete_job(self, job_id: str) -> int:
         """Deletes every object of the job, and every service's temporary files and uploads of it; returns
         how many assets went."""
@@ -177,6 +181,15 @@ class Store(ABC):
             log.info("asset store %s: removed %d stale temporary file(s) of %s, aborted %d upload(s)", self.url,
                      len(report.removed), self.service, len(report.aborted))
         return report
+
+    @contextlib.asynccontextmanager
+    async def local_file(self, key: str, job_id: str) -> AsyncIterator[Path]:
+        """The object as a local file to read (an encoder's input): a copy in scratch(), removed afterwards; a
+        folder store gives its own file. AssetNotFound when there is no such object."""
+        await self.stat(key)
+        async with self.scratch(job_id, Path(key).suffix) as path:
+            await copy_to_file(self, key, path)
+            yield path
 
     @contextlib.asynccontextmanager
     async def scratch(self, job_id: str, suffix: str = "") -> AsyncIterator[Path]:
@@ -214,3 +227,10 @@ def remove_job_files(folder: Path, job_id: str) -> list[str]:
         path.unlink(missing_ok=True)
         removed.append(path.name)
     return removed
+
+
+async def copy_to_file(store: Store, key: str, path: Path) -> None:
+    """Writes an object into a local file, piece by piece."""
+    with path.open("wb") as f:  # noqa: ASYNC230 - each write goes to a thread below
+        async for piece in store.read(key):
+            await asyncio.to_thread(f.write, piece)

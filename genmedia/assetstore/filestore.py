@@ -8,6 +8,7 @@ is hashed again on its next stat instead of being described wrongly."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import mimetypes
@@ -181,7 +182,18 @@ class FileStore(Store):
                 ahead.cancel()
             f.close()  # waits for a read still running in its thread
 
+    @contextlib.asynccontextmanager
+    async def local_file(self, key: str, job_id: str) -> AsyncIterator[Path]:
+        path = self._path(key)
+        if not await asyncio.to_thread(path.is_file):
+            raise AssetNotFound(path.as_uri())
+        yield path  # the file itself: a write replaces it by renaming, so a reader keeps what it opened
+
     # -- removal --
+
+    async def delete(self, key: str) -> bool:
+        path = self._path(key)
+        return await asyncio.to_thread(_delete_file, path)
 
     async def delete_job(self, job_id: str) -> int:
         folder = self._path(f"{job_id}/x").parent
@@ -205,6 +217,15 @@ class FileStore(Store):
     async def discard_partials(self, job_id: str) -> SweepReport:
         split_key(f"{job_id}/x")
         return SweepReport(removed=await asyncio.to_thread(remove_job_files, self.scratch_root / self.service, job_id))
+
+
+def _delete_file(path: Path) -> bool:
+    _meta_path(path).unlink(missing_ok=True)
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def _write(f: BinaryIO, digest, chunk: bytes) -> None:

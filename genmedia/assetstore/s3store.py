@@ -204,6 +204,19 @@ class S3Store(Store):
         await asyncio.gather(*(one(s3.abort_multipart_upload, Key=k, UploadId=u) for k, u in uploads),
                              *(one(s3.delete_object, Key=k) for k in keys))
 
+    async def delete(self, key: str) -> bool:
+        split_key(key)
+        s3 = await self._client()
+        with s3_errors(key):
+            try:
+                await s3.head_object(Bucket=self.bucket, Key=self._full(key))
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") in NOT_FOUND:
+                    return False
+                raise
+            await s3.delete_object(Bucket=self.bucket, Key=self._full(key))
+        return True
+
     async def delete_job(self, job_id: str) -> int:
         split_key(f"{job_id}/x")
         assets = [k for k, _ in await self._keys(self._full(f"{job_id}/"))]

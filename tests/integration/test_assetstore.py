@@ -284,3 +284,22 @@ async def test_uris_and_names_that_are_not_the_stores_are_refused(store_env: Sto
     for job, name in (("", "a.png"), ("../x", "a.png"), ("job", ".meta"), ("job", "a/b.png"), ("job.1", "a.png")):
         with pytest.raises(AssetError):
             asset_key(job, name)
+
+
+async def test_one_object_deleted_and_an_object_read_as_a_local_file(store_env: StoreUnderTest):
+    """What a video step does with its input image (an encoder reads files) and a cancelled step's output."""
+    data = os.urandom(PART + 11)
+    async with store_env.open("video") as store:
+        image = await store.write_chunks(asset_key("job-f", "image-0.png"), chunks_of(data), "image/png")
+        video = await store.write_chunks(asset_key("job-f", "video.mp4"), chunks_of(b"mp4"), "video/mp4")
+        async with store.local_file(image.key, "job-f") as path:
+            assert path.read_bytes() == data and path.suffix == ".png"
+        assert path.exists() == (store_env.kind == "file")  # a copy is removed; a folder's own file stays
+        with pytest.raises(AssetNotFound):
+            async with store.local_file(asset_key("job-f", "nothing.png"), "job-f"):
+                pass
+        assert await store.delete(video.key) and not await store.delete(video.key)
+        with pytest.raises(AssetNotFound):
+            await store.stat(video.key)
+    assert await store_env.object_names("job-f") == ["image-0.png"]
+    assert await store_env.leftovers() == {"files": [], "objects": [], "uploads": []}
