@@ -40,11 +40,12 @@ def link_lifetime(request: js.CreateAssetLinkRequest, violations: Violations) ->
     if not request.HasField("expires_in"):
         return DEFAULT_LINK_LIFETIME
     lo, hi = LINK_LIFETIME
-    expires = request.expires_in
-    if not 0 <= expires.nanos < 1_000_000_000 or not lo <= expires.ToTimedelta() <= hi:
+    seconds, nanos = request.expires_in.seconds, request.expires_in.nanos
+    # compared as numbers first: a timedelta cannot hold every int64 of seconds a client may send
+    if not 0 <= nanos < 1_000_000_000 or not lo.total_seconds() <= seconds + nanos / 1e9 <= hi.total_seconds():
         violations.append(("expires_in", "must be between 1 second and 7 days"))
         return DEFAULT_LINK_LIFETIME
-    return expires.ToTimedelta()
+    return timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 @contextlib.contextmanager
