@@ -106,12 +106,13 @@ async def run(var: Path) -> None:
         print(summary("baseline: Temporal start_workflow", temporal))
         print(summary("CreateJob vs bare gRPC", create, bare))
         print(summary("CreateJob vs start_workflow", create, temporal))
-        from benchmarks import batch, progress_fanout, progress_ingest, progress_listing, providers
+        from benchmarks import asset_download, batch, progress_fanout, progress_ingest, progress_listing, providers
 
         if os.environ.get("GENMEDIA_BENCH_ONLY") != "providers":
             for bench in (progress_ingest, progress_fanout, progress_listing):
                 await bench.run(str(var))
             await batch.run(str(var), env)
+            await asset_download.run(str(var), env.client.service_client.config.target_host)
         await providers.run(str(var), env)
     finally:
         await channel.close()

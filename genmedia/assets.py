@@ -1,4 +1,6 @@
-"""The asset store: generated files under a root folder, addressed by file:// URIs.
+"""The first asset store: generated files under a root folder, addressed by file:// URIs, written by the image
+and video services in a thread. genmedia.assetstore replaces it (file:// and s3://, async, streamed); this
+class stays until those services move to it.
 
 Files are written atomically (temporary name, then rename), so a retried or cancelled step never
 leaves a half-written asset under its final name."""
@@ -7,21 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from genmedia.assetstore.base import JOB_ID_PATTERN, AssetError
+from genmedia.assetstore.settings import parse_file_url
 from genmedia.config import env_str, var_dir
 from genmedia.v1 import common_pb2 as pb
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-
-
-class AssetError(ValueError):
-    """A URI or name that does not address a file in this store."""
+__all__ = ["JOB_ID_PATTERN", "AssetError", "AssetStore"]
 
 
 class AssetStore:
@@ -30,7 +29,11 @@ class AssetStore:
 
     @classmethod
     def from_env(cls) -> AssetStore:
-        """GENMEDIA_ASSET_ROOT, default <GENMEDIA_VAR_DIR>/assets."""
+        """The folder of GENMEDIA_ASSET_URL when it is a file:// URL, else GENMEDIA_ASSET_ROOT, default
+        <GENMEDIA_VAR_DIR>/assets (an s3:// store is not written by this class)."""
+        url = env_str("GENMEDIA_ASSET_URL", "")
+        if url.startswith("file:"):
+            return cls(parse_file_url(url, "GENMEDIA_ASSET_URL"))
         return cls(Path(env_str("GENMEDIA_ASSET_ROOT", str(var_dir() / "assets"))))
 
     def path_for(self, job_id: str, name: str) -> Path:

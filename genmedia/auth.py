@@ -39,6 +39,8 @@ INTERNAL_METHODS = ("/genmedia.v1.ProgressService/ReportProgress", "/genmedia.v1
 # again, a redelivery sends requests out).
 CREATE_METHODS = ("/genmedia.v1.JobService/CreateJob", "/genmedia.v1.JobService/CreateBatch",
                   "/genmedia.v1.JobService/RetryBatch", "/genmedia.v1.JobService/RedeliverNotification")
+# Every other public RPC takes the `read` limit, DownloadAsset and CreateAssetLink included: they start no work,
+# and reach only the caller's own jobs' assets (the owner is checked as for GetJob; an admin reaches every job's).
 JWT_LEEWAY_SECONDS = 5
 REQUIRED_CLAIMS = ("exp", "sub", "aud", "iss")
 

@@ -149,3 +149,49 @@ class GetWebhookSecretResponse(_message.Message):
     secret: str
     owner: str
     def __init__(self, secret: _Optional[str] = ..., owner: _Optional[str] = ...) -> None: ...
+
+class DownloadAssetRequest(_message.Message):
+    __slots__ = ("job_id", "asset_index", "offset")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSET_INDEX_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    asset_index: int
+    offset: int
+    def __init__(self, job_id: _Optional[str] = ..., asset_index: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class DownloadAssetResponse(_message.Message):
+    __slots__ = ("asset", "chunk")
+    ASSET_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    asset: _common_pb2.Asset
+    chunk: AssetChunk
+    def __init__(self, asset: _Optional[_Union[_common_pb2.Asset, _Mapping]] = ..., chunk: _Optional[_Union[AssetChunk, _Mapping]] = ...) -> None: ...
+
+class AssetChunk(_message.Message):
+    __slots__ = ("offset", "data")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    data: bytes
+    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class CreateAssetLinkRequest(_message.Message):
+    __slots__ = ("job_id", "asset_index", "expires_in")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSET_INDEX_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    asset_index: int
+    expires_in: _duration_pb2.Duration
+    def __init__(self, job_id: _Optional[str] = ..., asset_index: _Optional[int] = ..., expires_in: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class CreateAssetLinkResponse(_message.Message):
+    __slots__ = ("url", "expire_time", "asset")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ASSET_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    expire_time: _timestamp_pb2.Timestamp
+    asset: _common_pb2.Asset
+    def __init__(self, url: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., asset: _Optional[_Union[_common_pb2.Asset, _Mapping]] = ...) -> None: ...

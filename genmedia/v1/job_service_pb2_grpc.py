@@ -85,6 +85,16 @@ class JobServiceStub:
                 request_serializer=genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretRequest.SerializeToString,
                 response_deserializer=genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretResponse.FromString,
                 _registered_method=True)
+        self.DownloadAsset = channel.unary_stream(
+                '/genmedia.v1.JobService/DownloadAsset',
+                request_serializer=genmedia_dot_v1_dot_job__service__pb2.DownloadAssetRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_job__service__pb2.DownloadAssetResponse.FromString,
+                _registered_method=True)
+        self.CreateAssetLink = channel.unary_unary(
+                '/genmedia.v1.JobService/CreateAssetLink',
+                request_serializer=genmedia_dot_v1_dot_job__service__pb2.CreateAssetLinkRequest.SerializeToString,
+                response_deserializer=genmedia_dot_v1_dot_job__service__pb2.CreateAssetLinkResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -161,6 +171,23 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DownloadAsset(self, request, context):
+        """The bytes of one of a job's assets: first its description (uri, mime type, size, sha256), then chunks of
+        at most 1 MiB in order from `offset`. A cut download resumes by asking again from the bytes it has.
+        Another user's job is NOT_FOUND, exactly as an unknown one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAssetLink(self, request, context):
+        """A time-limited HTTPS link to one of a job's assets (an S3 presigned GET). FAILED_PRECONDITION when the
+        asset store is a folder (file://), which has no HTTP face.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -213,6 +240,16 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetWebhookSecret,
                     request_deserializer=genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretRequest.FromString,
                     response_serializer=genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretResponse.SerializeToString,
+            ),
+            'DownloadAsset': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadAsset,
+                    request_deserializer=genmedia_dot_v1_dot_job__service__pb2.DownloadAssetRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_job__service__pb2.DownloadAssetResponse.SerializeToString,
+            ),
+            'CreateAssetLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAssetLink,
+                    request_deserializer=genmedia_dot_v1_dot_job__service__pb2.CreateAssetLinkRequest.FromString,
+                    response_serializer=genmedia_dot_v1_dot_job__service__pb2.CreateAssetLinkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -485,6 +522,60 @@ class JobService:
             '/genmedia.v1.JobService/GetWebhookSecret',
             genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretRequest.SerializeToString,
             genmedia_dot_v1_dot_job__service__pb2.GetWebhookSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadAsset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/genmedia.v1.JobService/DownloadAsset',
+            genmedia_dot_v1_dot_job__service__pb2.DownloadAssetRequest.SerializeToString,
+            genmedia_dot_v1_dot_job__service__pb2.DownloadAssetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAssetLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genmedia.v1.JobService/CreateAssetLink',
+            genmedia_dot_v1_dot_job__service__pb2.CreateAssetLinkRequest.SerializeToString,
+            genmedia_dot_v1_dot_job__service__pb2.CreateAssetLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,

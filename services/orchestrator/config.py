@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 
+from genmedia.assetstore import StoreSettings
 from genmedia.auth import secret
 from genmedia.channels import aio_channel
 from genmedia.config import PORTS, ConfigError, ServingSettings, env_float, env_int, env_str, service_addr, var_dir
@@ -111,6 +112,7 @@ class Settings:
     client_tls: ClientTls | None = None  # TLS of the channels to the other services
     content_policy: ContentPolicy = ContentPolicy()
     notify: NotifySettings = NotifySettings()
+    asset_store: StoreSettings | None = None  # None: read from the environment when the store is opened
 
     def channel(self, address: str) -> grpc.aio.Channel:
         """A channel from this process to another genmedia service."""
@@ -142,6 +144,7 @@ class Settings:
             client_tls=ClientTls.from_env(),
             content_policy=ContentPolicy.from_env(),
             notify=NotifySettings.from_env(),
+            asset_store=StoreSettings.from_env(),
         )
 
 

@@ -7,8 +7,9 @@ same whatever ran before; the job task queue runs the workflow and its activity.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import (
@@ -26,9 +27,10 @@ from temporalio.client import (
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from genmedia.assets import AssetError, AssetStore
+    from genmedia.assetstore import AssetError, Store
     from genmedia.config import ConfigError, env_float, env_str
     from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
+    from services.orchestrator.workflows import TERMINAL
 
 log = logging.getLogger(__name__)
 WORKFLOW_NAME = "Retention"
@@ -61,27 +63,49 @@ class PurgeInput:
 
 
 class RetentionActivities:
-    def __init__(self, progress: progress_service_pb2_grpc.ProgressServiceStub, assets: AssetStore,
+    def __init__(self, progress: progress_service_pb2_grpc.ProgressServiceStub, assets: Callable[[], Store],
                  rpc_timeout: float) -> None:
+        """`assets` opens the asset store (once per run: it holds connections only while it purges)."""
         self._progress, self._assets, self._timeout = progress, assets, rpc_timeout
 
     @activity.defn(name="purge_expired_jobs")
     async def purge_expired_jobs(self, purge: PurgeInput) -> int:
-        """Purges batch after batch until nothing that old is left; returns how many jobs went."""
+        """Deletes the assets of every job that ended before the cutoff, then purges their records batch after
+        batch until nothing that old is left; returns how many jobs went. Assets go first: a run that fails
+        between the two leaves records for the next run to purge, never files that no record leads to."""
+        ended_before = datetime.fromisoformat(purge.ended_before)
+        async with self._assets() as store:
+            await self._delete_assets(store, ended_before)
         request = progress_service_pb2.PurgeJobsRequest(limit=PURGE_BATCH)
-        request.ended_before.FromDatetime(datetime.fromisoformat(purge.ended_before))
+        request.ended_before.FromDatetime(ended_before)
         purged = 0
         while True:
             response = await self._progress.PurgeJobs(request, timeout=self._timeout)
-            for job_id in response.job_ids:
-                try:
-                    self._assets.delete_job(job_id)
-                except AssetError:  # an id the asset store could never have written to
-                    log.warning("no asset folder for purged job %r", job_id)
             purged += len(response.job_ids)
             activity.heartbeat(purged)
             if len(response.job_ids) < PURGE_BATCH:
                 return purged
+
+    async def _delete_assets(self, store: Store, ended_before: datetime) -> None:
+        """The assets of the jobs PurgeJobs will take: terminal, ended before the cutoff (so made before it)."""
+        flt = progress_service_pb2.JobFilter(states=TERMINAL)
+        flt.created_before.FromDatetime(ended_before)
+        request = progress_service_pb2.ListJobsRequest(filter=flt, page_size=100,
+                                                       order=progress_service_pb2.LIST_ORDER_OLDEST_FIRST)
+        deleted = 0
+        while True:
+            page = await self._progress.ListJobs(request, timeout=self._timeout)
+            for job in page.jobs:
+                if not job.HasField("end_time") or job.end_time.ToDatetime(UTC) >= ended_before:
+                    continue
+                try:
+                    deleted += await store.delete_job(job.id)
+                except AssetError:  # an id the asset store could never have written to
+                    log.warning("no assets for purged job %r", job.id)
+            activity.heartbeat(f"{deleted} assets deleted")
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
 
 
 @workflow.defn(name=WORKFLOW_NAME)

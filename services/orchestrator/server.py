@@ -8,6 +8,7 @@ import os
 import signal
 
 from genmedia import serving
+from genmedia.assetstore import Store, open_store
 from genmedia.metrics import start_metrics_server
 from genmedia.v1 import job_service_pb2_grpc, progress_service_pb2_grpc
 from services.orchestrator import telemetry
@@ -31,9 +32,11 @@ def _exit_if_crashed(task: asyncio.Task, stop: asyncio.Event) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def build_registrations(manager: JobManager) -> list[serving.Registration]:
+def build_registrations(manager: JobManager, store: Store | None = None) -> list[serving.Registration]:
+    """JobService, reading assets from `store` (default: the one the settings name)."""
+    store = store or open_store("orchestrator", manager.settings.asset_store)
     return [serving.Registration(SERVICE_NAME, job_service_pb2_grpc.add_JobServiceServicer_to_server,
-                                 JobServicer(manager))]
+                                 JobServicer(manager, store))]
 
 
 def worker_queues(settings: Settings) -> list[Queue]:
@@ -83,4 +86,10 @@ async def serve_forever(role: str, settings: Settings) -> None:
         return
     progress = progress_service_pb2_grpc.ProgressServiceStub(settings.channel(settings.progress_addr))
     manager = JobManager(client, progress, settings)
-    await serving.serve(settings.serving, build_registrations(manager), on_stop=stop_workers)
+    store = open_store("orchestrator", settings.asset_store)
+
+    async def stop_all() -> None:
+        await stop_workers()
+        await store.close()
+
+    await serving.serve(settings.serving, build_registrations(manager, store), on_stop=stop_all)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+from genmedia.assetstore import Store
 from genmedia.auth import caller
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc
+from services.orchestrator.assets_api import AssetCommands
 from services.orchestrator.batch_api import BatchCommands
 from services.orchestrator.deliveries import DeliveryCommands
 from services.orchestrator.jobs import JobManager
 
 
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):
-    def __init__(self, jobs: JobManager) -> None:
+    def __init__(self, jobs: JobManager, store: Store) -> None:
         self.jobs = jobs
         self.batches = BatchCommands(jobs)
         self.deliveries = DeliveryCommands(jobs.client, jobs.progress, jobs.settings)
+        self.assets = AssetCommands(jobs.progress, store, jobs.settings.rpc_timeout)
 
     async def CreateJob(self, request: job_service_pb2.CreateJobRequest, context) -> pb.Job:
         return await self.jobs.create(request, caller())
@@ -39,6 +44,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
 
     async def RetryBatch(self, request: job_service_pb2.RetryBatchRequest, context) -> pb.Job:
         return await self.batches.retry(request, caller())
+
     async def RedeliverNotification(self, request: job_service_pb2.RedeliverNotificationRequest,
                                     context) -> pb.Delivery:
         return await self.deliveries.redeliver(request, caller())
@@ -46,3 +52,12 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     async def GetWebhookSecret(self, request: job_service_pb2.GetWebhookSecretRequest,
                                context) -> job_service_pb2.GetWebhookSecretResponse:
         return self.deliveries.webhook_secret(caller())
+
+    async def DownloadAsset(self, request: job_service_pb2.DownloadAssetRequest,
+                            context) -> AsyncIterator[job_service_pb2.DownloadAssetResponse]:
+        async for message in self.assets.download(request, caller()):
+            yield message
+
+    async def CreateAssetLink(self, request: job_service_pb2.CreateAssetLinkRequest,
+                              context) -> job_service_pb2.CreateAssetLinkResponse:
+        return await self.assets.link(request, caller())

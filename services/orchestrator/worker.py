@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from genmedia.assets import AssetStore
+from genmedia.assetstore import open_store
 from genmedia.reporting import BatchingProgressStub
 from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
 from services.orchestrator.activities import JobActivities
@@ -40,7 +40,8 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
         rpc_timeout=settings.rpc_timeout,
         step_timeout=max(settings.image_policy.start_to_close, settings.video_policy.start_to_close).total_seconds(),
     )
-    retention = RetentionActivities(acts.progress, AssetStore.from_env(), settings.rpc_timeout)
+    retention = RetentionActivities(acts.progress, lambda: open_store("worker", settings.asset_store),
+                                    settings.rpc_timeout)
     notifications = NotifyActivities(acts.progress, settings.notify, settings.rpc_timeout)
     graceful = timedelta(seconds=settings.serving.grace_seconds)
     # Heartbeats carry the step's percent, which JobService.GetJob reads live from Temporal, so they

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from genmedia.config import METRICS_PORTS, PORTS
-from tests.conftest import free_port, venv_bin
+from tests.conftest import free_port, stop_loop_thread, venv_bin
 from tests.integration.receivers import smtp_server
 
 
@@ -64,9 +64,7 @@ class MailServer:
 
     def __exit__(self, *exc) -> None:
         self._run(self._context.__aexit__(None, None, None))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+        stop_loop_thread(self.loop, self._thread)
 
     def _run(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)

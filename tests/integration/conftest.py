@@ -14,6 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import postgres_url
+from tests.integration.stores import StoreUnderTest, make_store
+from tests.s3server import s3_server
 
 
 @dataclass(frozen=True)
@@ -44,3 +46,21 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         async with admin.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+async def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """The local S3-protocol server (moto's server mode, its own process), shared by the session."""
+    async with s3_server(tmp_path_factory.mktemp("s3")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["file", "s3"])
+async def store_env(request: pytest.FixtureRequest, s3_endpoint: str, tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StoreUnderTest]:
+    """A fresh empty asset store of each kind, named by GENMEDIA_ASSET_URL (and AWS_*) in the environment."""
+    under = await make_store(request.param, s3_endpoint, tmp_path)
+    for name, value in under.env.items():
+        monkeypatch.setenv(name, value)
+    async with under.closing:
+        yield under

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
+from genmedia.assetstore import open_store
 from genmedia.auth import Authenticator
 from genmedia.client import GenmediaClient
 from genmedia.serving import RunningServer, create_server
@@ -114,7 +115,9 @@ async def add_api(stack: Stack, temporal: WorkflowEnvironment, guard: Authentica
     progress = progress_service_pb2_grpc.ProgressServiceStub(stack.settings.channel(stack.settings.progress_addr))
     limits = guard.limiter.limits if guard is not None and guard.limiter is not None else None
     manager = JobManager(temporal.client, progress, stack.settings, limits)
-    api = await create_server(build_registrations(manager), guard=guard)
+    store = open_store("orchestrator", stack.settings.asset_store)
+    stack.closers.append(store.close)
+    api = await create_server(build_registrations(manager, store), guard=guard)
     stack.servers["api"] = api
     await stack.client.close()
     stack.client = GenmediaClient(f"127.0.0.1:{api.port}", stack.settings.progress_addr, token=token)

@@ -26,7 +26,7 @@ from services.progress.models import make_engine
 from services.progress.schema import upgrade
 from services.progress.server import build_registrations
 from services.progress.store import Store
-from tests.conftest import postgres_url, serve_on_port0
+from tests.conftest import postgres_url, serve_on_port0, stop_loop_thread
 from tests.integration.conftest import Database
 
 Stub = progress_service_pb2_grpc.ProgressServiceStub
@@ -110,9 +110,7 @@ class ThreadedProgress:
 
     def __exit__(self, *exc) -> None:
         self.run(self._stack.aclose())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        stop_loop_thread(self._loop, self._thread)
 
     async def _start(self) -> Stub:
         database = Database(f"sqlite+aiosqlite:///{self._tmp_path / 'threaded.db'}")

@@ -14,6 +14,11 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._cut_after: int | None = None
+
+    def cut_after(self, downstream_bytes: int) -> None:
+        """Cuts every connection once this many more bytes went from the server to clients (once)."""
+        self._cut_after = downstream_bytes
 
     @property
     def address(self) -> str:
@@ -49,7 +54,7 @@ class TcpProxy:
             return
         self._writers |= {client_writer, server_writer}
         pipes = [asyncio.create_task(self._pipe(client_reader, server_writer)),
-                 asyncio.create_task(self._pipe(server_reader, client_writer))]
+                 asyncio.create_task(self._pipe(server_reader, client_writer, downstream=True))]
         self._tasks.update(pipes)
         await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
         for writer in (client_writer, server_writer):
@@ -59,9 +64,15 @@ class TcpProxy:
             pipe.cancel()
             self._tasks.discard(pipe)
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, downstream: bool = False) -> None:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
+                if downstream and self._cut_after is not None:
+                    if len(data) >= self._cut_after:
+                        writer.write(data[:self._cut_after])
+                        self._cut_after = None
+                        self.cut()
+                        return
+                    self._cut_after -= len(data)
                 writer.write(data)
                 await writer.drain()

@@ -1,42 +1,51 @@
 """Retention on the real Temporal dev server: the schedule the worker creates (idempotently) purges old
-terminal jobs with their events and assets when triggered, and keeps everything else."""
+terminal jobs with their events and their assets (from a folder or an S3 bucket) when triggered, and keeps
+everything else."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 from sqlalchemy import update
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from genmedia.assets import AssetStore
+from genmedia.assetstore import StoreSettings, StoreUnavailable, asset_key, open_store
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from services.orchestrator.retention import (
+    PurgeInput,
     RetentionActivities,
     RetentionSettings,
     RetentionWorkflow,
     ensure_schedule,
 )
 from services.progress.models import JobRow, make_engine
+from tests.integration.conftest import Database
 from tests.integration.progress import created, progress_stub, report
+from tests.integration.stores import PART, StoreUnderTest, make_store
 
 
-async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(database, temporal, asset_root: Path):
-    assets = AssetStore(asset_root)
-    async with progress_stub(database) as stub:
+async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(database, temporal,
+                                                                             store_env: StoreUnderTest):
+    assets = store_env.open("image")
+    async with progress_stub(database) as stub, assets:
         for job_id, end in (("old", pb.EVENT_TYPE_COMPLETED), ("old-failed", pb.EVENT_TYPE_FAILED),
                             ("recent", pb.EVENT_TYPE_COMPLETED), ("old-running", None)):
             await stub.ReportProgress(created(job_id))
             if end:
                 await stub.ReportProgress(report(job_id, "end", end))
-            assets.write(assets.path_for(job_id, "image.png"), lambda tmp: tmp.write_bytes(b"png"))
+            await assets.write_chunks(asset_key(job_id, "image.png"), _one(b"png"), "image/png")
+            await assets.write_chunks(asset_key(job_id, "video.mp4"), _one(os.urandom(PART + 1)), "video/mp4")
         engine = make_engine(database.url, database.connect_args)
         async with engine.begin() as connection:  # as if they had ended 40 days ago
             forty_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
@@ -46,7 +55,7 @@ async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(dat
 
         queue = f"retention-{uuid.uuid4().hex[:8]}"
         settings = RetentionSettings(days=30, interval=timedelta(hours=1), schedule_id=f"retention-{queue}")
-        activities = RetentionActivities(stub, assets, rpc_timeout=5)
+        activities = RetentionActivities(stub, lambda: store_env.open("worker"), rpc_timeout=5)
         async with Worker(temporal.client, task_queue=queue, workflows=[RetentionWorkflow],
                           activities=[activities.purge_expired_jobs]):
             await ensure_schedule(temporal.client, queue, settings)
@@ -63,8 +72,40 @@ async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(dat
             await stub.GetJob(js.GetJobRequest(job_id="old"))
     assert purged == 2 and remaining == {"recent", "old-running"}
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
-    assert sorted(p.name for p in asset_root.iterdir()) == ["old-running", "recent"]
+    for job_id in ("old", "old-failed"):
+        assert await store_env.object_names(job_id) == []
+    for job_id in ("recent", "old-running"):
+        assert await store_env.object_names(job_id) == ["image.png", "video.mp4"]
     assert description.schedule.spec.intervals[0].every == timedelta(hours=1)
+
+
+async def test_assets_are_deleted_before_records_so_a_store_failure_loses_track_of_nothing(
+        s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The store failing in the middle of retention (its bucket gone): the run fails with the records still
+    there, and the next run, the store back, purges them and their assets. The other order would leave
+    objects that no record leads to."""
+    under = await make_store("s3", s3_endpoint, tmp_path)
+    for name, value in under.env.items():
+        monkeypatch.setenv(name, value)
+    sqlite = Database(f"sqlite+aiosqlite:///{tmp_path / 'retention.db'}")
+    async with progress_stub(sqlite) as stub, under.open("image") as assets, under.closing:
+        await stub.ReportProgress(created("old"))
+        await stub.ReportProgress(report("old", "end", pb.EVENT_TYPE_COMPLETED))
+        await assets.write_chunks(asset_key("old", "video.mp4"), _one(os.urandom(PART + 1)), "video/mp4")
+        gone = replace(StoreSettings.from_env(), url="s3://no-such-bucket-here/assets")
+        failing = RetentionActivities(stub, lambda: open_store("worker", gone), rpc_timeout=5)
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+        with pytest.raises(StoreUnavailable, match="NoSuchBucket"):
+            await ActivityEnvironment().run(failing.purge_expired_jobs, PurgeInput(later))
+        assert (await stub.GetJob(js.GetJobRequest(job_id="old"))).id == "old"  # still there: nothing lost
+        assert await under.object_names("old") == ["video.mp4"]
+        working = RetentionActivities(stub, lambda: under.open("worker"), rpc_timeout=5)
+        assert await ActivityEnvironment().run(working.purge_expired_jobs, PurgeInput(later)) == 1
+        assert await under.object_names("old") == []
+
+
+async def _one(data: bytes):
+    yield data
 
 
 async def run_result(client, handle) -> int:

@@ -129,6 +129,9 @@ def _stubs(stack: Stack, channel_for) -> dict[str, tuple]:
         "JobService/RedeliverNotification": (jobs.RedeliverNotification,
                                              job_service_pb2.RedeliverNotificationRequest(delivery_id="msg_x"), False),
         "JobService/GetWebhookSecret": (jobs.GetWebhookSecret, job_service_pb2.GetWebhookSecretRequest(), False),
+        "JobService/DownloadAsset": (jobs.DownloadAsset, job_service_pb2.DownloadAssetRequest(job_id=job_id), True),
+        "JobService/CreateAssetLink": (jobs.CreateAssetLink, job_service_pb2.CreateAssetLinkRequest(job_id=job_id),
+                                       False),
         "ProgressService/RecordDelivery": (prog.RecordDelivery, progress_service_pb2.RecordDeliveryRequest(
             delivery=pb.Delivery(id="msg_x", state=pb.DELIVERY_STATE_FAILED)), False),
         "ProgressService/ListDeliveries": (prog.ListDeliveries,
