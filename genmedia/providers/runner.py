@@ -77,6 +77,7 @@ async def run(backend: Backend, request: Request, next_provider: str) -> AsyncIt
     queue: asyncio.Queue[Progress] = asyncio.Queue()
     started = time.perf_counter()
     task = asyncio.create_task(backend.generate(request, queue.put_nowait))
+    getter: asyncio.Future[Progress] | None = None
     try:
         while not task.done():
             getter = asyncio.ensure_future(queue.get())
@@ -94,6 +95,8 @@ async def run(backend: Backend, request: Request, next_provider: str) -> AsyncIt
                     **logs.job(request.job_id))
         raise to_service_error(error, next_provider) from None
     finally:
+        if getter is not None and not getter.done():
+            getter.cancel()  # a stop while waiting: left pending, it would be destroyed with the queue
         if not task.done():
             task.cancel()
             await asyncio.wait([task])

@@ -188,15 +188,17 @@ async def test_watch_resumes_across_a_progress_service_restart(progress_server) 
         stub = Stub(client.raw._progress)
         await stub.ReportProgress(created("kite"))
         seen: list[Job | JobEvent] = []
-        progressed = asyncio.Event()
+        snapshot, progressed = asyncio.Event(), asyncio.Event()
 
         async def follow() -> None:
             async for item in client.watch("kite"):
                 seen.append(item)
+                snapshot.set()
                 if isinstance(item, JobEvent) and item.type == EventType.PROGRESS:
                     progressed.set()
 
         watching = asyncio.create_task(follow())
+        await asyncio.wait_for(snapshot.wait(), 10)  # the job as the watch began: PENDING
         await stub.ReportProgress(report("kite", "s", pb.EVENT_TYPE_STARTED))
         await stub.ReportProgress(report("kite", "p1", pb.EVENT_TYPE_PROGRESS, percent=10))
         await asyncio.wait_for(progressed.wait(), 10)
