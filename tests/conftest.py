@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import stat
 import sys
@@ -56,10 +57,26 @@ def stop_loop_thread(loop: asyncio.AbstractEventLoop, thread: threading.Thread) 
     loop.close()
 
 
+# Below Linux's ephemeral range (32768-60999), where port-0 binds and outgoing connections take their ports,
+# so a port handed out here is not taken by them before the process it is meant for binds it.
+_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that is free now and was not handed out before in this run, for a process started later."""
+    for _ in range(1000):
+        port = random.choice(_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def postgres_url() -> str | None:
