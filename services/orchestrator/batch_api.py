@@ -25,7 +25,7 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from genmedia.v1 import progress_service_pb2 as ps
 from services.orchestrator.batch_activities import cancel_pending
-from services.orchestrator.batches import BatchJobWorkflow
+from services.orchestrator.batch_workflow import BatchJobWorkflow
 from services.orchestrator.jobs import (
     DEFAULT_PRIORITY,
     DEFAULT_REVIEW_TIMEOUT,

@@ -10,7 +10,7 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc
 from services.orchestrator.assets_api import AssetCommands
 from services.orchestrator.batch_api import BatchCommands
-from services.orchestrator.deliveries import DeliveryCommands
+from services.orchestrator.delivery_api import DeliveryCommands
 from services.orchestrator.jobs import JobManager
 
 

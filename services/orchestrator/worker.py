@@ -16,9 +16,9 @@ from genmedia.reporting import BatchingProgressStub
 from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
 from services.orchestrator.activities import JobActivities
 from services.orchestrator.batch_activities import BatchActivities
-from services.orchestrator.batches import BatchJobWorkflow
+from services.orchestrator.batch_workflow import BatchJobWorkflow
 from services.orchestrator.config import Settings
-from services.orchestrator.notify import NotificationWorkflow, RedeliveryWorkflow
+from services.orchestrator.notify_workflows import NotificationWorkflow, RedeliveryWorkflow
 from services.orchestrator.notify_activities import NotifyActivities
 from services.orchestrator.recorded import RecordedActivities
 from services.orchestrator.retention import RetentionActivities, RetentionWorkflow, ensure_schedule

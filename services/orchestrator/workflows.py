@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         StepPolicyInput,
     )
-    from services.orchestrator.notify import notify_event
+    from services.orchestrator.notify_workflows import notify_event
     from services.orchestrator.recorded import RecordedActivities
     from services.orchestrator.snapshot import status_to_job
 

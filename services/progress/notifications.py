@@ -13,7 +13,7 @@ from genmedia.auth import caller
 from genmedia.errors import NotFound, check
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
-from services.progress.deliveries import Deliveries
+from services.progress.delivery_log import Deliveries
 from services.progress.models import UTC
 from services.progress.queries import EPOCH, MICROSECOND, decode_token, encode_token
 from services.progress.store import Store

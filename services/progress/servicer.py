@@ -21,7 +21,7 @@ from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
 from services.progress import jobmetrics
 from services.progress.bus import Bus, Subscription, Wakeup
-from services.progress.deliveries import Deliveries
+from services.progress.delivery_log import Deliveries
 from services.progress.feed import Position
 from services.progress.models import UTC
 from services.progress.notifications import DeliveryRpcs

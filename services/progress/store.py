@@ -24,7 +24,7 @@ from sqlalchemy.util import greenlet_spawn
 from genmedia import logs
 from genmedia.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
-from services.progress import batches, jobmetrics
+from services.progress import batch_rows, jobmetrics
 from services.progress.feed import Feed
 from services.progress.models import UTC, JobCountRow, JobEventRow, JobLabelRow, JobRow
 from services.progress.queries import JobQuery, PageKey
@@ -507,11 +507,11 @@ def _record_one(tx: Transaction, pending: _Pending, rows: dict[str, SimpleNamesp
         job = job or pb.Job(id=event.job_id)
         row = _new_row(job, now)
         if pending.children:
-            batches.summarize(row, job, len(pending.children))
+            batch_rows.summarize(row, job, len(pending.children))
         rows[event.job_id] = row
     elif row is None:
         raise NotFound("job", event.job_id)
-    elif row.state in TERMINAL_STATES and not batches.reopens(row, event):
+    elif row.state in TERMINAL_STATES and not batch_rows.reopens(row, event):
         state = pb.JobState.Name(row.state)
         raise _precondition(f"job {event.job_id!r} is {state}", "JOB_TERMINAL", event.job_id)
     # RetryBatch's checks come after changes began: keep what to restore if it is refused (rare).
@@ -519,7 +519,7 @@ def _record_one(tx: Transaction, pending: _Pending, rows: dict[str, SimpleNamesp
     try:
         before = (row.state, row.percent)
         stored = _apply(row, event, now)
-        also = batches.follow(tx, rows, locked, row, before, stored, now, events)
+        also = batch_rows.follow(tx, rows, locked, row, before, stored, now, events)
     except ServiceError:
         if saved is not None:
             for i in list(rows):
@@ -536,7 +536,7 @@ def _record_one(tx: Transaction, pending: _Pending, rows: dict[str, SimpleNamesp
         "state": stored.state, "step": stored.step, "time": now, "event": stored.SerializeToString(),
     })
     if pending.children:
-        batches.add_children(list(pending.children), now, rows, events)
+        batch_rows.add_children(list(pending.children), now, rows, events)
     return Recorded(stored.sequence, duplicate=False, event=stored, also=tuple(also))
 
 

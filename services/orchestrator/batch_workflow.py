@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         JobStatus,
         NotifyInput,
     )
-    from services.orchestrator.notify import notify_event
+    from services.orchestrator.notify_workflows import notify_event
     from services.orchestrator.snapshot import status_to_job
     from services.orchestrator.workflows import EVENT_RETRY, PAUSABLE, GenerationJobWorkflow, _refuse, _state
 

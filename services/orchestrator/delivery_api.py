@@ -21,7 +21,7 @@ from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_
 from services.orchestrator.config import Settings
 from services.orchestrator.jobs import notify_policy
 from services.orchestrator.model import RedeliverInput
-from services.orchestrator.notify import RedeliveryWorkflow
+from services.orchestrator.notify_workflows import RedeliveryWorkflow
 
 log = logging.getLogger(__name__)
 DELIVERY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
