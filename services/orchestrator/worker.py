@@ -18,8 +18,8 @@ from services.orchestrator.activities import JobActivities
 from services.orchestrator.batch_activities import BatchActivities
 from services.orchestrator.batch_workflow import BatchJobWorkflow
 from services.orchestrator.config import Settings
-from services.orchestrator.notify_workflows import NotificationWorkflow, RedeliveryWorkflow
 from services.orchestrator.notify_activities import NotifyActivities
+from services.orchestrator.notify_workflows import NotificationWorkflow, RedeliveryWorkflow
 from services.orchestrator.recorded import RecordedActivities
 from services.orchestrator.retention import RetentionActivities, RetentionWorkflow, ensure_schedule
 from services.orchestrator.workflows import GenerationJobWorkflow

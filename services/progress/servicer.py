@@ -23,11 +23,13 @@ from services.progress import jobmetrics
 from services.progress.bus import Bus, Subscription, Wakeup
 from services.progress.delivery_log import Deliveries
 from services.progress.feed import Position
+from services.progress.jobstate import TERMINAL_EVENTS, TERMINAL_STATES
 from services.progress.models import UTC
 from services.progress.notifications import DeliveryRpcs
 from services.progress.queries import JobQuery, decode_page_token, decode_token, encode_page_token, encode_token
+from services.progress.recording import Recorded
 from services.progress.stats import Durations, compute
-from services.progress.store import TERMINAL_EVENTS, TERMINAL_STATES, Recorded, Store
+from services.progress.store import Store
 from services.progress.validation import filter_violations, report_violations, valid_time
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from genmedia import notify
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
-from services.progress.store import TERMINAL_STATES, TYPE_STATES
+from services.progress.jobstate import TERMINAL_STATES, TYPE_STATES
 
 MAX_ID = 200
 EVENT_TYPES, JOB_STATES, JOB_KINDS = (frozenset(enum.values()) for enum in (pb.EventType, pb.JobState, pb.JobKind))
