@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 from genmedia.assetstore.base import JOB_ID_PATTERN, AssetError
 from genmedia.assetstore.settings import parse_file_url
 from genmedia.config import env_str, var_dir
+from genmedia.jobrules import MAX_JOB_ID
 from genmedia.v1 import common_pb2 as pb
 
 __all__ = ["JOB_ID_PATTERN", "AssetError", "AssetStore"]
@@ -38,7 +39,7 @@ class AssetStore:
 
     def path_for(self, job_id: str, name: str) -> Path:
         if not JOB_ID_PATTERN.match(job_id):
-            raise AssetError(f"job id {job_id!r} may hold only letters, digits, '-' and '_'")
+            raise AssetError(f"job id {job_id!r} may hold only 1-{MAX_JOB_ID} letters, digits, '-' and '_'")
         return self.root / job_id / name
 
     def write(self, path: Path, produce: Callable[[Path], None]) -> None:

@@ -29,8 +29,8 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from genmedia.assetstore import AssetError, Store
     from genmedia.config import ConfigError, env_float, env_str
+    from genmedia.jobrules import TERMINAL_STATES
     from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
-    from services.orchestrator.workflows import TERMINAL
 
 log = logging.getLogger(__name__)
 WORKFLOW_NAME = "Retention"
@@ -88,7 +88,7 @@ class RetentionActivities:
 
     async def _delete_assets(self, store: Store, ended_before: datetime) -> None:
         """The assets of the jobs PurgeJobs will take: terminal, ended before the cutoff (so made before it)."""
-        flt = progress_service_pb2.JobFilter(states=TERMINAL)
+        flt = progress_service_pb2.JobFilter(states=sorted(TERMINAL_STATES))
         flt.created_before.FromDatetime(ended_before)
         request = progress_service_pb2.ListJobsRequest(filter=flt, page_size=100,
                                                        order=progress_service_pb2.LIST_ORDER_OLDEST_FIRST)

@@ -43,7 +43,6 @@ EVENT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interva
 # Spec fields review corrections may change, and where they apply in an image or a video spec.
 CORRECTABLE = ("prompt", "negative_prompt", "seed", "style", "width", "height")
 PAUSABLE = (pb.JOB_STATE_PENDING, pb.JOB_STATE_RUNNING, pb.JOB_STATE_RETRYING)
-TERMINAL = (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
 # Patches (workflow.patched): histories recorded before a change replay as they ran.
 READS_PROGRESS_AT_END = "reads-progress-at-end"  # an ending in a step reads back the step's percent
 RESUME_WAITS = "resume-waits-for-the-job"  # the resume update answers once the job runs again

@@ -12,10 +12,10 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from genmedia.errors import NotFound, ServiceError
+from genmedia.jobrules import DEFAULT_PRIORITY, TERMINAL_STATES
 from genmedia.v1 import common_pb2 as pb
 from services.progress.models import UTC, JobRow
 
-TERMINAL_STATES = frozenset({pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED})
 # Event types that decide the job's state by themselves; the others may carry a state or keep the old one.
 TYPE_STATES = {
     pb.EVENT_TYPE_CREATED: pb.JOB_STATE_PENDING,
@@ -35,7 +35,6 @@ COLUMN_DEFAULTS = {  # a new row's values before the job's own: the columns' sca
     column.name: column.default.arg if column.default is not None and column.default.is_scalar else None
     for column in JobRow.__table__.columns
 }
-DEFAULT_PRIORITY = 3
 
 
 def precondition(message: str, reason: str, job_id: str) -> ServiceError:

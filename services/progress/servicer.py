@@ -15,6 +15,7 @@ import grpc
 from genmedia import logs
 from genmedia.auth import caller
 from genmedia.errors import InvalidArgument, NotFound, ServiceError, check
+from genmedia.jobrules import job_id_violations
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
@@ -176,7 +177,7 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
             self._bus.publish(recorded.event)
 
     async def GetJob(self, request: js.GetJobRequest, context: Context) -> pb.Job:
-        check([("job_id", "must not be empty")] if not request.job_id else [])
+        check(job_id_violations(request.job_id))
         return (await self.with_notify([visible(await self._store.get_job(request.job_id))]))[0]
 
     async def ListJobs(self, request: ps.ListJobsRequest, context: Context) -> ps.ListJobsResponse:
@@ -194,7 +195,7 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
                                    total_size=page.total)
 
     async def ListJobEvents(self, request: ps.ListJobEventsRequest, context: Context) -> ps.ListJobEventsResponse:
-        check([("job_id", "must not be empty")] if not request.job_id else [])
+        check(job_id_violations(request.job_id))
         size = page_size(request.page_size, DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE)
         after = 0
         if request.page_token:

@@ -13,8 +13,9 @@ import grpc
 from PIL import Image, UnidentifiedImageError
 
 from genmedia import specs
-from genmedia.assets import JOB_ID_PATTERN, AssetError, AssetStore
+from genmedia.assets import AssetError, AssetStore
 from genmedia.errors import InvalidArgument, check
+from genmedia.jobrules import storable_job_id_violations
 from genmedia.providers.backend import Request
 from genmedia.providers.calls import generate
 from genmedia.providers.outputs import load_asset
@@ -62,8 +63,7 @@ async def _source(v: Violations, store: AssetStore, uri: str) -> tuple[bytes, st
 async def validated(request: pb.RenderVideoRequest, store: AssetStore) -> Request:
     """The domain request; raises InvalidArgument listing every bad field."""
     v: Violations = []
-    if not JOB_ID_PATTERN.match(request.job_id):
-        v.append(("job_id", "is required: 1-128 letters, digits, '-' or '_'"))
+    v += storable_job_id_violations(request.job_id)
     image, mime = await _source(v, store, request.image_uri)
     for name in ("width", "height"):
         value = getattr(request, name)
