@@ -12,7 +12,6 @@ import contextvars
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import jwt
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 
-from genmedia.config import ConfigError, env_str
+from genmedia.config import ConfigError, env_str, secret
 from genmedia.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -269,18 +268,6 @@ def _authorization(context: grpc.aio.ServicerContext) -> str:
         if key == "authorization":
             return value if isinstance(value, str) else ""
     return ""
-
-
-def secret(name: str) -> str:
-    """A secret from NAME or from the file NAME_FILE names."""
-    value = os.environ.get(name, "")
-    path = os.environ.get(f"{name}_FILE", "")
-    if path:
-        try:
-            value = Path(path).read_text().strip()
-        except OSError as err:
-            raise ConfigError(f"{name}_FILE: cannot read {path}: {err.strerror}") from None
-    return value
 
 
 def _api_keys() -> dict[str, Principal]:

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genmedia.auth import secret
-from genmedia.config import ConfigError, env_float, env_int, env_str
+from genmedia.config import ConfigError, env_float, env_int, env_str, secret
 from genmedia.providers.http import Timeouts
 from genmedia.providers.workflows import check_workflow
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from genmedia.assets import AssetStore
-from genmedia.config import ServingSettings, env_float, env_int, env_str
+from genmedia.config import env_float, env_int, env_str
 from genmedia.providers.settings import PROVIDERS, ProviderSettings, check_chain
+from genmedia.servingsettings import ServingSettings
 
 PLACEHOLDERS = ("procedural",)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import grpc
 
 from genmedia.assetstore import StoreSettings
-from genmedia.auth import secret
 from genmedia.channels import aio_channel
-from genmedia.config import PORTS, ConfigError, ServingSettings, env_float, env_int, env_str, service_addr, var_dir
+from genmedia.config import PORTS, ConfigError, env_float, env_int, env_str, secret, service_addr, var_dir
 from genmedia.notify import master_secret
 from genmedia.policy import ContentPolicy
+from genmedia.servingsettings import ServingSettings
 from genmedia.tls import ClientTls
 from services.orchestrator.temporal import TemporalSettings
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genmedia.config import ConfigError, ServingSettings, env_float, env_int, env_str, var_dir
+from genmedia.config import ConfigError, env_float, env_int, env_str, var_dir
+from genmedia.servingsettings import ServingSettings
 
 
 def default_database_url() -> str:
