@@ -21,7 +21,7 @@ import jwt
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 
-from genmedia.config import ConfigError, env_str, secret
+from genmedia.config import ConfigError, Section, Var, env_str, secret
 from genmedia.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -310,3 +310,22 @@ def _jwt_settings() -> JwtSettings | None:
         raise ConfigError("GENMEDIA_JWT_AUDIENCE and GENMEDIA_JWT_ISSUER are required with JWT authentication")
     return JwtSettings(audience, issuer, hs256, public_key, env_str("GENMEDIA_JWT_ROLE_CLAIM", "role"))
 
+
+
+ENV = Section("Authentication (docs/security.md)", (
+    Var("GENMEDIA_AUTH", "auto", "`auto` (on when any credential is configured), `on` or `off`"),
+    Var("GENMEDIA_API_KEYS_FILE", "unset",
+        'a JSON list of `{"key"` (or `"key_sha256"`)`, "user", "role"}`; role `user` or `admin`'),
+    Var("GENMEDIA_INTERNAL_TOKEN", "unset",
+        "the credential the services send each other; required when authentication is on"),
+    Var("GENMEDIA_INTERNAL_TOKEN_FILE", "unset", "a file holding GENMEDIA_INTERNAL_TOKEN (wins over it)"),
+    Var("GENMEDIA_JWT_HS256_SECRET", "unset", "accept JWTs signed HS256 with this shared secret"),
+    Var("GENMEDIA_JWT_HS256_SECRET_FILE", "unset", "a file holding GENMEDIA_JWT_HS256_SECRET (wins over it)"),
+    Var("GENMEDIA_JWT_RS256_PUBLIC_KEY_FILE", "unset", "accept JWTs signed RS256 by this public key (PEM)"),
+    Var("GENMEDIA_JWT_AUDIENCE", "unset", "the `aud` every JWT must carry; required with JWTs"),
+    Var("GENMEDIA_JWT_ISSUER", "unset", "the `iss` every JWT must carry; required with JWTs"),
+    Var("GENMEDIA_JWT_ROLE_CLAIM", "role", "the claim that holds the caller's role (`user` when absent)"),
+    Var("GENMEDIA_LIMITS", "user: create 5/s burst 20, read 50/s burst 200, 100 active jobs; admin: none",
+        'per-role limits as JSON: `{"user": {"create": [rate, burst], "read": [rate, burst], '
+        '"max_active_jobs": n}}`'),
+))

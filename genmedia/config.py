@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -79,3 +80,30 @@ METRICS_PORTS = {"orchestrator": 9101, "worker": 9102, "progress": 9103, "image"
 def service_addr(service: str) -> str:
     """Where clients reach a service: GENMEDIA_<SERVICE>_ADDR, default 127.0.0.1:<its default port>."""
     return env_str(f"GENMEDIA_{service.upper()}_ADDR", f"127.0.0.1:{PORTS[service]}")
+
+
+@dataclass(frozen=True)
+class Var:
+    """One GENMEDIA_* variable as the settings object that reads it declares it: its name (`<SERVICE>` and the
+    like stand for a part the code fills in), its default as shown to people, and what it does. The
+    configuration reference (docs/configuration.md) is generated from these (`python -m services.configdoc`)."""
+
+    name: str
+    default: str
+    help: str
+
+
+@dataclass(frozen=True)
+class Section:
+    """The variables one settings object reads, under a title, in the order the reference shows them."""
+
+    title: str
+    variables: tuple[Var, ...]
+    note: str = ""
+
+
+ENV = Section("Every process", (
+    Var("GENMEDIA_VAR_DIR", "var", "where databases, assets, logs and pid files go (relative to the working dir)"),
+    Var("GENMEDIA_<SERVICE>_ADDR", "127.0.0.1:<the service's port>",
+        "where clients (the CLI, the worker, the API) reach a service: ORCHESTRATOR, PROGRESS, IMAGE, VIDEO"),
+))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 
-from genmedia.config import ConfigError, env_str
+from genmedia.config import ConfigError, Section, Var, env_str
 from genmedia.errors import ServiceError
 
 
@@ -55,3 +55,10 @@ class ContentPolicy:
         if refused:
             raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT,
                                "; ".join(f"{name}: {why}" for name, why in refused), "CONTENT_POLICY", refused)
+
+
+ENV = Section("Content policy", (
+    Var("GENMEDIA_CONTENT_POLICY_FILE", "unset",
+        "one rule a line: a term (whole words, any case) or `re:<expression>`; a matching prompt is refused "
+        "(INVALID_ARGUMENT, CONTENT_POLICY)"),
+))

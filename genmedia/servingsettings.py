@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genmedia.auth import Authenticator
-from genmedia.config import METRICS_PORTS, PORTS, ConfigError, env_float, env_int, env_str
+from genmedia.config import METRICS_PORTS, PORTS, ConfigError, Section, Var, env_float, env_int, env_str
 from genmedia.tls import ServerTls
 
 
@@ -61,3 +61,21 @@ def _connection_age() -> tuple[float, float] | None:
     """GENMEDIA_MAX_CONNECTION_AGE_SECONDS (300; 0: forever) and its _GRACE_SECONDS (1800: the longest step)."""
     age = env_float("GENMEDIA_MAX_CONNECTION_AGE_SECONDS", 300.0, lo=0.0)
     return (age, env_float("GENMEDIA_MAX_CONNECTION_AGE_GRACE_SECONDS", 1800.0, lo=0.0)) if age > 0 else None
+
+
+ENV = Section("Every server", (
+    Var("GENMEDIA_BIND_HOST", "127.0.0.1", "where the gRPC servers and /metrics listen (`0.0.0.0` in containers)"),
+    Var("GENMEDIA_<SERVICE>_PORT", "orchestrator 50051, progress 50052, image 50053, video 50054, worker 50055",
+        "a service's gRPC port (the worker's serves health only; -1: none); 0 picks a free port"),
+    Var("GENMEDIA_<SERVICE>_METRICS_PORT", "orchestrator 9101, worker 9102, progress 9103, image 9104, video 9105",
+        "a process's Prometheus /metrics port; -1 disables it, 0 picks a free port"),
+    Var("GENMEDIA_SHUTDOWN_GRACE_SECONDS", "10", "how long SIGTERM waits for calls in flight"),
+    Var("GENMEDIA_SHUTDOWN_DELAY_SECONDS", "0",
+        "how long a server stays NOT_SERVING, still answering, before it drains (5 in Kubernetes)"),
+    Var("GENMEDIA_MAX_CONNECTION_AGE_SECONDS", "300",
+        "servers close older connections so clients reach new replicas; 0: never"),
+    Var("GENMEDIA_MAX_CONNECTION_AGE_GRACE_SECONDS", "1800", "how long calls in flight on such a connection get"),
+    Var("GENMEDIA_MAX_MESSAGE_BYTES", "4194304", "the largest gRPC message a server takes (1 KiB-64 MiB)"),
+    Var("GENMEDIA_LOG_FORMAT", "text", "`text` or `json` (one object per line, with `job_id`)"),
+    Var("GENMEDIA_LOG_LEVEL", "INFO", "the log level of every logger"),
+))

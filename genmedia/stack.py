@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from genmedia.auth import Authenticator
-from genmedia.config import METRICS_PORTS, PORTS, ConfigError, env_int, env_str, var_dir
+from genmedia.config import METRICS_PORTS, PORTS, ConfigError, Section, Var, env_int, env_str, var_dir
 from genmedia.stackcheck import endpoints_table, wait_grpc_healthy, wait_temporal
 from genmedia.supervise import Supervisor, log_tail
 
@@ -267,3 +267,10 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+ENV = Section("`make run` (the launcher)", (
+    Var("GENMEDIA_TEMPORAL_PORT", "7233", "the Temporal dev server's port"),
+    Var("GENMEDIA_TEMPORAL_UI_PORT", "8233", "its web UI's port; -1: no UI"),
+), note="The launcher also reads every server's GENMEDIA_<SERVICE>_PORT and GENMEDIA_<SERVICE>_METRICS_PORT, and "
+        "sets GENMEDIA_NOTIFY_PRIVATE_ADDRESSES=allow unless it is set.")

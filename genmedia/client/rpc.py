@@ -15,7 +15,7 @@ from typing import Literal
 import grpc
 
 from genmedia.channels import aio_channel
-from genmedia.config import service_addr
+from genmedia.config import Section, Var, service_addr
 from genmedia.jobrules import TERMINAL_STATES
 from genmedia.tls import ClientTls
 from genmedia.v1 import common_pb2 as pb
@@ -202,3 +202,8 @@ class GenmediaClient:
                 if err.code() not in RESUMABLE or (max_reconnects is not None and failures > max_reconnects):
                     raise
                 await asyncio.sleep(backoff(failures))
+
+
+ENV = Section("Clients (the CLI, the Python client)", (
+    Var("GENMEDIA_TOKEN", "unset", "the API key or JWT a client sends (`--token`)"),
+), note="Clients also read GENMEDIA_ORCHESTRATOR_ADDR, GENMEDIA_PROGRESS_ADDR and the client GENMEDIA_TLS_* variables.")

@@ -28,7 +28,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from genmedia.assetstore import AssetError, Store
-    from genmedia.config import ConfigError, env_float, env_str
+    from genmedia.config import ConfigError, Section, Var, env_float, env_str
     from genmedia.jobrules import TERMINAL_STATES
     from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
 
@@ -144,3 +144,10 @@ async def ensure_schedule(client: Client, task_queue: str, settings: RetentionSe
 
         await client.get_schedule_handle(settings.schedule_id).update(update)
         log.info("retention schedule %s updated", settings.schedule_id)
+
+
+ENV = Section("Retention (the worker's schedule)", (
+    Var("GENMEDIA_RETENTION_DAYS", "30", "ended jobs older than this are purged, with their events and assets"),
+    Var("GENMEDIA_RETENTION_INTERVAL_SECONDS", "3600", "how often the schedule runs"),
+    Var("GENMEDIA_RETENTION_SCHEDULE_ID", "genmedia-retention", "the Temporal schedule's id"),
+))
