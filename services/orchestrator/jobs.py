@@ -1,4 +1,6 @@
-"""The job commands behind JobService: create a job (record it, start its workflow) and read it live."""
+"""The job commands behind JobService: create a job (record it, start its workflow) and read it live.
+(Over 300 lines: every command on one job shares JobManager's lookups of the stored job, the live workflow
+and its owner, so they are one class.)"""
 
 from __future__ import annotations
 
@@ -24,10 +26,11 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from genmedia import logs, notify, specs
-from genmedia.auth import Principal, RoleLimits
+from genmedia.auth import Principal
 from genmedia.errors import NotFound, ServiceError, check
 from genmedia.jobrequests import DEFAULT_REVIEW_TIMEOUT, RequestRules, check_create_job
 from genmedia.jobrules import ACTIVE_STATES, DEFAULT_PRIORITY, TERMINAL_STATES, job_id_violations
+from genmedia.ratelimit import RoleLimits
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
 from services.orchestrator.backends import BackendDirectory

@@ -30,7 +30,7 @@ from genmedia import (
     Unauthenticated,
     Unavailable,
 )
-from genmedia.auth import RateLimit, RoleLimits
+from genmedia.ratelimit import RateLimit, RoleLimits
 from genmedia.serving import create_server
 from genmedia.v1 import common_pb2 as pb
 from services.progress.bus import Bus
