@@ -20,10 +20,6 @@ MAX_JOB_ID = 200
 STORABLE_JOB_ID = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_JOB_ID}}}$")
 
 
-def is_terminal(state: int) -> bool:
-    return state in TERMINAL_STATES
-
-
 def job_id_violations(job_id: str, field: str = "job_id") -> list[tuple[str, str]]:
     """The API's rule for a job id a request names: 1-200 characters."""
     if not job_id:

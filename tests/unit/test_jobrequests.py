@@ -93,4 +93,4 @@ def test_the_terminal_and_active_states_cover_every_state_once():
     states = set(pb.JobState.values()) - {pb.JOB_STATE_UNSPECIFIED}
     assert jobrules.TERMINAL_STATES | set(jobrules.ACTIVE_STATES) == states
     assert not jobrules.TERMINAL_STATES & set(jobrules.ACTIVE_STATES)
-    assert all(jobrules.is_terminal(s) for s in (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED))
+    assert jobrules.TERMINAL_STATES == {pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}
