@@ -35,7 +35,7 @@ export function h(tag, attrs = {}, ...children) {
   return node;
 }
 
-export const short = (name, prefix) => (name || "").replace(prefix, "");
+export const short = (name, prefix) => (name || "").replace(prefix, "").replace(/^UNSPECIFIED$/, "—");
 export const stateOf = (job) => short(job.state, "JOB_STATE_");
 export const TERMINAL = ["COMPLETED", "FAILED", "CANCELLED"];
 export function bar(percent) {
@@ -70,7 +70,7 @@ function loginPage(message) {
     event.preventDefault();
     try {
       const answer = await api("/v1/session", { method: "POST", body: { apiKey: key.value } });
-      Object.assign(session, { user: answer.user, csrf: answer.csrfToken });
+      Object.assign(session, { user: answer.user, csrf: answer.csrfToken, login: true });
       route();
     } catch (err) { showError(err); }
   } }, h("label", { for: "apikey" }, "API key"), key, " ", h("button", { type: "submit" }, "Log in"));
