@@ -1,8 +1,8 @@
 """`genmedia-stack` (`make run`): the whole stack on embedded defaults — the Temporal dev server, the
 progress, image and video services, the orchestrator API and worker, the HTTP gateway and console — each
-a child process with its log under var/logs. Waits until all are healthy, prints the endpoints and one ready line, then restarts any
-that dies (genmedia.supervise); Ctrl-C or SIGTERM stops everything (reverse order, SIGTERM then SIGKILL
-after the grace period), leaving no process behind.
+a child process with its log under var/logs. Waits until all are healthy, prints the endpoints and one
+ready line, then restarts any that dies (genmedia.supervise); Ctrl-C or SIGTERM stops everything
+(reverse order, SIGTERM then SIGKILL after the grace period), leaving no process behind.
 `--demo` runs one video job with a live progress bar in between."""
 
 from __future__ import annotations

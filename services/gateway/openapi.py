@@ -28,7 +28,8 @@ PAGE = ["pageSize", "pageToken", "order"]
 # method, path, summary, request body, answer, query parameters
 OPERATIONS = [
     ("get", "/v1/session", "Who is logged in, and the session's CSRF token", None, None, []),
-    ("post", "/v1/session", "Log in with an API key or JWT ({\"apiKey\": ...}): sets the session cookie", None, None, []),
+    ("post", "/v1/session", "Log in with an API key or JWT ({\"apiKey\": ...}): sets the session cookie", None,
+     None, []),
     ("delete", "/v1/session", "Log out", None, None, []),
     ("get", "/v1/jobs", "List jobs (ListJobs)", None, ps.ListJobsResponse, FILTER + PAGE),
     ("post", "/v1/jobs", "Submit a job (CreateJob)", js.CreateJobRequest, pb.Job, []),

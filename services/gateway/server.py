@@ -24,7 +24,8 @@ STATIC = Path(__file__).parent / "static"
 REQUESTS = Counter("genmedia_gateway_requests_total", "HTTP requests answered, by route and status.",
                    ("method", "route", "status"))
 LATENCY = Histogram("genmedia_gateway_request_seconds", "Time to answer an HTTP request (to the first byte "
-                    "of a stream).", ("method", "route"), buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+                    "of a stream).", ("method", "route"),
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; media-src 'self'; "
@@ -85,7 +86,7 @@ def build_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[middleware], client_max_size=2 * 1024 * 1024)
     app["settings"], app["backend"] = settings, Backend(settings)
     app["sessions"] = Sessions(settings.session_secret, settings.session_hours, settings.secure_cookies)
-    app["openapi"], app["serving"] = openapi.document(), asyncio.Event()
+    app["openapi"], app["serving"], app["draining"] = openapi.document(), asyncio.Event(), asyncio.Event()
     app["serving"].set()
     for module in (login, jobs, streams, assets, seed, openapi):
         app.add_routes(module.routes)
@@ -121,5 +122,6 @@ async def serve_forever(settings: Settings | None = None) -> None:
     runner.app["serving"].clear()
     if settings.serving.shutdown_delay > 0:
         await asyncio.sleep(settings.serving.shutdown_delay)
+    runner.app["draining"].set()
     await runner.cleanup()
     log.info("gateway stopped")

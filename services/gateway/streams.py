@@ -4,6 +4,7 @@ a browser's EventSource sends it back as Last-Event-ID when it reconnects, so no
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from genmedia.v1 import progress_service_pb2 as ps
 from services.gateway.backend import PROGRESS
-from services.gateway.errors import bad_request
+from services.gateway.errors import ApiError, bad_request
 from services.gateway.jobs import backend
 from services.gateway.messages import int_param, job_filter, reply, to_json
 
@@ -46,11 +47,33 @@ async def send(request: web.Request, frames: AsyncIterator[bytes]) -> web.Stream
         await response.prepare(request)
         await response.write(f"retry: {RETRY_MS}\n\n".encode() + first)
         try:
-            async for chunk in frames:
+            async for chunk in until_draining(request.app["draining"], frames):
                 await response.write(chunk)
-        except (ConnectionResetError, ConnectionError):
-            pass  # the client went away; closing `frames` cancels the call behind it
+        except (ConnectionResetError, ConnectionError, ApiError):
+            # The client went away, or the service behind failed mid-stream (the client resumes from its
+            # Last-Event-ID); closing `frames` cancels the call behind it.
+            pass
         return response
+
+
+async def until_draining(draining: asyncio.Event, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The frames until the gateway starts draining: open streams end at once, and their clients reconnect
+    (to another replica) with Last-Event-ID instead of holding the shutdown for the whole grace period."""
+    stop = asyncio.ensure_future(draining.wait())
+    try:
+        while True:
+            following = asyncio.ensure_future(anext(frames, None))
+            await asyncio.wait({following, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not following.done():
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
+                return
+            chunk = following.result()
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        stop.cancel()
 
 
 def wants_stream(request: web.Request) -> bool:

@@ -16,6 +16,7 @@ from tests.e2e.gateway import ALICE, Gateway, gateway_stack, wait_state
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "var" / "test-artifacts" / "console"
+LOADED = "[...document.querySelectorAll('{}')].some(i => i.complete && i.naturalWidth > 0)"  # an image shows
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing: `make test` installs it")
 
 
@@ -82,7 +83,7 @@ def test_submitted_job_appears_and_completes_live(page) -> None:
     shot(page, "jobs")
     page.click(f"{row} a")
     page.wait_for_selector("#job-state:text('COMPLETED')")
-    page.wait_for_function("[...document.querySelectorAll('img.preview')].some(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(LOADED.format("img.preview"))
     assert page.locator("ol.timeline li").count() >= 3
     shot(page, "job")
 
@@ -95,13 +96,13 @@ def test_review_shows_candidate_rejects_then_approves(page, gw: Gateway) -> None
         wait_state(client, job_id, {"AWAITING_REVIEW"})
     page.goto(f"{gw.url}/#/jobs/{job_id}")
     page.wait_for_selector("#review-title:text('round 1')")
-    page.wait_for_function("[...document.querySelectorAll('img.candidate')].some(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(LOADED.format("img.candidate"))
     shot(page, "review")
     page.fill("#prompt", "a lighthouse at night")
     page.fill("#feedback", "make it night")
     page.click("text=Reject with corrections")
     page.wait_for_selector("#review-title:text('round 2')", timeout=60_000)
-    page.wait_for_function("[...document.querySelectorAll('img.candidate')].some(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(LOADED.format("img.candidate"))
     assert "make it night" in page.text_content("ol[aria-label='previous rounds']")
     page.click("#approve")
     page.wait_for_selector("#job-state:text('COMPLETED')", timeout=60_000)

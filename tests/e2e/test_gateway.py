@@ -166,7 +166,8 @@ def test_cookie_session_needs_csrf_for_changes(gw: Gateway) -> None:
     with httpx.Client(base_url=gw.url, timeout=30) as browser:
         assert browser.post("/v1/session", json={"apiKey": "wrong-key"}).status_code == 401
         assert browser.post("/v1/session", json={}).json()["field_violations"][0]["field"] == "apiKey"
-        form = browser.post("/v1/session", content=b"apiKey=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        form = browser.post("/v1/session", content=b"apiKey=x",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert form.status_code == 415  # a cross-site form cannot log anyone in
         login = browser.post("/v1/session", json={"apiKey": "alice-key-0123456789"})
         assert login.status_code == 200 and login.json()["user"] == "alice"
@@ -218,7 +219,8 @@ def test_review_cancel_pause_resume_and_batches(gw: Gateway) -> None:
         assert client.post(f"/v1/jobs/{review}/review", json={"decision": "REVIEW_DECISION_APPROVE"}).status_code == 200
         assert wait_state(client, review, {"COMPLETED"})["spec"]["image"]["prompt"] == "a blue kite"
 
-        slow = client.post("/v1/jobs", json={"spec": {"kind": "JOB_KIND_NULL", "null": {"duration": "30s"}}}).json()["id"]
+        slow_spec = {"spec": {"kind": "JOB_KIND_NULL", "null": {"duration": "30s"}}}
+        slow = client.post("/v1/jobs", json=slow_spec).json()["id"]
         wait_state(client, slow, {"RUNNING"})
         assert client.post(f"/v1/jobs/{slow}/pause").status_code == 200
         assert client.post(f"/v1/jobs/{slow}/resume").status_code == 200
