@@ -103,6 +103,8 @@ def test_another_users_job_is_404(gw: Gateway, done_job: dict) -> None:
             answer = bob.get(path)
             assert answer.status_code == 404 and answer.json()["code"] == "NOT_FOUND", path
         assert bob.post(f"/v1/jobs/{job_id}/cancel", json={}).status_code == 404
+        stream = bob.get(f"/v1/jobs/{job_id}/events", headers={"Accept": "text/event-stream"})
+        assert stream.status_code == 404 and stream.json()["code"] == "NOT_FOUND"
         assert job_id not in [j["id"] for j in bob.get("/v1/jobs").json()["jobs"]]
 
 
@@ -243,6 +245,27 @@ def test_review_cancel_pause_resume_and_batches(gw: Gateway) -> None:
         retried = client.post(f"/v1/batches/{batch_id}/retry", json={})
         assert retried.status_code == 200, retried.text
         assert client.get(f"/v1/batches/{batch_id}").json()["job"]["batch"]["attempt"] == 2
+
+
+def test_health_metrics_and_batch_controls(gw: Gateway) -> None:
+    with gw.client(None) as anonymous:
+        ready = anonymous.get("/readyz").json()
+        assert ready == {"status": "SERVING", "services": {"JobService": "SERVING", "ProgressService": "SERVING"}}
+        assert anonymous.get("/healthz").status_code == 200
+    with gw.client() as client:
+        jobs = [{"spec": {"kind": "JOB_KIND_NULL", "null": {"duration": "30s"}}} for _ in range(2)]
+        batch_id = client.post("/v1/batches", json={"jobs": jobs, "maxConcurrent": 1}).json()["id"]
+        wait_state(client, batch_id, {"RUNNING"})
+        assert client.post(f"/v1/batches/{batch_id}/pause").status_code == 200
+        assert client.post(f"/v1/batches/{batch_id}/resume").status_code == 200
+        assert client.post(f"/v1/batches/{batch_id}/cancel", json={"reason": "enough"}).status_code == 200
+        assert wait_state(client, batch_id, {"CANCELLED"})["batch"]["total"] == 2
+        # A cancelled batch's jobs can be retried as its next attempt.
+        assert client.post(f"/v1/batches/{batch_id}/retry", json={"attempt": 1}).status_code == 200
+    port = gw.stack.env["GENMEDIA_GATEWAY_METRICS_PORT"]
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'genmedia_gateway_requests_total{method="POST",route="/v1/batches/{id}/cancel",status="200"}' in text
+    assert "genmedia_gateway_request_seconds_bucket" in text
 
 
 def test_gateway_restart_ends_streams_at_once_and_they_resume(gw: Gateway) -> None:

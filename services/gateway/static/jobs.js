@@ -5,6 +5,7 @@ import { reviewSection } from "./review.js";
 const STATES = ["", "PENDING", "RUNNING", "RETRYING", "AWAITING_REVIEW", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"];
 const KINDS = ["", "IMAGE", "VIDEO", "BATCH"];
 const list = { filters: { state: "", kind: "", label: "", batch: "" }, tokens: [""], page: 0 };
+let feed = null;  // the list's live stream: one at a time, however often the list is redrawn
 
 // The batches page's "jobs" link: the list, showing one batch's jobs.
 export function filterBatch(id) {
@@ -57,7 +58,8 @@ export async function jobsPage() {
 
 // Live rows: every event of my jobs updates its row; a job that is new to this page reloads the first page.
 function follow(body) {
-  const source = new EventSource("/v1/events");
+  if (feed) feed.close();
+  const source = feed = new EventSource("/v1/events");
   let reload = null;
   source.addEventListener("event", (message) => {
     const event = JSON.parse(message.data);
