@@ -15,6 +15,7 @@ from genmedia.client.aio import RETRIED
 from genmedia.v1 import job_service_pb2_grpc, progress_service_pb2_grpc
 from services.gateway.config import Settings
 from services.gateway.errors import from_rpc_error
+from services.gateway.keys import AUTHORIZATION
 
 JOBS, PROGRESS = "JobService", "ProgressService"
 
@@ -45,7 +46,7 @@ class Backend:
 
     @staticmethod
     def metadata(request: web.Request) -> tuple[tuple[str, str], ...]:
-        authorization = request.get("authorization", "")
+        authorization = request.get(AUTHORIZATION, "")
         return (("authorization", authorization),) if authorization else ()
 
     def _stub(self, service: str) -> Any:

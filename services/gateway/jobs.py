@@ -8,6 +8,7 @@ from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from services.gateway.backend import JOBS, PROGRESS, Backend
 from services.gateway.errors import bad_request
+from services.gateway.keys import BACKEND
 from services.gateway.messages import int_param, job_filter, read_body, reply, time_param
 
 routes = web.RouteTableDef()
@@ -15,7 +16,7 @@ ORDERS = {"": 0, "newest": ps.LIST_ORDER_NEWEST_FIRST, "oldest": ps.LIST_ORDER_O
 
 
 def backend(request: web.Request) -> Backend:
-    return request.app["backend"]
+    return request.app[BACKEND]
 
 
 async def list_jobs(request: web.Request, filter: ps.JobFilter) -> web.Response:

@@ -10,6 +10,7 @@ from genmedia.v1 import job_service_pb2 as js
 from services.gateway.backend import JOBS
 from services.gateway.errors import ApiError, bad_request
 from services.gateway.jobs import backend
+from services.gateway.keys import AUTHORIZATION, SESSION, SESSIONS
 from services.gateway.messages import read_body
 from services.gateway.sessions import COOKIE, MAX_TOKEN, Sessions
 
@@ -23,7 +24,7 @@ async def whoami(request: web.Request) -> str:
 
 
 def sessions(request: web.Request) -> Sessions:
-    return request.app["sessions"]
+    return request.app[SESSIONS]
 
 
 @routes.post("/v1/session")
@@ -34,7 +35,7 @@ async def login(request: web.Request) -> web.Response:
         raise bad_request("apiKey", "is required: the API key (or JWT) to log in with")
     if len(key) > MAX_TOKEN or any(c.isspace() for c in key):
         raise bad_request("apiKey", "is not an API key or JWT")
-    request["authorization"] = f"Bearer {key}"
+    request[AUTHORIZATION] = f"Bearer {key}"
     user = await whoami(request)
     cookie = sessions(request).seal(key)
     response = web.json_response({"user": user, "csrfToken": sessions(request).csrf_token(cookie)})
@@ -44,8 +45,8 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.get("/v1/session")
 async def session(request: web.Request) -> web.Response:
-    cookie = request.get("session")
-    if request["authorization"] == "" and cookie is None:
+    cookie = request.get(SESSION)
+    if request[AUTHORIZATION] == "" and cookie is None:
         # Nobody logged in: with authentication off in the services every caller is anonymous and may go on.
         try:
             return web.json_response({"user": await whoami(request), "csrfToken": "", "login": False})

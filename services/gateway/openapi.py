@@ -12,6 +12,7 @@ import genmedia
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
+from services.gateway.keys import OPENAPI
 
 routes = web.RouteTableDef()
 F = FieldDescriptor
@@ -117,4 +118,4 @@ def document() -> dict[str, Any]:
 
 @routes.get("/v1/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(request.app["openapi"])
+    return web.json_response(request.app[OPENAPI])

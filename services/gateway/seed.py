@@ -14,6 +14,7 @@ from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from services.gateway.backend import JOBS, PROGRESS
 from services.gateway.jobs import backend
+from services.gateway.keys import SETTINGS
 from services.orchestrator.batches import WORKFLOW_NAME as BATCH_WORKFLOW
 from services.orchestrator.workflows import WORKFLOW_NAME as JOB_WORKFLOW
 
@@ -56,7 +57,7 @@ def status_body(request: web.Request, job: pb.Job) -> dict[str, Any]:
             "start_time": stamp(job.start_time, job.HasField("start_time")) or stamp(job.create_time, True),
             "close_time": stamp(job.end_time, job.HasField("end_time")),
             "workflow_type": BATCH_WORKFLOW if job.kind == pb.JOB_KIND_BATCH else JOB_WORKFLOW,
-            "task_queue": request.app["settings"].task_queue}
+            "task_queue": request.app[SETTINGS].task_queue}
 
 
 def updated(job: pb.Job) -> str | None:

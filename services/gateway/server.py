@@ -17,6 +17,7 @@ from services.gateway import assets, jobs, login, openapi, seed, streams
 from services.gateway.backend import Backend
 from services.gateway.config import Settings
 from services.gateway.errors import ApiError
+from services.gateway.keys import AUTHORIZATION, BACKEND, DRAINING, OPENAPI, SERVING, SESSION, SESSIONS, SETTINGS
 from services.gateway.sessions import Sessions
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,9 @@ async def middleware(request: web.Request, handler) -> web.StreamResponse:
     try:
         if request.path.startswith(AUTHENTICATED):
             if request.path == LOGIN_PATH and request.method in ("POST", "DELETE"):
-                request["authorization"], request["session"] = "", None  # login replaces, logout clears
+                request[AUTHORIZATION], request[SESSION] = "", None  # login replaces, logout clears
             else:
-                request.app["sessions"].authenticate(request)
+                request.app[SESSIONS].authenticate(request)
         response = await handler(request)
     except ApiError as err:
         response = err.response()
@@ -57,6 +58,11 @@ async def middleware(request: web.Request, handler) -> web.StreamResponse:
             raise
         code = {404: "NOT_FOUND", 405: "UNIMPLEMENTED"}.get(err.status, "INVALID_ARGUMENT")
         response = ApiError(err.status, code, f"{request.method} {request.path}: {err.reason}").response()
+    except (asyncio.CancelledError, ConnectionError):
+        raise  # the client went away: nobody to answer
+    except Exception:  # a bug here: logged once with its traceback, answered as JSON like any error
+        log.exception("%s %s failed", request.method, request.path)
+        response = ApiError(500, "INTERNAL", "the gateway failed to answer; the error is in its log").response()
     route = route_name(request)
     REQUESTS.labels(request.method, route, str(response.status)).inc()
     LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
@@ -66,14 +72,14 @@ async def middleware(request: web.Request, handler) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    serving = request.app["serving"].is_set()
+    serving = request.app[SERVING].is_set()
     return web.json_response({"status": "SERVING" if serving else "NOT_SERVING"}, status=200 if serving else 503)
 
 
 async def readyz(request: web.Request) -> web.Response:
     """Ready when both services behind answer their health check SERVING."""
-    states = await request.app["backend"].health()
-    ready = request.app["serving"].is_set() and all(s == "SERVING" for s in states.values())
+    states = await request.app[BACKEND].health()
+    ready = request.app[SERVING].is_set() and all(s == "SERVING" for s in states.values())
     return web.json_response({"status": "SERVING" if ready else "NOT_SERVING", "services": states},
                              status=200 if ready else 503)
 
@@ -84,10 +90,10 @@ async def console(request: web.Request) -> web.FileResponse:
 
 def build_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[middleware], client_max_size=2 * 1024 * 1024)
-    app["settings"], app["backend"] = settings, Backend(settings)
-    app["sessions"] = Sessions(settings.session_secret, settings.session_hours, settings.secure_cookies)
-    app["openapi"], app["serving"], app["draining"] = openapi.document(), asyncio.Event(), asyncio.Event()
-    app["serving"].set()
+    app[SETTINGS], app[BACKEND] = settings, Backend(settings)
+    app[SESSIONS] = Sessions(settings.session_secret, settings.session_hours, settings.secure_cookies)
+    app[OPENAPI], app[SERVING], app[DRAINING] = openapi.document(), asyncio.Event(), asyncio.Event()
+    app[SERVING].set()
     for module in (login, jobs, streams, assets, seed, openapi):
         app.add_routes(module.routes)
     app.router.add_get("/healthz", healthz)
@@ -96,7 +102,7 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_static("/static/", STATIC, append_version=True)
 
     async def close_backend(app: web.Application) -> None:
-        await app["backend"].close()
+        await app[BACKEND].close()
 
     app.on_cleanup.append(close_backend)
     return app
@@ -119,9 +125,9 @@ async def serve_forever(settings: Settings | None = None) -> None:
     log.info("gateway serving the API and console on http://%s:%d/ (metrics on %s)", settings.serving.host, port,
              f":{metrics_port}/metrics" if metrics_port else "off")
     await wait_for_signal()
-    runner.app["serving"].clear()
+    runner.app[SERVING].clear()
     if settings.serving.shutdown_delay > 0:
         await asyncio.sleep(settings.serving.shutdown_delay)
-    runner.app["draining"].set()
+    runner.app[DRAINING].set()
     await runner.cleanup()
     log.info("gateway stopped")

@@ -14,6 +14,7 @@ from aiohttp import web
 from cryptography.fernet import Fernet, InvalidToken
 
 from services.gateway.errors import ApiError
+from services.gateway.keys import AUTHORIZATION, SESSION
 
 COOKIE = "genmedia_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -51,23 +52,23 @@ class Sessions:
                             secure=secure)
 
     def authenticate(self, request: web.Request) -> None:
-        """Sets request["authorization"] (what the services get) and request["session"] (cookie or None)."""
+        """Sets request[AUTHORIZATION] (what the services get) and request[SESSION] (cookie or None)."""
         header = request.headers.get("Authorization", "").strip()
-        request["session"] = None
+        request[SESSION] = None
         if header:
             if len(header) > MAX_TOKEN:
                 raise ApiError(401, "UNAUTHENTICATED", "the Authorization header is too long")
-            request["authorization"] = header
+            request[AUTHORIZATION] = header
             return
         cookie = request.cookies.get(COOKIE, "")
         if not cookie:
-            request["authorization"] = ""
+            request[AUTHORIZATION] = ""
             return
         token = self.open(cookie)
         if token is None:
             raise ApiError(401, "UNAUTHENTICATED", "the session has expired or is not valid: log in again",
                            reason="SESSION_INVALID")
-        request["authorization"], request["session"] = f"Bearer {token}", cookie
+        request[AUTHORIZATION], request[SESSION] = f"Bearer {token}", cookie
         if request.method not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(sent.encode(), self.csrf_token(cookie).encode()):

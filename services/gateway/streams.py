@@ -16,6 +16,7 @@ from genmedia.v1 import progress_service_pb2 as ps
 from services.gateway.backend import PROGRESS
 from services.gateway.errors import ApiError, bad_request
 from services.gateway.jobs import backend
+from services.gateway.keys import DRAINING
 from services.gateway.messages import int_param, job_filter, reply, to_json
 
 routes = web.RouteTableDef()
@@ -47,7 +48,7 @@ async def send(request: web.Request, frames: AsyncIterator[bytes]) -> web.Stream
         await response.prepare(request)
         await response.write(f"retry: {RETRY_MS}\n\n".encode() + first)
         try:
-            async for chunk in until_draining(request.app["draining"], frames):
+            async for chunk in until_draining(request.app[DRAINING], frames):
                 await response.write(chunk)
         except (ConnectionResetError, ConnectionError, ApiError):
             # The client went away, or the service behind failed mid-stream (the client resumes from its

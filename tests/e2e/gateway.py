@@ -15,6 +15,16 @@ import httpx
 from tests.e2e.conftest import RunningStack, start_stack
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-0123456789"
+JWT = {"GENMEDIA_JWT_HS256_SECRET": "jwt-secret-for-the-gateway-tests-0123456789",
+       "GENMEDIA_JWT_AUDIENCE": "genmedia", "GENMEDIA_JWT_ISSUER": "tests"}
+
+
+def jwt_for(user: str) -> str:
+    import jwt
+
+    claims = {"sub": user, "aud": JWT["GENMEDIA_JWT_AUDIENCE"], "iss": JWT["GENMEDIA_JWT_ISSUER"],
+              "exp": int(time.time()) + 600}
+    return jwt.encode(claims, JWT["GENMEDIA_JWT_HS256_SECRET"], algorithm="HS256")
 
 
 @dataclass
@@ -32,7 +42,7 @@ def gateway_stack(base: Path) -> Iterator[Gateway]:
     keys = base / "keys.json"
     keys.write_text(json.dumps([{"key": ALICE, "user": "alice", "role": "user"},
                                 {"key": BOB, "user": "bob", "role": "user"}]))
-    env = {"GENMEDIA_API_KEYS_FILE": str(keys), "GENMEDIA_INTERNAL_TOKEN": "internal-token-for-tests-0123"}
+    env = {"GENMEDIA_API_KEYS_FILE": str(keys), "GENMEDIA_INTERNAL_TOKEN": "internal-token-for-tests-0123", **JWT}
     with start_stack(base / "var", env) as stack:
         yield Gateway(stack, f"http://127.0.0.1:{stack.env['GENMEDIA_GATEWAY_PORT']}")
 

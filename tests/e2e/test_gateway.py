@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.gateway import BOB, Gateway, gateway_stack, sse, wait_state
+from tests.e2e.gateway import BOB, Gateway, gateway_stack, jwt_for, sse, wait_state
 
 IMAGE = {"spec": {"kind": "JOB_KIND_IMAGE", "image": {"prompt": "a red kite over dunes", "width": 256,
                                                       "height": 256}}, "labels": {"suite": "gateway"}}
@@ -165,6 +165,21 @@ def test_events_feed_resumes_with_cursor(gw: Gateway) -> None:
         seen = [int(i["data"]["sequence"]) for i in first + rest]
         stored = [int(e["sequence"]) for e in client.get(f"/v1/jobs/{job_id}/events").json()["events"]]
         assert seen == stored
+
+
+def test_a_jwt_bearer_is_forwarded_and_can_log_in(gw: Gateway, done_job: dict) -> None:
+    token = jwt_for("carol")
+    with gw.client(token) as carol:
+        created = carol.post("/v1/jobs", json=IMAGE)
+        assert created.status_code == 201 and created.json()["owner"] == "carol"
+        assert carol.get(f"/v1/jobs/{done_job['id']}").status_code == 404  # alice's
+        assert carol.get("/v1/session").json()["user"] == "carol"
+    with gw.client(jwt_for("carol")[:-4] + "AAAA") as forged:
+        answer = forged.get("/v1/jobs")
+        assert answer.status_code == 401 and answer.json()["reason"] == "TOKEN_INVALID"
+    with httpx.Client(base_url=gw.url, timeout=30) as browser:
+        assert browser.post("/v1/session", json={"apiKey": token}).json()["user"] == "carol"
+        assert [j["owner"] for j in browser.get("/v1/jobs").json()["jobs"]] == ["carol"]
 
 
 def test_cookie_session_needs_csrf_for_changes(gw: Gateway) -> None:

@@ -122,7 +122,9 @@ export async function jobPage(id) {
       h("div", { class: "actions" }, actions));
     extra.replaceChildren(state === "AWAITING_REVIEW" || (job.reviews || []).length ? reviewSection(job, refresh) : "",
       h("h2", {}, "Assets"), h("div", { class: "candidates" }, assetsView(job)),
-      job.kind === "JOB_KIND_BATCH" ? h("p", {}, h("a", { href: `#/batches` }, "Batches")) : "");
+      job.kind === "JOB_KIND_BATCH" ? h("p", {}, `${job.batch.completed || 0} of ${job.batch.total} completed, ` +
+        `${job.batch.failed || 0} failed · `, h("a", { href: "#/jobs", onclick: () => filterBatch(job.id) },
+        "this batch's jobs")) : "");
   }
   async function refresh() { job = (await api(path)).job; draw(); }
   render(h("h1", {}, `Job ${job.id}`), h("p", { class: "muted" }, `${short(job.kind, "JOB_KIND_").toLowerCase()} · created ${when(job.createTime)}`),
