@@ -9,7 +9,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-
 from dataclasses import replace
 
 from genmedia import logs
