@@ -91,6 +91,10 @@ async def video_process(address: str, log: Path, frame_delay: float) -> AsyncIte
         proc.wait()
 
 
+async def scratch_files(under: StoreUnderTest, job_id: str) -> list[str]:
+    return [f for f in (await under.leftovers())["files"] if f.startswith(f"video/{job_id}.")]
+
+
 def plant_stale(folder: Path, name: str) -> Path:
     """A temporary file a run long ago left (its name and mtime both say so)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -118,11 +122,10 @@ async def test_a_video_service_killed_mid_render_then_restarted_leaves_nothing_b
             log = EventLog(stack.client, job.id)
             await log.wait_for(lambda e: e.step == pb.JOB_STEP_VIDEO_GENERATION)
             async with asyncio.timeout(30):  # mid-render: the MP4 is being encoded into its scratch file
-                while not any(f.startswith(f"video/{job.id}.") for f in (await store_env.leftovers())["files"]):
+                while not await scratch_files(store_env, job.id):  # noqa: ASYNC110 - another process's file
                     await asyncio.sleep(0.05)
             first.send_signal(signal.SIGKILL)
-        killed = [f for f in (await store_env.leftovers())["files"] if f.startswith(f"video/{job.id}.")]
-        assert killed, "SIGKILL left the render's scratch file: the next attempt must take it away"
+        assert await scratch_files(store_env, job.id), "SIGKILL left the render's file: the next attempt takes it"
         stale = plant_stale(scratch / "video", "old-job.0000000000001-0.mp4")
         others = plant_stale(scratch / "image", "old-job.0000000000001-0.png")  # not the video service's
         async with video_process(address, tmp_path / "video.log", frame_delay=0.0):
