@@ -16,7 +16,14 @@ from genmedia.assetstore import Store
 from genmedia.providers.backend import Backend, Output, Progress, Request, discard_files
 from genmedia.providers.errors import Kind, ProviderError, to_service_error
 from genmedia.providers.media import inspect_image, inspect_video
-from genmedia.providers.outputs import Provenance, discard_assets, discard_partials, save_asset, store_errors
+from genmedia.providers.outputs import (
+    Provenance,
+    discard_assets,
+    discard_partials,
+    save_asset,
+    scratch_for,
+    store_errors,
+)
 from genmedia.providers.runner import Backends, run
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import image_service_pb2 as ipb
@@ -50,7 +57,7 @@ async def generate(backends: Backends, store: Store, chain: list[str], attempt: 
         yield _progress(backend, 0.0, opening(backend, chain, attempt))
         with store_errors():
             await discard_partials(store, request.job_id)
-        request = replace(request, scratch=lambda suffix: store.scratch_path(request.job_id, suffix))
+        request = replace(request, scratch=scratch_for(store, request.job_id))
         started, outputs = time.perf_counter(), []
         try:
             async with contextlib.aclosing(run(backend, request, next_name)) as items:  # closed at once on a cancel

@@ -15,7 +15,7 @@ import grpc
 
 from genmedia.assetstore import AssetError, AssetNotFound, Store, StoredObject, StoreUnavailable, asset_key
 from genmedia.errors import ServiceError
-from genmedia.providers.backend import Output
+from genmedia.providers.backend import Output, Scratch
 from genmedia.providers.media import Media
 from genmedia.v1 import common_pb2 as pb
 
@@ -101,6 +101,11 @@ async def discard_assets(store: Store, assets: list[pb.Asset]) -> None:
     for asset in assets:
         with contextlib.suppress(AssetError, AssetNotFound, StoreUnavailable):  # best effort: the call failed anyway
             await store.delete(store.key_of(asset.uri))
+
+
+def scratch_for(store: Store, job_id: str) -> Scratch:
+    """Where a backend puts an output too large for memory: the service's scratch folder of the store."""
+    return lambda suffix: store.scratch_path(job_id, suffix)
 
 
 async def discard_partials(store: Store, job_id: str) -> None:
