@@ -19,6 +19,8 @@ from genmedia.providers.backend import Output, Scratch
 from genmedia.providers.media import Media
 from genmedia.v1 import common_pb2 as pb
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -30,9 +32,6 @@ class Provenance:
     provider_seconds: float = 0.0
     tokens: int = 0
     latency_seconds: float = 0.0
-
-
-log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager

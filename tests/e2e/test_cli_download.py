@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
+from tests.conftest import venv_bin
 from tests.e2e.conftest import RunningStack
 from tests.e2e.test_cli_output import VIDEO, as_json
 
@@ -36,6 +38,10 @@ def test_download_fetches_verified_files_and_says_what_went_wrong(stack: Running
     text = stack.cli("download", job_id, "--out", str(tmp_path / "text"))
     assert text.returncode == 0 and text.stdout.count(" verified\n") == 2, text.stdout + text.stderr
     assert str(tmp_path / "text" / "video.mp4") in text.stdout
+    terminal = dict(stack.env, TTY_COMPATIBLE="1", TTY_INTERACTIVE="1", COLUMNS="160")  # rich: as on a terminal
+    barred = subprocess.run([str(venv_bin("genmedia")), "download", job_id, "--out", str(tmp_path / "bars")],
+                            env=terminal, capture_output=True, text=True, timeout=60)
+    assert barred.returncode == 0 and "━" in barred.stdout and "asset 1" in barred.stdout, barred.stdout
 
     watched = stack.cli("image", "a paper kite", "--width", "64", "--height", "64", "--watch", "--download",
                         "--out", str(tmp_path / "watched"))

@@ -1,6 +1,7 @@
 """Issue 15 through the whole stack: with an s3:// store a video job's PNG and MP4 land in the bucket, nothing
 lands on the local disk, and `genmedia download` fetches both with their sha256 checked; a video service
-SIGKILLed mid-render and restarted leaves no temporary file or object once the job completes."""
+SIGKILLed mid-render and restarted leaves no temporary file or object once the job completes; `genmedia link`
+gives a URL that serves the MP4 to anyone."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -63,6 +65,14 @@ async def test_a_video_job_on_s3_leaves_nothing_on_disk_and_downloads_verified(
                                                    "-o", "json", env=env, stdout=subprocess.PIPE,
                                                    stderr=subprocess.PIPE)
         stdout, stderr = await asyncio.wait_for(cli.communicate(), 60)
+        linker = await asyncio.create_subprocess_exec(str(venv_bin("genmedia")), "link", job.id, "--asset", "1",
+                                                      "--expires", "10m", "-o", "json", env=env,
+                                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        linked, why = await asyncio.wait_for(linker.communicate(), 60)
+        assert linker.returncode == 0, why.decode()
+        async with httpx.AsyncClient() as http:  # anyone holding the link, with no credential of ours
+            fetched = await http.get(json.loads(linked)["url"])
+        assert fetched.status_code == 200 and fetched.content == stored["video.mp4"]
     assert cli.returncode == 0, stderr.decode()
     files = json.loads(stdout)["files"]
     assert [Path(f["path"]).name for f in files] == ["image-0.png", "video.mp4"]
