@@ -65,9 +65,11 @@ def _connection_age() -> tuple[float, float] | None:
 
 ENV = Section("Every server", (
     Var("GENMEDIA_BIND_HOST", "127.0.0.1", "where the gRPC servers and /metrics listen (`0.0.0.0` in containers)"),
-    Var("GENMEDIA_<SERVICE>_PORT", "orchestrator 50051, progress 50052, image 50053, video 50054, worker 50055",
+    Var("GENMEDIA_<SERVICE>_PORT",
+        "orchestrator 50051, progress 50052, image 50053, video 50054, worker 50055, gateway 8080",
         "a service's gRPC port (the worker's serves health only; -1: none); 0 picks a free port"),
-    Var("GENMEDIA_<SERVICE>_METRICS_PORT", "orchestrator 9101, worker 9102, progress 9103, image 9104, video 9105",
+    Var("GENMEDIA_<SERVICE>_METRICS_PORT",
+        "orchestrator 9101, worker 9102, progress 9103, image 9104, video 9105, gateway 9106",
         "a process's Prometheus /metrics port; -1 disables it, 0 picks a free port"),
     Var("GENMEDIA_SHUTDOWN_GRACE_SECONDS", "10", "how long SIGTERM waits for calls in flight"),
     Var("GENMEDIA_SHUTDOWN_DELAY_SECONDS", "0",

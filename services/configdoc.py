@@ -18,6 +18,7 @@ SOURCES = (
     "genmedia.stack", "services.orchestrator.temporal", "services.orchestrator.config",
     "services.orchestrator.retention", "genmedia.policy", "genmedia.assetstore.settings",
     "genmedia.providers.settings", "services.progress.config", "services.image.config", "services.video.config",
+    "services.gateway.config",
 )
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 HEADER = """# Configuration reference

@@ -14,8 +14,9 @@ from services import configdoc
 ROOT = Path(__file__).resolve().parents[2]
 NAME = re.compile(r"GENMEDIA_[A-Z0-9_]+")
 READERS = {"env_str", "env_int", "env_float", "env_bool", "secret"}
-# Read as '' and then filled in by the code: a folder or file under GENMEDIA_VAR_DIR, ratelimit.DEFAULT_LIMITS.
-FALLBACKS = {"GENMEDIA_ASSET_URL", "GENMEDIA_LIMITS", "GENMEDIA_WEBHOOK_SECRET"}
+# Read as '' and then filled in by the code: a folder or file under GENMEDIA_VAR_DIR, ratelimit.DEFAULT_LIMITS,
+# a random session secret.
+FALLBACKS = {"GENMEDIA_ASSET_URL", "GENMEDIA_LIMITS", "GENMEDIA_WEBHOOK_SECRET", "GENMEDIA_GATEWAY_SESSION_SECRET"}
 OPS = {ast.Mult: operator.mul, ast.Add: operator.add, ast.Sub: operator.sub}
 
 
