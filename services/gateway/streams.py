@@ -116,7 +116,7 @@ async def job_events(request: web.Request) -> web.StreamResponse:
                                           page_token=request.query.get("pageToken", ""))
         return reply(await backend(request).call(request, PROGRESS, "ListJobEvents", message))
     raw = last_event_id(request)
-    if raw and not raw.isdigit():
+    if raw and not (raw.isascii() and raw.isdigit()):  # str.isdigit() alone takes "²", which int() refuses
         raise bad_request("Last-Event-ID", f"must be an event sequence (a whole number), got {raw[:40]!r}")
     after = int(raw or 0)
     if after == 0:  # the stream opens with the job's snapshot at once: its first read answers errors

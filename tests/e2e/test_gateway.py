@@ -139,8 +139,10 @@ def test_job_sse_resumes_without_loss_or_repeat(gw: Gateway) -> None:
         resumed_after_end = client.get(f"/v1/jobs/{job_id}/events", headers={
             "Accept": "text/event-stream", "Last-Event-ID": str(stored[-1])})
         assert resumed_after_end.status_code == 204  # EventSource stops reconnecting
-        assert client.get(f"/v1/jobs/{job_id}/events", headers={
-            "Accept": "text/event-stream", "Last-Event-ID": "x"}).status_code == 400
+        for bad in ("x", "\u00b2", "99999999999999999999999"):
+            refused = client.get(f"/v1/jobs/{job_id}/events", headers={"Accept": "text/event-stream"},
+                                 params={"lastEventId": bad})
+            assert refused.status_code == 400 and refused.json()["field_violations"][0]["field"] == "Last-Event-ID"
 
 
 def wait_for_event(client: httpx.Client, job_id: str, event_type: str, timeout: float = 30) -> dict:
