@@ -14,9 +14,9 @@ from genmedia.config import Section
 
 # The modules whose settings objects read GENMEDIA_* variables, in the order the reference shows them.
 SOURCES = (
-    "genmedia.config", "genmedia.servingsettings", "genmedia.auth", "genmedia.tls", "genmedia.client.rpc",
-    "genmedia.stack", "services.orchestrator.temporal", "services.orchestrator.config",
-    "services.orchestrator.retention", "genmedia.policy", "genmedia.assetstore.settings",
+    "genmedia.config", "genmedia.serving.settings", "genmedia.serving.auth", "genmedia.tls", "genmedia.client.rpc",
+    "genmedia.launcher.stack", "services.orchestrator.temporal", "services.orchestrator.config",
+    "services.orchestrator.retention", "genmedia.domain.policy", "genmedia.assetstore.settings",
     "genmedia.providers.settings", "services.progress.config", "services.image.config", "services.video.config",
     "services.gateway.config",
 )

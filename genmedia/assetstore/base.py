@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from genmedia.jobrules import MAX_JOB_ID, STORABLE_JOB_ID
+from genmedia.domain.jobrules import MAX_JOB_ID, STORABLE_JOB_ID
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 SERVICE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
-JOB_ID_PATTERN = STORABLE_JOB_ID  # (genmedia.jobrules: the one job-id rule)
+JOB_ID_PATTERN = STORABLE_JOB_ID  # (genmedia.domain.jobrules: the one job-id rule)
 
 
 class AssetError(ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 
-from genmedia.jobrules import TERMINAL_STATES
+from genmedia.domain.jobrules import TERMINAL_STATES
 
 
 class ProtoEnum(enum.IntEnum):

@@ -16,7 +16,7 @@ import grpc
 
 from genmedia.channels import aio_channel
 from genmedia.config import Section, Var, service_addr
-from genmedia.jobrules import TERMINAL_STATES
+from genmedia.domain.jobrules import TERMINAL_STATES
 from genmedia.tls import ClientTls
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc, progress_service_pb2, progress_service_pb2_grpc

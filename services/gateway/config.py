@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from genmedia.config import ConfigError, Section, Var, env_float, env_str, secret, service_addr
-from genmedia.servingsettings import ServingSettings
+from genmedia.serving.settings import ServingSettings
 from genmedia.tls import ClientTls
 
 

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import grpc
 
-from genmedia import specs
 from genmedia.assetstore import Store
-from genmedia.errors import check
-from genmedia.jobrules import storable_job_id_violations
+from genmedia.domain import specs
+from genmedia.domain.errors import check
+from genmedia.domain.jobrules import storable_job_id_violations
 from genmedia.providers.backend import Request
 from genmedia.providers.calls import generate
 from genmedia.providers.outputs import sweep_stale

@@ -18,8 +18,8 @@ from google.protobuf import json_format
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from genmedia import logs
-from genmedia.errors import error_info
+from genmedia.domain.errors import error_info
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import (
     image_service_pb2,

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from genmedia import logs
 from genmedia.assetstore import CHUNK, AssetChanged, AssetError, AssetNotFound, Store, StoreUnavailable
 from genmedia.assetstore.base import StoredObject
-from genmedia.auth import Principal
-from genmedia.errors import NotFound, ServiceError, check
-from genmedia.jobrules import TERMINAL_STATES, job_id_violations
+from genmedia.domain.errors import NotFound, ServiceError, check
+from genmedia.domain.jobrules import TERMINAL_STATES, job_id_violations
+from genmedia.serving import logs
+from genmedia.serving.auth import Principal
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2_grpc

@@ -17,12 +17,13 @@ from temporalio.common import Priority, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from genmedia import logs, notify
-from genmedia.auth import Principal
-from genmedia.errors import ServiceError, check, details_of
-from genmedia.jobrequests import DEFAULT_CONCURRENCY, DEFAULT_REVIEW_TIMEOUT, check_create_batch
-from genmedia.jobrules import DEFAULT_PRIORITY, TERMINAL_STATES, job_id_violations
-from genmedia.specs import child_id
+from genmedia.domain import notify
+from genmedia.domain.errors import ServiceError, check, details_of
+from genmedia.domain.jobrequests import DEFAULT_CONCURRENCY, DEFAULT_REVIEW_TIMEOUT, check_create_batch
+from genmedia.domain.jobrules import DEFAULT_PRIORITY, TERMINAL_STATES, job_id_violations
+from genmedia.domain.specs import child_id
+from genmedia.serving import logs
+from genmedia.serving.auth import Principal
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from genmedia.v1 import progress_service_pb2 as ps

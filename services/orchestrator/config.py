@@ -11,9 +11,9 @@ import grpc
 from genmedia.assetstore import StoreSettings
 from genmedia.channels import aio_channel
 from genmedia.config import PORTS, ConfigError, Section, Var, env_float, env_int, env_str, secret, service_addr, var_dir
-from genmedia.notify import master_secret
-from genmedia.policy import ContentPolicy
-from genmedia.servingsettings import ServingSettings
+from genmedia.domain.notify import master_secret
+from genmedia.domain.policy import ContentPolicy
+from genmedia.serving.settings import ServingSettings
 from genmedia.tls import ClientTls
 from services.orchestrator.temporal import TemporalSettings
 

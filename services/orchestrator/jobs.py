@@ -25,12 +25,13 @@ from temporalio.common import Priority, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from genmedia import logs, notify, specs
-from genmedia.auth import Principal
-from genmedia.errors import NotFound, ServiceError, check
-from genmedia.jobrequests import DEFAULT_REVIEW_TIMEOUT, RequestRules, check_create_job
-from genmedia.jobrules import ACTIVE_STATES, DEFAULT_PRIORITY, TERMINAL_STATES, job_id_violations
-from genmedia.ratelimit import RoleLimits
+from genmedia.domain import notify, specs
+from genmedia.domain.errors import NotFound, ServiceError, check
+from genmedia.domain.jobrequests import DEFAULT_REVIEW_TIMEOUT, RequestRules, check_create_job
+from genmedia.domain.jobrules import ACTIVE_STATES, DEFAULT_PRIORITY, TERMINAL_STATES, job_id_violations
+from genmedia.serving import logs
+from genmedia.serving.auth import Principal
+from genmedia.serving.ratelimit import RoleLimits
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
 from services.orchestrator.backends import BackendDirectory

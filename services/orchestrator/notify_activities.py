@@ -15,7 +15,8 @@ from google.protobuf import json_format
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from genmedia import logs, notify
+from genmedia.domain import notify
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc

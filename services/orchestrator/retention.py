@@ -29,7 +29,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from genmedia.assetstore import AssetError, Store
     from genmedia.config import ConfigError, Section, Var, env_float, env_str
-    from genmedia.jobrules import TERMINAL_STATES
+    from genmedia.domain.jobrules import TERMINAL_STATES
     from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
 
 log = logging.getLogger(__name__)

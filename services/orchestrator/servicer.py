@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from genmedia.assetstore import Store
-from genmedia.auth import caller
+from genmedia.serving.auth import caller
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc
 from services.orchestrator.assets_api import AssetCommands

@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from genmedia.assetstore import open_store
-from genmedia.reporting import BatchingProgressStub
+from genmedia.serving.reporting import BatchingProgressStub
 from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
 from services.orchestrator.activities import JobActivities
 from services.orchestrator.batch_activities import BatchActivities
@@ -31,7 +31,7 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
     channels = {name: settings.channel(addr) for name, addr in (
         ("progress", settings.progress_addr), ("image", settings.image_addr), ("video", settings.video_addr))}
     acts = JobActivities(
-        # Every activity of this worker shares batches, on one ReportProgressStream (genmedia.reporting).
+        # Every activity of this worker shares batches, on one ReportProgressStream (genmedia.serving.reporting).
         progress=BatchingProgressStub(progress_service_pb2_grpc.ProgressServiceStub(channels["progress"]),
                                       settings.rpc_timeout, stream=True),
         image=image_service_pb2_grpc.ImageServiceStub(channels["image"]),

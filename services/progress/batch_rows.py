@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable
 from types import SimpleNamespace
 
-from genmedia import logs
-from genmedia.specs import child_id
+from genmedia.domain.specs import child_id
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from services.progress import jobstate
 from services.progress.models import JobRow

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from genmedia import logs
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genmedia.config import ConfigError, Section, Var, env_float, env_int, env_str, var_dir
-from genmedia.servingsettings import ServingSettings
+from genmedia.serving.settings import ServingSettings
 
 
 def default_database_url() -> str:

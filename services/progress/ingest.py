@@ -17,8 +17,8 @@ import grpc
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from genmedia import logs
-from genmedia.errors import ServiceError
+from genmedia.domain.errors import ServiceError
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from services.progress import jobmetrics
 from services.progress.jobstate import LOGGED_EVENTS

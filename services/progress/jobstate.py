@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from genmedia.errors import NotFound, ServiceError
-from genmedia.jobrules import DEFAULT_PRIORITY, TERMINAL_STATES
+from genmedia.domain.errors import NotFound, ServiceError
+from genmedia.domain.jobrules import DEFAULT_PRIORITY, TERMINAL_STATES
 from genmedia.v1 import common_pb2 as pb
 from services.progress.models import UTC, JobRow
 

@@ -8,10 +8,11 @@ import re
 
 import grpc
 
-from genmedia import metrics, notify
-from genmedia.auth import caller
-from genmedia.errors import NotFound, check
-from genmedia.jobrules import MAX_JOB_ID, job_id_violations
+from genmedia.domain import notify
+from genmedia.domain.errors import NotFound, check
+from genmedia.domain.jobrules import MAX_JOB_ID, job_id_violations
+from genmedia.serving import metrics
+from genmedia.serving.auth import caller
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from services.progress.delivery_log import Deliveries

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from genmedia.errors import NotFound
+from genmedia.domain.errors import NotFound
 from genmedia.v1 import common_pb2 as pb
 from services.progress.models import JobCountRow, JobEventRow, JobRow
 from services.progress.queries import JobQuery, PageKey

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import NamedTuple
 
-from genmedia.errors import ServiceError
+from genmedia.domain.errors import ServiceError
 from genmedia.v1 import common_pb2 as pb
 from services.progress import batch_rows, jobmetrics, jobstate
 from services.progress.models import UTC

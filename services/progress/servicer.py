@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 import grpc
 
-from genmedia import logs
-from genmedia.auth import caller
-from genmedia.errors import InvalidArgument, NotFound, ServiceError, check
-from genmedia.jobrules import job_id_violations
+from genmedia.domain.errors import InvalidArgument, NotFound, ServiceError, check
+from genmedia.domain.jobrules import job_id_violations
+from genmedia.serving import logs
+from genmedia.serving.auth import caller
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from genmedia.jobrules import TERMINAL_STATES
+from genmedia.domain.jobrules import TERMINAL_STATES
 from genmedia.v1 import common_pb2 as pb
 from services.progress.models import JobEventRow, JobRow
 from services.progress.provider_stats import ProviderCalls, provider_calls

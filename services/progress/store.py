@@ -12,7 +12,7 @@ import logging
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from genmedia import logs
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from services.progress.feed import Feed
 from services.progress.ingest import Ingest

@@ -6,13 +6,13 @@ import math
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from genmedia import notify
-from genmedia.jobrules import MAX_JOB_ID, job_id_violations
+from genmedia.domain import notify
+from genmedia.domain.jobrules import MAX_JOB_ID, job_id_violations
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from services.progress.jobstate import TERMINAL_STATES, TYPE_STATES
 
-MAX_ID = 200  # idempotency keys and owners: their columns' width (job ids: genmedia.jobrules)
+MAX_ID = 200  # idempotency keys and owners: their columns' width (job ids: genmedia.domain.jobrules)
 EVENT_TYPES, JOB_STATES, JOB_KINDS = (frozenset(enum.values()) for enum in (pb.EventType, pb.JobState, pb.JobKind))
 PLAIN_TYPES = EVENT_TYPES - {pb.EVENT_TYPE_UNSPECIFIED, pb.EVENT_TYPE_CREATED}
 MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31, what datetimes hold

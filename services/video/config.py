@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from genmedia.assetstore import StoreSettings
 from genmedia.config import ConfigError, Section, Var, env_float, env_int, env_str
 from genmedia.providers.settings import PROVIDERS, ProviderSettings, check_chain
-from genmedia.servingsettings import ServingSettings
+from genmedia.serving.settings import ServingSettings
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 PLACEHOLDERS = ("kenburns",)

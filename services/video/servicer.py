@@ -14,10 +14,10 @@ from datetime import timedelta
 import grpc
 from PIL import Image, UnidentifiedImageError
 
-from genmedia import specs
 from genmedia.assetstore import AssetError, AssetNotFound, Store
-from genmedia.errors import InvalidArgument, check
-from genmedia.jobrules import storable_job_id_violations
+from genmedia.domain import specs
+from genmedia.domain.errors import InvalidArgument, check
+from genmedia.domain.jobrules import storable_job_id_violations
 from genmedia.providers.backend import Request
 from genmedia.providers.calls import generate
 from genmedia.providers.outputs import SourceTooLarge, load_asset, store_errors, sweep_stale

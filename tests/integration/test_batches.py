@@ -13,8 +13,8 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.testing import WorkflowEnvironment
 
 from genmedia.client import GenmediaClient
-from genmedia.errors import details_of
-from genmedia.jobrules import TERMINAL_STATES
+from genmedia.domain.errors import details_of
+from genmedia.domain.jobrules import TERMINAL_STATES
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from genmedia.v1 import progress_service_pb2 as ps

@@ -1,4 +1,4 @@
-"""ReportProgressStream and the batching stub on it (genmedia.reporting, stream=True), over real gRPC, on
+"""ReportProgressStream and the batching stub on it (genmedia.serving.reporting, stream=True), over real gRPC, on
 SQLite and on PostgreSQL: each batch is answered in order as ReportProgressBatch would answer it, and no
 report is lost or recorded twice when the stream breaks, its server shuts down, or stops answering."""
 
@@ -13,10 +13,10 @@ import time
 import grpc
 import pytest
 
-from genmedia.errors import details_of
-from genmedia.metrics import HANDLED
-from genmedia.reporting import BatchingProgressStub
-from genmedia.serving import Registration, create_server
+from genmedia.domain.errors import details_of
+from genmedia.serving.metrics import HANDLED
+from genmedia.serving.reporting import BatchingProgressStub
+from genmedia.serving.server import Registration, create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.util import await_
 
-from genmedia.errors import NotFound, ServiceError
+from genmedia.domain.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps

@@ -17,7 +17,7 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from genmedia.stack import TEMPORAL_DEV_ARGS
+from genmedia.launcher.stack import TEMPORAL_DEV_ARGS
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from services.orchestrator.notify_workflows import notification_id

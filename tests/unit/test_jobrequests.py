@@ -1,5 +1,5 @@
-"""The domain's checks of CreateJob and CreateBatch (genmedia/jobrequests.py) and the job rules
-(genmedia/jobrules.py): one list of violations for every bad field."""
+"""The domain's checks of CreateJob and CreateBatch (genmedia/domain/jobrequests.py) and the job rules
+(genmedia/domain/jobrules.py): one list of violations for every bad field."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from genmedia import jobrules
-from genmedia.errors import InvalidArgument, ServiceError
-from genmedia.jobrequests import (
+from genmedia.domain import jobrules
+from genmedia.domain.errors import InvalidArgument, ServiceError
+from genmedia.domain.jobrequests import (
     RequestRules,
     check_create_batch,
     check_create_job,
     create_batch_violations,
     create_job_violations,
 )
-from genmedia.policy import ContentPolicy
+from genmedia.domain.policy import ContentPolicy
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 

@@ -7,7 +7,7 @@ import datetime as dt
 import grpc
 import pytest
 
-from genmedia.errors import NotFound, ServiceError
+from genmedia.domain.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
 from services.progress import jobstate
 

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from genmedia.providers.backend import Output, Progress, Report, Request
-from genmedia.workers import Cancelled, in_thread
+from genmedia.serving.workers import Cancelled, in_thread
 from services.video.backends import Motion, OnFrame, UnreadableImage, VideoRequest
 
 PROGRESS_STEPS = 40  # progress messages over the frames (about every 2.5%)

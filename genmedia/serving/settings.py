@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genmedia.auth import Authenticator
 from genmedia.config import METRICS_PORTS, PORTS, ConfigError, Section, Var, env_float, env_int, env_str
+from genmedia.serving.auth import Authenticator
 from genmedia.tls import ServerTls
 
 

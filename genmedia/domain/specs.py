@@ -6,7 +6,7 @@ import hashlib
 import math
 import re
 
-from genmedia.errors import check
+from genmedia.domain.errors import check
 from genmedia.v1 import common_pb2 as pb
 
 MAX_PROMPT = 2000

@@ -19,8 +19,8 @@ import grpc
 import jwt
 
 from genmedia.config import ConfigError, Section, Var, env_str, secret
-from genmedia.errors import ServiceError
-from genmedia.ratelimit import DEFAULT_LIMITS, RateLimiter, limits_from
+from genmedia.domain.errors import ServiceError
+from genmedia.serving.ratelimit import DEFAULT_LIMITS, RateLimiter, limits_from
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The checks of a CreateJob and a CreateBatch request, in one place: every bad field comes back in one list
 of violations (`create_job_violations`), and `check_create_job` raises the one error a client sees.
-The spec rules are genmedia.specs, the notify rules genmedia.notify; this puts them together."""
+The spec rules are genmedia.domain.specs, the notify rules genmedia.domain.notify; this puts them together."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 
-from genmedia import notify, specs
-from genmedia.errors import ServiceError, check, shorten
-from genmedia.jobrules import PRIORITIES
-from genmedia.policy import ContentPolicy
+from genmedia.domain import notify, specs
+from genmedia.domain.errors import ServiceError, check, shorten
+from genmedia.domain.jobrules import PRIORITIES
+from genmedia.domain.policy import ContentPolicy
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 
 from genmedia.config import ConfigError, Section, Var, env_str
-from genmedia.errors import ServiceError
+from genmedia.domain.errors import ServiceError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 
 from genmedia.config import ConfigError
-from genmedia.errors import ServiceError
+from genmedia.domain.errors import ServiceError
 
 # Calls that start work: the tighter `create` rate limit (RetryBatch starts a batch's failed children
 # again, a redelivery sends requests out).
