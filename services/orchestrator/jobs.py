@@ -260,7 +260,10 @@ class JobManager:
                                              task_queue=s.task_queue,
                                              id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                                              priority=Priority(priority_key=job_input.priority),
-                                             rpc_timeout=timedelta(seconds=s.rpc_timeout))
+                                             rpc_timeout=timedelta(seconds=s.rpc_timeout),
+                                             # A worker of this process (role "all") takes the first workflow
+                                             # task in the start's answer, instead of polling for it.
+                                             request_eager_start=True)
         except WorkflowAlreadyStartedError:
             log.info("job already started (repeated request_id)", **logs.job(job_input.job_id))
             return False
