@@ -1,7 +1,8 @@
 """Workflow and activity inputs and the workflow's status: plain dataclasses, so fields can be added
 compatibly. Specs, assets and errors travel as proto JSON (readable in the Temporal UI)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the SDK reads these types (typing.get_type_hints) for every
+# payload it decodes, and string annotations would be compiled again each time.
 
 from dataclasses import dataclass, field
 from typing import Any
