@@ -11,6 +11,7 @@ import genmedia
 from genmedia.cli import batch, completion, control, exitcodes, follow, monitor, notify, options, reads, submit
 from genmedia.cli.context import Context
 from genmedia.cli.failures import report_error
+from genmedia.cli.interrupt import interruptible
 from genmedia.cli.output import MODES, Output, usage_error
 from genmedia.client.errors import RpcError
 from genmedia.config import ConfigError
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     args.parser = parser
     out = Output(args.output)
     try:
-        code = asyncio.run(run(Context(args, out)))
+        code = asyncio.run(interruptible(run(Context(args, out))))
     except ConfigError as error:  # a GENMEDIA_TLS_* setting that cannot be used
         out.error(usage_error(str(error)))
         code = exitcodes.USAGE
