@@ -27,8 +27,9 @@ from services.orchestrator.server import build_registrations as api_registration
 from services.orchestrator.workflows import GenerationJobWorkflow
 
 CALLERS = int(os.environ.get("GENMEDIA_BENCH_CREATE_CALLERS", "20"))
-CALLS = int(os.environ.get("GENMEDIA_BENCH_CREATE_CALLS", "400"))  # per round and side
-ROUNDS = int(os.environ.get("GENMEDIA_BENCH_CREATE_ROUNDS", "4"))
+# Short rounds, alternating, pooled: a stall of the shared machine hits both sides alike.
+CALLS = int(os.environ.get("GENMEDIA_BENCH_CREATE_CALLS", "100"))  # per round and side
+ROUNDS = int(os.environ.get("GENMEDIA_BENCH_CREATE_ROUNDS", "16"))
 
 
 async def callers(one) -> list[float]:
@@ -47,7 +48,7 @@ async def callers(one) -> list[float]:
 
 
 async def run(var: str, env: WorkflowEnvironment) -> list[dict]:
-    print(f"\nCreateJob at {CALLERS} concurrent callers, {ROUNDS} alternating rounds of {CALLS} calls each")
+    print(f"\nCreateJob at {CALLERS} concurrent callers, {ROUNDS} alternating rounds of {CALLS} calls a side")
     queue = f"bench-create-{uuid.uuid4().hex[:8]}"  # polled by nobody
     spec = pb.JobSpec(image=pb.ImageSpec(prompt="a lighthouse at dusk"))
     async with progress_process("sqlite", var) as (_, progress_port):
@@ -74,22 +75,24 @@ async def run(var: str, env: WorkflowEnvironment) -> list[dict]:
         try:
             await callers(start)  # warm-up of both
             await callers(create)
-            bare, full, ratios = [], [], []
-            for _ in range(ROUNDS):
-                b, f = await callers(start), await callers(create)
-                bare += b
-                full += f
-                ratios.append(percentile(f, 99) / percentile(b, 99))
+            bare, full = [], []
+            for n in range(ROUNDS):
+                first, second = (start, create) if n % 2 == 0 else (create, start)
+                a, b = await callers(first), await callers(second)
+                bare += a if first is start else b
+                full += b if first is start else a
         finally:
             await api_channel.close()
             await channel.close()
             await api.stop(0)
     ratio = percentile(full, 99) / percentile(bare, 99)
+    halves = [percentile(f, 99) / percentile(b, 99) for f, b in ((full[:len(full) // 2], bare[:len(bare) // 2]),
+                                                                  (full[len(full) // 2:], bare[len(bare) // 2:]))]
     print(f"{'baseline: bare start_workflow':<44} p50 {statistics.median(bare):7.2f} ms   "
           f"p99 {percentile(bare, 99):7.2f} ms")
     print(f"{'CreateJob (record and start)':<44} p50 {statistics.median(full):7.2f} ms   "
           f"p99 {percentile(full, 99):7.2f} ms   ratio p99 {ratio:.2f}x "
-          f"[rounds {min(ratios):.2f}-{max(ratios):.2f}], p50 {statistics.median(full) / statistics.median(bare):.2f}x"
+          f"[halves {min(halves):.2f}-{max(halves):.2f}], p50 {statistics.median(full) / statistics.median(bare):.2f}x"
           f" (goal p99 <= 1.2x)")
     return [{"name": f"CreateJob p99, {CALLERS} concurrent callers", "value": percentile(full, 99), "unit": "ms",
              "baseline": percentile(bare, 99), "ratio": ratio, "goal": "<= 1.2x"}]
