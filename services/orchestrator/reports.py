@@ -10,10 +10,11 @@ import grpc
 from google.protobuf import json_format
 from temporalio import activity
 
+from genmedia.reporting import BatchingProgressStub
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2
-from services.orchestrator.activities import JobActivities, classify
-from services.orchestrator.model import EventsInput
+from services.orchestrator.activities import JobActivities, classify, event_request
+from services.orchestrator.model import EventInput, EventsInput
 
 STEPS = (pb.JOB_STEP_IMAGE_GENERATION, pb.JOB_STEP_VIDEO_GENERATION)
 
@@ -34,17 +35,31 @@ class JobReports:
             left = sum(estimates[i] for i in batch.eta_steps)
             batch.events[-1].eta = (datetime.now(UTC) + timedelta(seconds=left)).isoformat()
         try:
-            for n, event in enumerate(batch.events):
-                try:
-                    await self.acts.send_event(event)
-                except grpc.aio.AioRpcError as err:
-                    if n or not batch.record or err.code() != grpc.StatusCode.NOT_FOUND:
-                        raise
-                    await self._record_created(batch.record)  # the API's record is late, or was lost
-                    await self.acts.send_event(event)
+            answers = await self._send(batch.events)
+            if batch.record and _not_found(answers[0]):
+                await self._record_created(batch.record)  # the API's record is late, or was lost
+                answers = await self._send(batch.events)
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    raise answer
         except grpc.aio.AioRpcError as err:
             raise classify(err) from None
         return estimates
+
+    async def _send(self, events: list[EventInput]) -> list:
+        """Each event's answer or error, in order: in one batch when the stub batches (genmedia.reporting),
+        else one call after another until one fails."""
+        requests = [event_request(event) for event in events]
+        progress = self.acts.progress
+        if isinstance(progress, BatchingProgressStub):
+            return await progress.report_together(requests, timeout=self.acts.rpc_timeout)
+        answers: list = []
+        for request in requests:
+            try:
+                answers.append(await progress.ReportProgress(request, timeout=self.acts.rpc_timeout))
+            except grpc.aio.AioRpcError as err:
+                return [*answers, err]
+        return answers
 
     async def _record_created(self, record: dict) -> None:
         """The job's CREATED record, as the API sends it: whichever of the two comes second is a duplicate."""
@@ -56,3 +71,7 @@ def created_request(job: pb.Job) -> progress_service_pb2.ReportProgressRequest:
     """The report that records a new job (PENDING), keyed "created": the API's and the workflow's are one."""
     event = pb.JobEvent(job_id=job.id, type=pb.EVENT_TYPE_CREATED, state=pb.JOB_STATE_PENDING, message="queued")
     return progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="created", job=job)
+
+
+def _not_found(answer: object) -> bool:
+    return isinstance(answer, grpc.aio.AioRpcError) and answer.code() == grpc.StatusCode.NOT_FOUND
