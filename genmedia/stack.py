@@ -203,7 +203,8 @@ class Stack:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    console = Console()
+    # Piped into a file or another program, the table keeps whole addresses rather than wrapping at 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     stack = Stack(Layout(var_dir()), console)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -226,7 +227,7 @@ async def _main(args: argparse.Namespace) -> int:
         console.print(f"web console: http://127.0.0.1:{stack.layout.ports['gateway']}/", soft_wrap=True)
         if not _auth_enabled():
             console.print("[yellow]authentication is OFF:[/] every caller is 'anonymous' with full access "
-                          "(fine on this machine; see the README's Security section before sharing it)")
+                          "(fine on this machine; see docs/security.md before sharing it)")
         if stack.layout.env()["GENMEDIA_NOTIFY_PRIVATE_ADDRESSES"] == "allow":
             console.print("[yellow]notifications may go to private and loopback addresses[/] "
                           "(GENMEDIA_NOTIFY_PRIVATE_ADDRESSES=allow: set it to refuse before sharing the stack)")

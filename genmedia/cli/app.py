@@ -8,7 +8,19 @@ import asyncio
 import sys
 
 import genmedia
-from genmedia.cli import batch, completion, control, exitcodes, follow, monitor, notify, options, reads, submit
+from genmedia.cli import (
+    assets,
+    batch,
+    completion,
+    control,
+    exitcodes,
+    follow,
+    monitor,
+    notify,
+    options,
+    reads,
+    submit,
+)
 from genmedia.cli.context import Context
 from genmedia.cli.failures import report_error
 from genmedia.cli.interrupt import interruptible
@@ -18,7 +30,7 @@ from genmedia.config import ConfigError
 
 DESCRIPTION = "genmedia: submit image and video jobs and batches, read them, list them, watch them live."
 # One module per group of commands; each registers its commands with their handlers.
-COMMANDS = (submit, reads, follow, monitor, control, batch, notify, completion)
+COMMANDS = (submit, reads, follow, monitor, control, assets, batch, notify, completion)
 
 
 class Parser(argparse.ArgumentParser):

@@ -15,4 +15,5 @@ OPENAPI: web.AppKey[dict] = web.AppKey("openapi", dict)
 SERVING: web.AppKey[asyncio.Event] = web.AppKey("serving", asyncio.Event)  # cleared at SIGTERM
 DRAINING: web.AppKey[asyncio.Event] = web.AppKey("draining", asyncio.Event)  # set when open streams must end
 AUTHORIZATION: web.RequestKey[str] = web.RequestKey("authorization", str)  # sent to the services ("": none)
+FIRST_BYTE: web.RequestKey[float] = web.RequestKey("first_byte", float)  # perf_counter() when headers went out
 SESSION: web.RequestKey[Any] = web.RequestKey("session")  # the session cookie that authenticated it, or None

@@ -17,7 +17,17 @@ from services.gateway import assets, jobs, login, openapi, seed, streams
 from services.gateway.backend import Backend
 from services.gateway.config import Settings
 from services.gateway.errors import ApiError
-from services.gateway.keys import AUTHORIZATION, BACKEND, DRAINING, OPENAPI, SERVING, SESSION, SESSIONS, SETTINGS
+from services.gateway.keys import (
+    AUTHORIZATION,
+    BACKEND,
+    DRAINING,
+    FIRST_BYTE,
+    OPENAPI,
+    SERVING,
+    SESSION,
+    SESSIONS,
+    SETTINGS,
+)
 from services.gateway.sessions import Sessions
 
 log = logging.getLogger(__name__)
@@ -65,10 +75,16 @@ async def middleware(request: web.Request, handler) -> web.StreamResponse:
         response = ApiError(500, "INTERNAL", "the gateway failed to answer; the error is in its log").response()
     route = route_name(request)
     REQUESTS.labels(request.method, route, str(response.status)).inc()
-    LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-    if not response.prepared:
-        response.headers.update(SECURITY_HEADERS)
+    # A stream (SSE, a download) was prepared in its handler: its latency is to its headers, not to its end.
+    LATENCY.labels(request.method, route).observe(request.get(FIRST_BYTE, time.perf_counter()) - started)
     return response
+
+
+async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Just before the headers go out, for every answer, streams included."""
+    request[FIRST_BYTE] = time.perf_counter()
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -100,6 +116,7 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/", console)
     app.router.add_static("/static/", STATIC, append_version=True)
+    app.on_response_prepare.append(on_prepare)
 
     async def close_backend(app: web.Application) -> None:
         await app[BACKEND].close()

@@ -1,6 +1,7 @@
 """Server-Sent Events: one job's events (`/v1/jobs/{id}/events`) and every event of the caller's jobs
 (`/v1/events`). Each SSE id is where to resume: the job's event sequence, or the feed cursor across jobs;
-a browser's EventSource sends it back as Last-Event-ID when it reconnects, so nothing is lost or repeated."""
+a browser's EventSource sends it back as Last-Event-ID when it reconnects, so nothing is lost or repeated.
+Errors are answered as JSON before the stream starts (docs/gateway.md, "Server-Sent Events")."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import Gauge
 
+from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from services.gateway.backend import PROGRESS
 from services.gateway.errors import ApiError, bad_request
@@ -21,6 +25,11 @@ from services.gateway.messages import int_param, job_filter, reply, to_json
 
 routes = web.RouteTableDef()
 RETRY_MS = 1000
+TERMINAL = frozenset({pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED})
+JOB_EVENTS, FEED = "/v1/jobs/{id}/events", "/v1/events"
+OPEN_STREAMS = Gauge("genmedia_gateway_open_streams", "Server-Sent Events streams open now, by route.", ("route",))
+for _route in (JOB_EVENTS, FEED):
+    OPEN_STREAMS.labels(_route)  # at 0 from the start, so a panel shows 0 rather than nothing
 
 
 def last_event_id(request: web.Request) -> str:
@@ -36,24 +45,30 @@ def frame(event: str, data: Any, id: str | None = None) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
-async def send(request: web.Request, frames: AsyncIterator[bytes]) -> web.StreamResponse:
-    """Answers the first frame's errors as JSON (before any byte is sent), then streams. A stream that has
-    nothing to send (resumed after the end) is 204, which tells EventSource to stop reconnecting."""
+async def send(request: web.Request, frames: AsyncIterator[bytes], route: str, checked: bool = False
+               ) -> web.StreamResponse:
+    """Streams `frames` as SSE. Unless `checked` (the caller already knows the stream is allowed and has
+    something to wait for), the first frame is read before any byte is sent, so its errors are answered as
+    JSON, and a stream with nothing to send (resumed after the end) is 204, which tells EventSource to stop
+    reconnecting."""
     async with contextlib.aclosing(frames):
-        first = await anext(frames, None)
-        if first is None:
-            return web.Response(status=204)
+        first = b""
+        if not checked:
+            first = await anext(frames, None)
+            if first is None:
+                return web.Response(status=204)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                                "X-Accel-Buffering": "no"})
         await response.prepare(request)
-        await response.write(f"retry: {RETRY_MS}\n\n".encode() + first)
-        try:
-            async for chunk in until_draining(request.app[DRAINING], frames):
-                await response.write(chunk)
-        except (ConnectionResetError, ConnectionError, ApiError):
-            # The client went away, or the service behind failed mid-stream (the client resumes from its
-            # Last-Event-ID); closing `frames` cancels the call behind it.
-            pass
+        with OPEN_STREAMS.labels(route).track_inprogress():
+            try:
+                await response.write(f"retry: {RETRY_MS}\n\n".encode() + first)
+                async for chunk in until_draining(request.app[DRAINING], frames):
+                    await response.write(chunk)
+            except (ConnectionResetError, ConnectionError, ApiError):
+                # The client went away, or the service behind failed mid-stream (the client resumes from its
+                # Last-Event-ID); closing `frames` cancels the call behind it.
+                pass
         return response
 
 
@@ -93,7 +108,7 @@ async def job_frames(request: web.Request, job_id: str, after: int) -> AsyncIter
             yield b": heartbeat\n\n"
 
 
-@routes.get("/v1/jobs/{id}/events")
+@routes.get(JOB_EVENTS)
 async def job_events(request: web.Request) -> web.StreamResponse:
     job_id = request.match_info["id"]
     if not wants_stream(request):
@@ -101,9 +116,27 @@ async def job_events(request: web.Request) -> web.StreamResponse:
                                           page_token=request.query.get("pageToken", ""))
         return reply(await backend(request).call(request, PROGRESS, "ListJobEvents", message))
     raw = last_event_id(request)
-    if raw and not raw.isdigit():
+    if raw and not (raw.isascii() and raw.isdigit()):  # str.isdigit() alone takes "²", which int() refuses
         raise bad_request("Last-Event-ID", f"must be an event sequence (a whole number), got {raw[:40]!r}")
-    return await send(request, job_frames(request, job_id, int(raw or 0)))
+    after = int(raw or 0)
+    if after == 0:  # the stream opens with the job's snapshot at once: its first read answers errors
+        return await send(request, job_frames(request, job_id, 0), JOB_EVENTS)
+    if not await resumable(request, job_id, after):
+        return web.Response(status=204)
+    return await send(request, job_frames(request, job_id, after), JOB_EVENTS, checked=True)
+
+
+async def resumable(request: web.Request, job_id: str, after: int) -> bool:
+    """Whether a resume after `after` has anything to wait for, asked with GetJob first (as the caller: another
+    user's job is 404 as JSON). WatchJob would say nothing at all until the next event or heartbeat when the
+    caller is up to date, and the browser would wait for the response's headers that long."""
+    job = await backend(request).call(request, PROGRESS, "GetJob", js.GetJobRequest(job_id=job_id))
+    if after > job.last_sequence:
+        raise ApiError(400, "OUT_OF_RANGE", f"Last-Event-ID: {after} is beyond the last event {job.last_sequence} "
+                       f"of job {job_id!r}", [("Last-Event-ID", f"must be at most {job.last_sequence}")],
+                       reason="AFTER_SEQUENCE_OUT_OF_RANGE")
+    # Ended and nothing after `after`: WatchJob would end at once, so EventSource is told to stop.
+    return not (job.state in TERMINAL and after == job.last_sequence)
 
 
 async def feed_frames(request: web.Request, message: ps.WatchJobsRequest) -> AsyncIterator[bytes]:
@@ -114,7 +147,7 @@ async def feed_frames(request: web.Request, message: ps.WatchJobsRequest) -> Asy
             yield frame("heartbeat", {}, item.cursor)
 
 
-@routes.get("/v1/events")
+@routes.get(FEED)
 async def events(request: web.Request) -> web.StreamResponse:
     message = ps.WatchJobsRequest(filter=job_filter(request), cursor=last_event_id(request))
-    return await send(request, feed_frames(request, message))
+    return await send(request, feed_frames(request, message), FEED)  # its first message comes at once

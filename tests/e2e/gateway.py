@@ -38,11 +38,12 @@ class Gateway:
 
 
 @contextmanager
-def gateway_stack(base: Path) -> Iterator[Gateway]:
+def gateway_stack(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[Gateway]:
     keys = base / "keys.json"
     keys.write_text(json.dumps([{"key": ALICE, "user": "alice", "role": "user"},
                                 {"key": BOB, "user": "bob", "role": "user"}]))
-    env = {"GENMEDIA_API_KEYS_FILE": str(keys), "GENMEDIA_INTERNAL_TOKEN": "internal-token-for-tests-0123", **JWT}
+    env = {"GENMEDIA_API_KEYS_FILE": str(keys), "GENMEDIA_INTERNAL_TOKEN": "internal-token-for-tests-0123", **JWT,
+           **(extra_env or {})}
     with start_stack(base / "var", env) as stack:
         yield Gateway(stack, f"http://127.0.0.1:{stack.env['GENMEDIA_GATEWAY_PORT']}")
 

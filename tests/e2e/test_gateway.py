@@ -14,13 +14,16 @@ import pytest
 
 from tests.e2e.gateway import BOB, Gateway, gateway_stack, jwt_for, sse, wait_state
 
+# Far longer than any wait here: a stream that needed a heartbeat to start would time out its read.
+HEARTBEAT_SECONDS = 600
 IMAGE = {"spec": {"kind": "JOB_KIND_IMAGE", "image": {"prompt": "a red kite over dunes", "width": 256,
                                                       "height": 256}}, "labels": {"suite": "gateway"}}
 
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    with gateway_stack(tmp_path_factory.mktemp("gateway")) as gateway:
+    env = {"GENMEDIA_WATCH_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)}
+    with gateway_stack(tmp_path_factory.mktemp("gateway"), env) as gateway:
         yield gateway
 
 
@@ -136,8 +139,53 @@ def test_job_sse_resumes_without_loss_or_repeat(gw: Gateway) -> None:
         resumed_after_end = client.get(f"/v1/jobs/{job_id}/events", headers={
             "Accept": "text/event-stream", "Last-Event-ID": str(stored[-1])})
         assert resumed_after_end.status_code == 204  # EventSource stops reconnecting
-        assert client.get(f"/v1/jobs/{job_id}/events", headers={
-            "Accept": "text/event-stream", "Last-Event-ID": "x"}).status_code == 400
+        for bad in ("x", "\u00b2", "99999999999999999999999"):
+            refused = client.get(f"/v1/jobs/{job_id}/events", headers={"Accept": "text/event-stream"},
+                                 params={"lastEventId": bad})
+            assert refused.status_code == 400 and refused.json()["field_violations"][0]["field"] == "Last-Event-ID"
+
+
+def wait_for_event(client: httpx.Client, job_id: str, event_type: str, timeout: float = 30) -> dict:
+    """The job's newest recorded event, once it is of `event_type`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        newest = client.get(f"/v1/jobs/{job_id}/events").json()["events"][-1]
+        if newest["type"] == event_type:
+            return newest
+        assert time.monotonic() < deadline, f"job {job_id}'s newest event is still {newest['type']}"
+        time.sleep(0.2)
+
+
+def test_a_resume_with_nothing_new_gets_its_headers_at_once(gw: Gateway) -> None:
+    """A job waiting for review has nothing new to say; resuming its stream must still answer 200 with the
+    SSE headers at once (this stack's progress service heartbeats only every 10 minutes, and the read timeout
+    is far shorter), and the events that follow arrive on that stream. Errors still come first, as JSON."""
+    with gw.client() as client:
+        job_id = client.post("/v1/jobs", json={**IMAGE, "review": True}).json()["id"]
+        wait_state(client, job_id, {"AWAITING_REVIEW"})
+        last = int(wait_for_event(client, job_id, "EVENT_TYPE_AWAITING_REVIEW")["sequence"])
+        headers = {"Accept": "text/event-stream", "Last-Event-ID": str(last)}
+        timeout = httpx.Timeout(HEARTBEAT_SECONDS / 20)
+        with client.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=timeout) as response:
+            assert response.status_code == 200 and response.headers["content-type"] == "text/event-stream"
+            assert response.headers["x-content-type-options"] == "nosniff"
+            items = sse(response)
+            approved = client.post(f"/v1/jobs/{job_id}/review", json={"decision": "REVIEW_DECISION_APPROVE"})
+            assert approved.status_code == 200, approved.text
+            rest = []
+            for item in items:
+                rest.append(item)
+                if item["data"]["type"] == "EVENT_TYPE_COMPLETED":
+                    break
+        stored = [int(e["sequence"]) for e in client.get(f"/v1/jobs/{job_id}/events").json()["events"]]
+        assert [int(item["id"]) for item in rest] == [s for s in stored if s > last]
+        beyond = client.get(f"/v1/jobs/{job_id}/events", headers={**headers, "Last-Event-ID": str(stored[-1] + 5)})
+        assert beyond.status_code == 400 and beyond.json()["field_violations"][0]["field"] == "Last-Event-ID"
+    with gw.client(BOB) as bob:
+        other = bob.get(f"/v1/jobs/{job_id}/events", headers=headers)
+        assert other.status_code == 404 and other.json()["code"] == "NOT_FOUND"
+    with gw.client(None) as anonymous:
+        assert anonymous.get(f"/v1/jobs/{job_id}/events", headers=headers).status_code == 401
 
 
 def test_events_feed_resumes_with_cursor(gw: Gateway) -> None:

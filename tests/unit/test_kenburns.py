@@ -25,7 +25,7 @@ def still() -> bytes:
 def render(still: bytes, out: Path, motion: Motion = Motion.ZOOM_IN, fps: int = 12, frames: int = 12) -> list:
     progress: list[tuple[int, int]] = []
     request = VideoRequest(image=still, width=96, height=64, fps=fps, frame_count=frames, motion=motion)
-    out.write_bytes(KenBurnsBackend().render(request, lambda *p: progress.append(p), threading.Event()))
+    KenBurnsBackend().render(request, out, lambda *p: progress.append(p), threading.Event())
     return progress
 
 
@@ -92,11 +92,11 @@ def test_cancel_stops_at_the_next_frame(still: bytes, tmp_path: Path) -> None:
 
     request = VideoRequest(still, 96, 64, 12, 24, Motion.ZOOM_IN)
     with pytest.raises(Cancelled):
-        KenBurnsBackend().render(request, on_frame, cancel)
+        KenBurnsBackend().render(request, tmp_path / "cancelled.mp4", on_frame, cancel)
     assert seen == [1, 2, 3]
 
 
 def test_an_undecodable_image_is_reported_as_such(tmp_path: Path) -> None:
     request = VideoRequest(b"\x89PNG\r\n\x1a\n" + b"\0" * 40, 96, 64, 12, 12, Motion.ZOOM_IN)
     with pytest.raises(UnreadableImage):
-        KenBurnsBackend().render(request, lambda *_: None, threading.Event())
+        KenBurnsBackend().render(request, tmp_path / "bad.mp4", lambda *_: None, threading.Event())

@@ -7,6 +7,7 @@ import io
 import math
 import threading
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -18,7 +19,7 @@ from services.video.backends import Motion, OnFrame, UnreadableImage, VideoReque
 
 PROGRESS_STEPS = 40  # progress messages over the frames (about every 2.5%)
 # Fragmented MP4 (moov first, then fragments): playable while it downloads, like +faststart, and written in
-# one pass to memory (faststart needs a second pass over a named file).
+# one pass as it is encoded (faststart needs a second pass over the whole file).
 MOVFLAGS = "+frag_keyframe+empty_moov+default_base_moof"
 
 ZOOM = 0.2  # a zoom shows 80% of the widest window at its closest
@@ -78,27 +79,33 @@ class KenBurnsBackend:
                              frame_count=round(request.duration_seconds * request.fps), motion=Motion(request.motion))
         n = video.frame_count
         every = max(1, n // PROGRESS_STEPS)
+        dest = request.scratch(".mp4")  # the MP4 goes to disk as it is encoded, never whole in memory
 
-        def work(emit, cancel: threading.Event) -> bytes:
+        def work(emit, cancel: threading.Event) -> None:
             def on_frame(done: int, total: int) -> None:
                 if done % every == 0 or done == total:
                     emit(Progress(99.0 * done / total, f"encoded {done}/{total} frames"))
 
-            return self.render(video, on_frame, cancel)
+            self.render(video, dest, on_frame, cancel)
 
         report(Progress(0.0, f"rendering {n} frames of {video.width}x{video.height} at {video.fps} fps"))
-        return [Output(await in_thread(work, report), "video/mp4")]
+        try:
+            await in_thread(work, report)
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+        return [Output(content_type="video/mp4", path=dest)]
 
     async def aclose(self) -> None:
         return None
 
-    def render(self, request: VideoRequest, on_frame: OnFrame, cancel: threading.Event) -> bytes:
-        """The MP4; raises Cancelled once cancel is set, UnreadableImage for an image it cannot decode."""
+    def render(self, request: VideoRequest, dest: Path, on_frame: OnFrame, cancel: threading.Event) -> None:
+        """Writes the MP4 to `dest`; raises Cancelled once cancel is set, UnreadableImage for an image it cannot
+        decode (what it wrote so far is the caller's to remove)."""
         image = load_image(request.image)
         size = (request.width, request.height)
         n = request.frame_count
-        out = io.BytesIO()
-        with av.open(out, mode="w", format="mp4", options={"movflags": MOVFLAGS}) as container:
+        with av.open(str(dest), mode="w", format="mp4", options={"movflags": MOVFLAGS}) as container:
             stream = container.add_stream("libx264", rate=request.fps)
             stream.width, stream.height, stream.pix_fmt = request.width, request.height, "yuv420p"
             # x264's macroblock tree gives different bytes from run to run on short, tiny clips (seen at
@@ -118,4 +125,3 @@ class KenBurnsBackend:
                 if self.frame_delay and cancel.wait(self.frame_delay):
                     raise Cancelled
             container.mux(stream.encode(None))
-        return out.getvalue()
