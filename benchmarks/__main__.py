@@ -113,6 +113,10 @@ async def run(var: Path) -> None:
                 await bench.run(str(var))
             await batch.run(str(var), env)
             await asset_download.run(str(var), env.client.service_client.config.target_host)
+            from benchmarks import create_latency, throughput  # orchestration: issue 19 points 2 and 4
+
+            await throughput.run(str(var), env)
+            await create_latency.run(str(var), env)
         await providers.run(str(var), env)
     finally:
         await channel.close()

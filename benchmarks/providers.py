@@ -92,15 +92,24 @@ async def direct_calls(base_url: str, count: int) -> list[float]:
     return latencies
 
 
-async def one_job(client: GenmediaClient) -> float:
-    """CreateJob to the COMPLETED event seen on WatchJob (ms)."""
-    began = time.perf_counter()
+async def one_job(client: GenmediaClient, stages: dict[str, list[float]] | None = None) -> float:
+    """CreateJob to the COMPLETED event seen on WatchJob (ms); the time between its events (the store's
+    clock, this machine's) goes to `stages`."""
+    began, wall = time.perf_counter(), time.time()
     job = await client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="a kite", width=256, height=256)))
+    events = []
     async for message in client.watch(job.id, after_sequence=1):
-        if message.WhichOneof("payload") == "event" and message.event.state in (
-                pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
-            assert message.event.state == pb.JOB_STATE_COMPLETED, message.event.error
-            break
+        if message.WhichOneof("payload") == "event":
+            events.append((message.event, time.time()))
+            if message.event.state in (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
+                assert message.event.state == pb.JOB_STATE_COMPLETED, message.event.error
+                break
+    if stages is not None:
+        stamps = [("submit", wall)] + [(pb.EventType.Name(e.type).removeprefix("EVENT_TYPE_").lower(),
+                                        e.time.ToNanoseconds() / 1e9) for e, _ in events]
+        stamps.append(("seen by the watcher", events[-1][1]))
+        for (a, t0), (b, t1) in zip(stamps, stamps[1:], strict=False):
+            stages.setdefault(f"{a} -> {b}", []).append((t1 - t0) * 1000)
     return (time.perf_counter() - began) * 1000
 
 
@@ -143,7 +152,8 @@ async def run(var: str, env: WorkflowEnvironment) -> None:
         try:
             direct = await direct_calls(base_url, LATENCY_JOBS)
             await one_job(client)  # warm-up
-            jobs = [await one_job(client) for _ in range(LATENCY_JOBS)]
+            stages: dict[str, list[float]] = {}
+            jobs = [await one_job(client, stages) for _ in range(LATENCY_JOBS)]
             began = time.time()
             load_started = time.perf_counter()
             await under_load(client)
@@ -169,6 +179,8 @@ async def run(var: str, env: WorkflowEnvironment) -> None:
     print(f"{f'{JOBS} jobs at once':<44} {elapsed:7.1f} s ({JOBS / elapsed:.1f} jobs/s); provider busy "
           f"{busy:.1%} of {LIMIT} slots over {span:.1f} s (goal >= 90%); at most {simulator.most} at once, "
           f"{simulator.refused} refused (goal <= {LIMIT}, 0)")
+    print("    where a job's time goes (p50 ms): " + ", ".join(
+        f"{name} {statistics.median(ms):.1f}" for name, ms in stages.items() if len(ms) == len(jobs)))
     first = min(s[0] for s in simulator.spans if s[0] >= began) - began
     print(f"{'idle gap of a slot between two requests':<44} p50 {statistics.median(gaps):7.1f} ms   "
           f"p95 {percentile(gaps, 95):7.1f} ms; first request {first:.2f} s after the submits began")

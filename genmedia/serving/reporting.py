@@ -171,6 +171,20 @@ class BatchingProgressStub:
             # Still sent (or being sent) with the others: ReportProgress is idempotent per key.
             raise _error(grpc.StatusCode.DEADLINE_EXCEEDED.value[0], "Deadline Exceeded") from None
 
+    async def report_together(self, requests: list[ps.ReportProgressRequest], timeout: float | None = None
+                              ) -> list[ps.ReportProgressResponse | grpc.aio.AioRpcError]:
+        """Reports queued at once, so that they leave in one batch when none is on the wire (in order, as
+        ever); each one's answer or error."""
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in requests]
+        self._queue.extend(_Waiting(request, future) for request, future in zip(requests, futures, strict=True))
+        self._pump()
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.gather(*futures, return_exceptions=True)
+        except TimeoutError:
+            raise _error(grpc.StatusCode.DEADLINE_EXCEEDED.value[0], "Deadline Exceeded") from None
+
     def _pump(self) -> None:
         while self._queue and len(self._sending) < self._slots:
             batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]

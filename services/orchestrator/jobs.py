@@ -39,6 +39,7 @@ from services.orchestrator.batch_activities import cancel_pending
 from services.orchestrator.config import Settings, StepPolicy
 from services.orchestrator.lost import silent_failure
 from services.orchestrator.model import JobInput, NotifyPolicyInput, ReviewInput, StepPolicyInput
+from services.orchestrator.reports import created_request
 from services.orchestrator.snapshot import status_to_job
 from services.orchestrator.workflows import GenerationJobWorkflow
 
@@ -143,12 +144,10 @@ class JobManager:
         job.update_time.CopyFrom(job.create_time)
         if self.limits and (not request.request_id or not await self.exists(job_id)):
             await self.check_quota(principal)  # a repeat of a request_id does not count again
-        # A repeated request_id: the same job (its workflow is started if the first request could not), or
-        # ALREADY_EXISTS when it asks for something else.
-        repeated = await self._record_created(job)  # the store keeps the notify settings unredacted
+        record = json_format.MessageToDict(job, preserving_proto_field_name=True)  # notify settings unredacted
         settings = json_format.MessageToDict(job.notify, preserving_proto_field_name=True)
+        created = created_request(job)  # the store keeps the notify settings unredacted
         job.notify.CopyFrom(notify.redacted(job.notify))  # as users see it, and as the store answers
-        existing = await self._existing(job) if repeated else None
         s = self.settings
         job_input = JobInput(
             job_id=job_id, kind=spec.kind, spec=json_format.MessageToDict(spec, preserving_proto_field_name=True),
@@ -157,29 +156,68 @@ class JobManager:
             video_policy=step_policy(s.video_policy, s.video_task_queue), priority=job.priority,
             deadline=job.deadline.ToJsonString() if job.HasField("deadline") else "", review=job.review,
             review_timeout_s=job.review_timeout.ToTimedelta().total_seconds() if job.review else 0.0,
-            notify=settings or None, notify_policy=notify_policy(s) if settings else None,
+            notify=settings or None, notify_policy=notify_policy(s) if settings else None, record=record,
         )
+        # The record and the start at once (docs/orchestration.md, "Creating a job"): the workflow records the
+        # job itself if the API's record never lands, so a started job is never lost to the store.
+        repeated, started = await asyncio.gather(self._record_created(created), self._start(job_input),
+                                                  return_exceptions=True)
+        if isinstance(repeated, BaseException):
+            transient = isinstance(repeated, ServiceError) and repeated.code == grpc.StatusCode.UNAVAILABLE
+            if started is True and (not request.request_id or not transient):
+                await self._undo_start(job, f"the job could not be recorded: {repeated}")
+            raise repeated  # with a request_id, a repeat answers the job its workflow records
+        # A repeated request_id: the same job (its workflow is started if the first request could not), or
+        # ALREADY_EXISTS when it asks for something else.
         try:
-            # Activities inherit the workflow's priority, so a backlog on any task queue is served by it.
-            await self.client.start_workflow(GenerationJobWorkflow.run, job_input, id=job_id,
-                                             task_queue=s.task_queue,
-                                             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                                             priority=Priority(priority_key=job.priority),
-                                             rpc_timeout=timedelta(seconds=s.rpc_timeout))
-        except WorkflowAlreadyStartedError:
-            log.info("job already started (repeated request_id)", **logs.job(job_id))
-        except RPCError as err:
+            existing = await self._existing(job) if repeated else None
+        except ServiceError as err:
+            if started is True and err.code == grpc.StatusCode.ALREADY_EXISTS:
+                # The first request's start had failed, and this one started another spec under its id.
+                await self._undo_start(job, f"its request_id was used again for another job: {err.message}")
+            raise
+        if isinstance(started, RPCError):
             if not request.request_id:
-                await self.record_start_failure(job, err)  # nobody can retry this job: don't leave it PENDING
-            raise unavailable("temporal", err) from err
+                await self.record_start_failure(job, started)  # nobody can retry this job: don't leave it PENDING
+            raise unavailable("temporal", started) from started
+        if isinstance(started, BaseException):
+            raise started
         if existing is not None:
             return existing
         log.info("job created: %s", pb.JobKind.Name(spec.kind), **logs.job(job_id))
         return job
 
-    async def record_start_failure(self, job: pb.Job, err: RPCError) -> None:
-        """Marks a job FAILED whose workflow could not be started. A job with a request_id stays
-        PENDING instead: repeating the request (same id) starts it."""
+    async def _start(self, job_input: JobInput) -> bool:
+        """Starts the job's workflow: True, or False when it was started before (a repeated request_id)."""
+        s = self.settings
+        try:
+            # Activities inherit the workflow's priority, so a backlog on any task queue is served by it.
+            await self.client.start_workflow(GenerationJobWorkflow.run, job_input, id=job_input.job_id,
+                                             task_queue=s.task_queue,
+                                             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                                             priority=Priority(priority_key=job_input.priority),
+                                             rpc_timeout=timedelta(seconds=s.rpc_timeout),
+                                             # A worker of this process (role "all") takes the first workflow
+                                             # task in the start's answer, instead of polling for it.
+                                             request_eager_start=True)
+        except WorkflowAlreadyStartedError:
+            log.info("job already started (repeated request_id)", **logs.job(job_input.job_id))
+            return False
+        return True
+
+    async def _undo_start(self, job: pb.Job, why: str) -> None:
+        """Ends a workflow this request started for a job it then refused, and marks the job FAILED, in case
+        the workflow recorded it meanwhile (a repeat of its request_id then answers it, FAILED)."""
+        log.warning("ending the job this request started: %s", why, **logs.job(job.id))
+        try:
+            await self.client.get_workflow_handle(job.id).terminate(why, rpc_timeout=QUERY_TIMEOUT)
+        except RPCError as err:
+            log.warning("could not end the job's workflow: %s", err, **logs.job(job.id))
+        await self.record_start_failure(job, why)
+
+    async def record_start_failure(self, job: pb.Job, err: object) -> None:
+        """Marks a job FAILED whose workflow could not be started (or was ended at once). A job with a
+        request_id whose start failed stays PENDING instead: repeating the request (same id) starts it."""
         error = pb.JobError(code="START_FAILED", message=f"the job could not be started: {err}", retryable=True)
         event = pb.JobEvent(job_id=job.id, type=pb.EVENT_TYPE_FAILED, error=error, message=error.message)
         request = progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="failed")
@@ -218,11 +256,9 @@ class JobManager:
                 raise NotFound("job", job_id) from None
             raise unavailable("progress service", err.details()) from err
 
-    async def _record_created(self, job: pb.Job) -> bool:
-        """Records the job; True when it had been recorded before (a repeated request_id)."""
-        event = pb.JobEvent(job_id=job.id, type=pb.EVENT_TYPE_CREATED, state=pb.JOB_STATE_PENDING,
-                            message="queued")
-        request = progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="created", job=job)
+    async def _record_created(self, request: progress_service_pb2.ReportProgressRequest) -> bool:
+        """Records the job; True when it had been recorded before (a repeated request_id, or its workflow's
+        record came first)."""
         try:
             response = await self.progress.ReportProgress(request, timeout=self.settings.rpc_timeout)
             return response.duplicate

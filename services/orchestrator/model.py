@@ -1,7 +1,8 @@
 """Workflow and activity inputs and the workflow's status: plain dataclasses, so fields can be added
 compatibly. Specs, assets and errors travel as proto JSON (readable in the Temporal UI)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the SDK reads these types (typing.get_type_hints) for every
+# payload it decodes, and string annotations would be compiled again each time.
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,9 @@ class JobInput:
     review_timeout_s: float = 86400.0
     notify: dict[str, Any] | None = None  # genmedia.v1.Notify as proto JSON, unredacted
     notify_policy: NotifyPolicyInput | None = None
+    # genmedia.v1.Job as proto JSON, as the store keeps it (notify unredacted): the workflow records it
+    # itself if the API's CREATED record never reached the store (the API writes it while the job starts).
+    record: dict[str, Any] | None = None
 
 
 @dataclass
@@ -128,6 +132,18 @@ class EventInput:
     review_round: int = 0
     eta: str = ""  # RFC 3339 estimated completion time
     spec: dict[str, Any] | None = None  # the job's new JobSpec, when review corrections changed it
+
+
+@dataclass
+class EventsInput:
+    """Events recorded in order by one local activity (see docs/orchestration.md, "Reports")."""
+
+    events: list[EventInput]
+    record: dict[str, Any] | None = None  # JobInput.record: sent first if the store does not know the job yet
+    # [image spec, video spec]: estimate the steps' seconds (returned), and set the last event's ETA to now
+    # plus the sum of the estimates at `eta_steps`.
+    specs: list[dict[str, Any] | None] | None = None
+    eta_steps: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from genmedia.assetstore import open_store
 from genmedia.serving.reporting import BatchingProgressStub
@@ -21,10 +22,15 @@ from services.orchestrator.config import Settings
 from services.orchestrator.notify_activities import NotifyActivities
 from services.orchestrator.notify_workflows import NotificationWorkflow, RedeliveryWorkflow
 from services.orchestrator.recorded import RecordedActivities
+from services.orchestrator.reports import JobReports
 from services.orchestrator.retention import RetentionActivities, RetentionWorkflow, ensure_schedule
 from services.orchestrator.workflows import GenerationJobWorkflow
 
 log = logging.getLogger(__name__)
+# genmedia's own modules are deterministic (no I/O or clock at import, no state a run changes): the sandbox
+# shares them instead of importing them again for every workflow run (docs/orchestration.md, "Sandbox").
+SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("genmedia", "services"))
 
 
 def build_workers(client: Client, settings: Settings) -> list[Worker]:
@@ -51,16 +57,18 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
                         default_heartbeat_throttle_interval=flush)
     batches = BatchActivities(acts.progress, settings.rpc_timeout)
     recorded = RecordedActivities(acts.progress, settings.rpc_timeout)
+    reports = JobReports(acts)
     return [
         # First: run_workers creates the retention schedule on this worker's queue. Null jobs' steps run
         # here too, so their heartbeats are flushed as often as the generation steps'.
         Worker(client, task_queue=settings.task_queue,
                workflows=[GenerationJobWorkflow, BatchJobWorkflow, RetentionWorkflow, NotificationWorkflow,
-                          RedeliveryWorkflow],
-               activities=[acts.report_event, acts.estimate_steps, acts.run_null, retention.purge_expired_jobs,
-                           batches.load_children, batches.cancel_children, batches.summary,
-                           notifications.prepare_deliveries, notifications.deliver, notifications.finish_delivery,
-                           notifications.begin_redelivery, recorded.recorded_percent], **step_options),
+                          RedeliveryWorkflow], workflow_runner=SANDBOX,
+               activities=[acts.report_event, reports.report_events, acts.estimate_steps, acts.run_null,
+                           retention.purge_expired_jobs, batches.load_children, batches.cancel_children,
+                           batches.summary, notifications.prepare_deliveries, notifications.deliver,
+                           notifications.finish_delivery, notifications.begin_redelivery, recorded.recorded_percent],
+               **step_options),
         Worker(client, task_queue=settings.image_task_queue, activities=[acts.generate_images],
                max_concurrent_activities=settings.image_slots or 2, **step_options),
         Worker(client, task_queue=settings.video_task_queue, activities=[acts.render_video],

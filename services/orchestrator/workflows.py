@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from services.orchestrator.activities import JobActivities
     from services.orchestrator.model import (
         EventInput,
+        EventsInput,
         JobInput,
         JobStatus,
         NotifyInput,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from services.orchestrator.notify_workflows import notify_event
     from services.orchestrator.recorded import RecordedActivities
+    from services.orchestrator.reports import JobReports
     from services.orchestrator.snapshot import status_to_job
 
 WORKFLOW_NAME = "GenerationJob"
@@ -47,6 +49,9 @@ PAUSABLE = (pb.JOB_STATE_PENDING, pb.JOB_STATE_RUNNING, pb.JOB_STATE_RETRYING)
 # Patches (workflow.patched): histories recorded before a change replay as they ran.
 READS_PROGRESS_AT_END = "reads-progress-at-end"  # an ending in a step reads back the step's percent
 RESUME_WAITS = "resume-waits-for-the-job"  # the resume update answers once the job runs again
+# STARTED goes out with the first STEP_STARTED (and the steps' estimate), a STEP_FINISHED with the report
+# after it: one local activity each (JobReports.report_events), not one per event and one for the estimate.
+REPORTS_COALESCED = "reports-coalesced"
 
 
 class JobFailed(Exception):
@@ -83,6 +88,9 @@ class GenerationJobWorkflow:
         self.stopping = False  # cancelled or past the deadline: no new step, report or wait may begin
         self.estimates = (0.0, 0.0)  # expected seconds of (image generation, video rendering)
         self.in_step = False  # a step's activity was started and has not returned
+        self.coalesce = False  # REPORTS_COALESCED
+        self.held: list[EventInput] = []  # events that go out with the next report
+        self.held_notice: dict[str, Any] | None = None  # the STARTED notification, once STARTED is recorded
 
     @workflow.query(name="status")
     def get_status(self) -> JobStatus:
@@ -191,9 +199,13 @@ class GenerationJobWorkflow:
             body.exception()  # retrieved: the caller maps the ending from the exception it already holds
 
     async def _body(self, job: JobInput) -> list[dict[str, Any]]:
+        self.coalesce = workflow.patched(REPORTS_COALESCED)
         await self._report(pb.EVENT_TYPE_STARTED, "started", pb.JOB_STATE_RUNNING, pb.JOB_STEP_VALIDATING,
-                           "started")
-        await self._notify(pb.EVENT_TYPE_STARTED, "started")
+                           "started", hold=True)
+        if not self.coalesce:
+            await self._notify(pb.EVENT_TYPE_STARTED, "started")
+        elif job.notify and job.notify_policy is not None:
+            self.held_notice = self._notice(pb.EVENT_TYPE_STARTED, "started")
         if job.kind == pb.JOB_KIND_NULL:  # a dry run: one step on the job queue, no service is called
             null = self.status.spec.get("null", {})
             seconds = float(null.get("duration", "0s").removesuffix("s"))
@@ -226,6 +238,9 @@ class GenerationJobWorkflow:
             image_spec = {k: video[k] for k in ("prompt", "negative_prompt", "seed", "style") if k in video}
             image_spec.update(width=video["width"], height=video["height"], num_images=1)
             start, end = VIDEO_SPLIT[0], VIDEO_SPLIT[1]
+        if self.coalesce:  # estimated by the step's first report
+            return await self._step(JobActivities.generate_images, job.image_policy, pb.JOB_STEP_IMAGE_GENERATION,
+                                    image_spec, start, end, specs=[image_spec, spec.get("video")])
         self.estimates = tuple(await workflow.execute_local_activity_method(
             JobActivities.estimate_steps, [image_spec, spec.get("video")],
             start_to_close_timeout=timedelta(seconds=10),
@@ -285,18 +300,23 @@ class GenerationJobWorkflow:
         self.resumes = self.pauses
 
     async def _step(self, fn, policy: StepPolicyInput | None, step: int, spec: dict[str, Any],
-                    start: float, end: float, image_uri: str = "") -> list[dict[str, Any]]:
+                    start: float, end: float, image_uri: str = "",
+                    specs: list[dict[str, Any] | None] | None = None) -> list[dict[str, Any]]:
+        """Runs one step; `specs` (image and video) has the step's report estimate the steps first."""
         await self._pause_point()
         assert policy is not None
         name = pb.JobStep.Name(step).removeprefix("JOB_STEP_").lower()
         rnd = self.status.review_round + 1 if step == pb.JOB_STEP_IMAGE_GENERATION else 1
-        estimate, later = self.estimates if step == pb.JOB_STEP_IMAGE_GENERATION else (self.estimates[1], 0.0)
-        if step == pb.JOB_STEP_IMAGE_GENERATION and self.job.review:
-            later = 0.0  # the time after a review is unknown until it is decided
+        estimate, later = self._estimated(step)
         self.status.eta = (workflow.now() + timedelta(seconds=estimate + later)).isoformat()
         self.status.attempt = 1
-        await self._report(pb.EVENT_TYPE_STEP_STARTED, f"{name}.{rnd}:started", pb.JOB_STATE_RUNNING, step,
-                           f"{name.replace('_', ' ')} started", percent=start)
+        estimates = await self._report(pb.EVENT_TYPE_STEP_STARTED, f"{name}.{rnd}:started", pb.JOB_STATE_RUNNING,
+                                       step, f"{name.replace('_', ' ')} started", percent=start, specs=specs,
+                                       eta_steps=[0] if self.job.review else [0, 1])
+        if specs is not None:
+            self.estimates = (estimates[0], estimates[1])
+            estimate, later = self._estimated(step)
+            self.status.eta = (workflow.now() + timedelta(seconds=estimate + later)).isoformat()
         self.in_step = True  # until the step returns: an ending meanwhile reads back the step's progress
         assets = await workflow.execute_activity_method(
             fn,
@@ -321,8 +341,15 @@ class GenerationJobWorkflow:
         kept = self.status.assets if step == pb.JOB_STEP_VIDEO_GENERATION else []
         self.status.assets = [*kept, *assets]
         await self._report(pb.EVENT_TYPE_STEP_FINISHED, f"{name}.{rnd}:finished", pb.JOB_STATE_RUNNING, step,
-                           f"{name.replace('_', ' ')} finished", percent=end, assets=self.status.assets)
+                           f"{name.replace('_', ' ')} finished", percent=end, assets=self.status.assets, hold=True)
         return assets
+
+    def _estimated(self, step: int) -> tuple[float, float]:
+        """Expected seconds of the step, and of the steps after it."""
+        if step != pb.JOB_STEP_IMAGE_GENERATION:
+            return self.estimates[1], 0.0
+        # The time after a review is unknown until it is decided.
+        return self.estimates[0], 0.0 if self.job.review else self.estimates[1]
 
     async def _progress_so_far(self) -> None:
         """A job ending in the middle of a step (cancelled, failed, past its deadline) got further than this
@@ -353,12 +380,16 @@ class GenerationJobWorkflow:
 
     async def _notify(self, event: int, key: str, final: bool = False) -> None:
         """Tells the job's notify targets (a child workflow of its own: it never delays or fails the job)."""
+        if self.job.notify and self.job.notify_policy is not None:
+            await notify_event(NotifyInput(**self._notice(event, key)), final)
+
+    def _notice(self, event: int, key: str) -> dict[str, Any]:
+        """A notification of the job as it is now (NotifyInput's fields)."""
         job = self.job
-        if job.notify and job.notify_policy is not None:
-            snapshot = json_format.MessageToDict(status_to_job(self.status), preserving_proto_field_name=True)
-            await notify_event(NotifyInput(job_id=job.job_id, owner=job.owner, notify=job.notify, event=event,
-                                           time=workflow.now().isoformat().replace("+00:00", "Z"), job=snapshot,
-                                           key=key, policy=job.notify_policy), final)
+        snapshot = json_format.MessageToDict(status_to_job(self.status), preserving_proto_field_name=True)
+        return dict(job_id=job.job_id, owner=job.owner, notify=job.notify, event=event,
+                    time=workflow.now().isoformat().replace("+00:00", "Z"), job=snapshot, key=key,
+                    policy=job.notify_policy)
 
     def _checkpoint(self) -> None:
         if self.stopping:
@@ -367,22 +398,43 @@ class GenerationJobWorkflow:
     async def _report(self, type_: int, key: str, state: int, step: int, message: str,
                       percent: float | None = None, assets: list | None = None, error: dict | None = None,
                       review: dict | None = None, review_round: int = 0, spec: dict | None = None,
-                      final: bool = False) -> None:
+                      final: bool = False, hold: bool = False, specs: list | None = None,
+                      eta_steps: list[int] | None = None) -> list[float]:
+        """Records an event (with the held ones before it), or with `hold` (REPORTS_COALESCED) keeps it for the
+        next report; answers the steps' estimates when `specs` asks for them."""
         if not final:
             self._checkpoint()
         status = self.status
         status.state, status.step, status.message = state, step, message
         if percent is not None:
             status.percent = max(status.percent, percent)
-        await workflow.execute_local_activity_method(
-            JobActivities.report_event,
-            EventInput(job_id=status.job.job_id, key=key, type=type_, state=state, step=step,
-                       percent=status.percent, message=message, assets=assets or [], error=error,
-                       review=review, review_round=review_round, eta=status.eta, spec=spec),
-            schedule_to_close_timeout=timedelta(hours=1),
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=EVENT_RETRY,
-        )
+        event = EventInput(job_id=status.job.job_id, key=key, type=type_, state=state, step=step,
+                           percent=status.percent, message=message, assets=assets or [], error=error,
+                           review=review, review_round=review_round, eta=status.eta, spec=spec)
+        timeouts: dict[str, Any] = dict(schedule_to_close_timeout=timedelta(hours=1),
+                                        start_to_close_timeout=timedelta(seconds=10), retry_policy=EVENT_RETRY)
+        if not self.coalesce:
+            await workflow.execute_local_activity_method(JobActivities.report_event, event, **timeouts)
+            return []
+        if hold:
+            self.held.append(event)
+            return []
+        events, self.held = [*self.held, event], []
+        record = self.job.record if events[0].key == "started" else None
+        try:
+            estimates = await workflow.execute_local_activity_method(
+                JobReports.report_events, EventsInput(events, record, specs, eta_steps or []), **timeouts)
+        except BaseException as exc:
+            # The held events go with the next report (a repeat is a duplicate the store ignores); but a job
+            # cancelled before its first step began never started, as before this patch.
+            unstarted = isinstance(exc, asyncio.CancelledError) and not final
+            self.held = [e for e in events[:-1] if not (unstarted and e.type == pb.EVENT_TYPE_STARTED)]
+            self.held_notice = None if unstarted else self.held_notice
+            raise
+        if self.held_notice is not None:
+            notice, self.held_notice = self.held_notice, None
+            await notify_event(NotifyInput(**notice), final)
+        return estimates
 
 
 def _step_failure(err: ActivityError) -> JobFailed:

@@ -216,6 +216,47 @@ async def test_create_job_is_unavailable_while_the_progress_service_is_down(serv
     assert "progress service" in info.value.details()
 
 
+async def test_without_the_progress_service_a_job_with_a_request_id_runs_and_records_itself(
+        services: Stack, temporal) -> None:
+    await add_api(services, temporal)
+    await add_workers(services, temporal)
+    port = services.servers["progress"].port
+    await services.servers["progress"].stop(0)
+    spec, request_id = pb.JobSpec(null=pb.NullSpec()), "5b4ad3c3-2bb6-4a38-9e83-4ae3c0e1e0a7"
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await services.client.create_job(spec, request_id=request_id)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE and "progress service" in info.value.details()
+    query = f"TaskQueue = '{services.settings.task_queue}'"
+    async with asyncio.timeout(10):  # its workflow started anyway, and waits for the store
+        for _ in range(100):
+            if started := [w async for w in temporal.client.list_workflows(query)]:
+                break
+            await asyncio.sleep(0.1)
+    services.servers["progress"] = await start_progress_server(services, f"127.0.0.1:{port}")
+    async with asyncio.timeout(20):
+        while True:  # as a client repeats after UNAVAILABLE, while the API's channel reconnects
+            try:
+                job = await services.client.create_job(spec, request_id=request_id)  # the same job
+                break
+            except grpc.aio.AioRpcError as err:
+                assert err.code() == grpc.StatusCode.UNAVAILABLE, err
+                await asyncio.sleep(0.2)
+    events = await watch_to_end(services.client, job.id)
+    assert events[-1].type == pb.EVENT_TYPE_COMPLETED
+    assert [job.id] == [w.id for w in started] == [j.id for j in (await services.client.list_jobs()).jobs]
+
+
+async def test_without_the_progress_service_a_job_without_a_request_id_leaves_nothing_running(
+        services: Stack, temporal) -> None:
+    await add_api(services, temporal)
+    await services.servers["progress"].stop(0)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await services.client.create_job(pb.JobSpec(null=pb.NullSpec()))
+    query = f"TaskQueue = '{services.settings.task_queue}'"
+    workflows = [w async for w in temporal.client.list_workflows(query)]
+    assert workflows and all(w.status.name == "TERMINATED" for w in workflows), workflows
+
+
 async def test_a_bad_setting_stops_the_orchestrator_naming_the_variable() -> None:
     env = dict(os.environ, GENMEDIA_IMAGE_SLOTS="0")
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.orchestrator", env=env,

@@ -124,3 +124,13 @@ async def test_a_caller_timeout_is_deadline_exceeded_and_the_report_still_lands(
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     await asyncio.sleep(0.5)
     assert (await stub.GetJob(js.GetJobRequest(job_id="j1"))).percent == 7
+
+
+async def test_reports_made_together_leave_in_one_batch_in_order_each_with_its_answer(stub):
+    counting = CountingStub(stub)
+    batching = BatchingProgressStub(counting, timeout=10, in_flight=1)
+    answers = await batching.report_together([created("j1"), report("j1", "s", pb.EVENT_TYPE_STARTED),
+                                              report("nope", "k", pb.EVENT_TYPE_PROGRESS)])
+    assert counting.sizes == [3]
+    assert [a.sequence for a in answers[:2]] == [1, 2]
+    assert isinstance(answers[2], grpc.aio.AioRpcError) and answers[2].code() == grpc.StatusCode.NOT_FOUND

@@ -1,0 +1,77 @@
+"""The job workflow's reports: several events recorded in order by one local activity, with the steps'
+duration estimate when the workflow asks for it. Each local activity costs the workflow a round of its
+own (an activation, a marker in the history), so a job sends a few of these instead of one per event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from google.protobuf import json_format
+from temporalio import activity
+
+from genmedia.serving.reporting import BatchingProgressStub
+from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import progress_service_pb2
+from services.orchestrator.activities import JobActivities, classify, event_request
+from services.orchestrator.model import EventInput, EventsInput
+
+STEPS = (pb.JOB_STEP_IMAGE_GENERATION, pb.JOB_STEP_VIDEO_GENERATION)
+
+
+class JobReports:
+    def __init__(self, acts: JobActivities) -> None:
+        self.acts = acts
+
+    @activity.defn(name="report_events")
+    async def report_events(self, batch: EventsInput) -> list[float]:
+        """Records the events in order (the store dedupes by key, so a retry is harmless); returns the
+        estimates asked for (else [])."""
+        estimates: list[float] = []
+        if batch.specs is not None:
+            durations = self.acts.durations
+            estimates = [durations.estimate(step, spec) if spec else 0.0
+                         for step, spec in zip(STEPS, batch.specs, strict=True)]
+            left = sum(estimates[i] for i in batch.eta_steps)
+            batch.events[-1].eta = (datetime.now(UTC) + timedelta(seconds=left)).isoformat()
+        try:
+            answers = await self._send(batch.events)
+            if batch.record and _not_found(answers[0]):
+                await self._record_created(batch.record)  # the API's record is late, or was lost
+                answers = await self._send(batch.events)
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    raise answer
+        except grpc.aio.AioRpcError as err:
+            raise classify(err) from None
+        return estimates
+
+    async def _send(self, events: list[EventInput]) -> list:
+        """Each event's answer or error, in order: in one batch when the stub batches (genmedia.serving.reporting),
+        else one call after another until one fails."""
+        requests = [event_request(event) for event in events]
+        progress = self.acts.progress
+        if isinstance(progress, BatchingProgressStub):
+            return await progress.report_together(requests, timeout=self.acts.rpc_timeout)
+        answers: list = []
+        for request in requests:
+            try:
+                answers.append(await progress.ReportProgress(request, timeout=self.acts.rpc_timeout))
+            except grpc.aio.AioRpcError as err:
+                return [*answers, err]
+        return answers
+
+    async def _record_created(self, record: dict) -> None:
+        """The job's CREATED record, as the API sends it: whichever of the two comes second is a duplicate."""
+        request = created_request(json_format.ParseDict(record, pb.Job()))
+        await self.acts.progress.ReportProgress(request, timeout=self.acts.rpc_timeout)
+
+
+def created_request(job: pb.Job) -> progress_service_pb2.ReportProgressRequest:
+    """The report that records a new job (PENDING), keyed "created": the API's and the workflow's are one."""
+    event = pb.JobEvent(job_id=job.id, type=pb.EVENT_TYPE_CREATED, state=pb.JOB_STATE_PENDING, message="queued")
+    return progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="created", job=job)
+
+
+def _not_found(answer: object) -> bool:
+    return isinstance(answer, grpc.aio.AioRpcError) and answer.code() == grpc.StatusCode.NOT_FOUND

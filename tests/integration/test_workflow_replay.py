@@ -1,0 +1,78 @@
+"""The job workflow stays replay-safe: histories recorded by an earlier version (tests/integration/histories:
+a null, an image and a video job, recorded before the reports-coalesced patch) replay with today's code, and
+so do the histories of jobs run now. The CREATED record the API lost is made good by the job's workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from genmedia.v1 import common_pb2 as pb
+from services.orchestrator.jobs import JobManager
+from services.orchestrator.worker import SANDBOX
+from services.orchestrator.workflows import GenerationJobWorkflow
+from tests.integration.jobstack import Stack, add_api, add_workers, configure_env, job_services, watch_to_end
+
+pytestmark = pytest.mark.timeout(120)
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[GenerationJobWorkflow], workflow_runner=SANDBOX)
+
+
+@pytest.mark.parametrize("name", ["null-job", "image-job", "video-job"])
+async def test_histories_of_the_earlier_version_replay(name: str) -> None:
+    history = WorkflowHistory.from_json(name, (HISTORIES / f"{name}.json").read_text())
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+
+
+@pytest.fixture
+async def stack(temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    configure_env(monkeypatch, tmp_path)
+    async with job_services(tmp_path) as stack:
+        await add_api(stack, temporal)
+        await add_workers(stack, temporal)
+        yield stack
+
+
+async def test_jobs_run_now_replay_and_send_two_reports(stack: Stack, temporal: WorkflowEnvironment) -> None:
+    specs = [pb.JobSpec(null=pb.NullSpec()), pb.JobSpec(image=pb.ImageSpec(prompt="a kite", width=64, height=64)),
+             pb.JobSpec(video=pb.VideoSpec(prompt="a lighthouse", width=128, height=96, duration_seconds=1, fps=12))]
+    for spec in specs:
+        job = await stack.client.create_job(spec)
+        handle = temporal.client.get_workflow_handle(job.id)
+        await handle.result()  # its history is complete
+        events = await watch_to_end(stack.client, job.id)
+        types = [e.type for e in events if e.type != pb.EVENT_TYPE_PROGRESS]
+        steps = 2 if spec.HasField("video") else 1
+        assert types == [pb.EVENT_TYPE_STARTED, *[pb.EVENT_TYPE_STEP_STARTED, pb.EVENT_TYPE_STEP_FINISHED] * steps,
+                         pb.EVENT_TYPE_COMPLETED], types
+        if not spec.HasField("null"):  # the step's ETA comes with its first report
+            assert events[1].HasField("estimated_completion_time"), events[1]
+        history = await handle.fetch_history()
+        markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+        local = [e for e in markers if e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+        assert len(local) == steps + 1, f"{len(local)} local activities"
+        result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
+
+
+async def test_a_created_record_the_api_lost_is_made_by_the_workflow(
+        stack: Stack, temporal: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def lost(self: JobManager, request) -> bool:  # as if the API died after starting the workflow
+        return False
+
+    monkeypatch.setattr(JobManager, "_record_created", lost)
+    job = await stack.client.create_job(pb.JobSpec(null=pb.NullSpec()), labels={"team": "kites"})
+    await temporal.client.get_workflow_handle(job.id).result()
+    events = await watch_to_end(stack.client, job.id)
+    assert events[0].sequence == 2 and events[-1].type == pb.EVENT_TYPE_COMPLETED
+    stored = (await stack.client.get_job(job.id)).job
+    assert (stored.owner, dict(stored.labels), stored.kind) == ("anonymous", {"team": "kites"}, pb.JOB_KIND_NULL)
+    assert stored.create_time == job.create_time
