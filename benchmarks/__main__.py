@@ -71,11 +71,11 @@ async def main() -> None:
 
 async def run(var: Path) -> None:
     os.environ.update(GENMEDIA_VAR_DIR=str(var), GENMEDIA_LOG_LEVEL="WARNING")
+    from services.orchestrator.api.jobs import JobManager
     from services.orchestrator.config import Settings
-    from services.orchestrator.jobs import JobManager
     from services.orchestrator.model import JobInput
     from services.orchestrator.server import build_registrations
-    from services.orchestrator.workflows import GenerationJobWorkflow
+    from services.orchestrator.worker.workflows import GenerationJobWorkflow
     from services.progress import config as progress_config
     from services.progress import server as progress_server
     from services.progress.bus import Bus

@@ -22,10 +22,10 @@ from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2_grpc
 from genmedia.v1 import progress_service_pb2 as ps
+from services.orchestrator.api.jobs import JobManager
 from services.orchestrator.config import Settings
-from services.orchestrator.jobs import JobManager
 from services.orchestrator.server import build_registrations as api_registrations
-from services.orchestrator.worker import build_workers
+from services.orchestrator.worker.run import build_workers
 from services.progress.bus import Bus
 from services.progress.server import build_registrations as progress_registrations
 from services.progress.store import Store

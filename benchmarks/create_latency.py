@@ -20,11 +20,11 @@ from genmedia.channels import aio_channel
 from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc, progress_service_pb2_grpc
+from services.orchestrator.api.jobs import JobManager
 from services.orchestrator.config import Settings
-from services.orchestrator.jobs import JobManager
 from services.orchestrator.model import JobInput
 from services.orchestrator.server import build_registrations as api_registrations
-from services.orchestrator.workflows import GenerationJobWorkflow
+from services.orchestrator.worker.workflows import GenerationJobWorkflow
 
 CALLERS = int(os.environ.get("GENMEDIA_BENCH_CREATE_CALLERS", "20"))
 # Short rounds, alternating, pooled: a stall of the shared machine hits both sides alike.

@@ -31,11 +31,11 @@ from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
-from services.orchestrator.backends import with_service_slots
+from services.orchestrator.api.backends import with_service_slots
+from services.orchestrator.api.jobs import JobManager
 from services.orchestrator.config import Settings
-from services.orchestrator.jobs import JobManager
 from services.orchestrator.server import build_registrations as api_registrations
-from services.orchestrator.worker import build_workers
+from services.orchestrator.worker.run import build_workers
 
 JOBS = int(os.environ.get("GENMEDIA_BENCH_PROVIDER_JOBS", "200"))
 LATENCY_JOBS = int(os.environ.get("GENMEDIA_BENCH_PROVIDER_LATENCY_JOBS", "20"))

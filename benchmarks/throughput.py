@@ -27,10 +27,10 @@ from genmedia.channels import aio_channel
 from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc, progress_service_pb2_grpc
+from services.orchestrator.api.jobs import JobManager
 from services.orchestrator.config import Settings
-from services.orchestrator.jobs import JobManager
 from services.orchestrator.server import build_registrations as api_registrations
-from services.orchestrator.worker import build_workers
+from services.orchestrator.worker.run import build_workers
 
 JOBS = int(os.environ.get("GENMEDIA_BENCH_THROUGHPUT_JOBS", "200"))
 LANES = [int(n) for n in os.environ.get("GENMEDIA_BENCH_THROUGHPUT_LANES", "20,50").split(",")]

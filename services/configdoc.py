@@ -16,7 +16,7 @@ from genmedia.config import Section
 SOURCES = (
     "genmedia.config", "genmedia.serving.settings", "genmedia.serving.auth", "genmedia.tls", "genmedia.client.rpc",
     "genmedia.launcher.stack", "services.orchestrator.temporal", "services.orchestrator.config",
-    "services.orchestrator.retention", "genmedia.domain.policy", "genmedia.assetstore.settings",
+    "services.orchestrator.worker.retention", "genmedia.domain.policy", "genmedia.assetstore.settings",
     "genmedia.providers.settings", "services.progress.config", "services.image.config", "services.video.config",
     "services.gateway.config",
 )

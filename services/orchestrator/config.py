@@ -129,7 +129,7 @@ class Settings:
             task_queue=env_str("GENMEDIA_TASK_QUEUE", "genmedia-jobs"),
             image_task_queue=env_str("GENMEDIA_IMAGE_TASK_QUEUE", "genmedia-image"),
             video_task_queue=env_str("GENMEDIA_VIDEO_TASK_QUEUE", "genmedia-video"),
-            # Unset (0): the services' capacity, asked at start-up (services.orchestrator.backends).
+            # Unset (0): the services' capacity, asked at start-up (services.orchestrator.api.backends).
             image_slots=env_int("GENMEDIA_IMAGE_SLOTS", 0, 1, 1000),
             video_slots=env_int("GENMEDIA_VIDEO_SLOTS", 0, 1, 1000),
             progress_addr=service_addr("progress"),

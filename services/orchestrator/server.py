@@ -11,14 +11,14 @@ from genmedia.assetstore import Store, open_store
 from genmedia.serving import server as serving
 from genmedia.serving.metrics import start_metrics_server
 from genmedia.v1 import job_service_pb2_grpc, progress_service_pb2_grpc
-from services.orchestrator import telemetry
-from services.orchestrator.backends import with_service_slots
+from services.orchestrator.api.backends import with_service_slots
+from services.orchestrator.api.jobs import JobManager
+from services.orchestrator.api.servicer import JobServicer
 from services.orchestrator.config import Settings
-from services.orchestrator.jobs import JobManager
-from services.orchestrator.queues import Queue, QueueWatch, WorkerHealth
-from services.orchestrator.servicer import JobServicer
 from services.orchestrator.temporal import connect
-from services.orchestrator.worker import build_workers, run_workers
+from services.orchestrator.worker import telemetry
+from services.orchestrator.worker.queues import Queue, QueueWatch, WorkerHealth
+from services.orchestrator.worker.run import build_workers, run_workers
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "genmedia.v1.JobService"

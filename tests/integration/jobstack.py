@@ -23,10 +23,10 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2_grpc
 from services.image import config as image_config
 from services.image import server as image_server
+from services.orchestrator.api.jobs import JobManager
 from services.orchestrator.config import Settings
-from services.orchestrator.jobs import JobManager
 from services.orchestrator.server import build_registrations
-from services.orchestrator.worker import build_workers
+from services.orchestrator.worker.run import build_workers
 from services.progress import config as progress_config
 from services.progress import server as progress_server
 from services.progress.bus import Bus

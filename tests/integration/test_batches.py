@@ -255,7 +255,7 @@ async def _refused(call, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
 
 async def test_a_batch_continues_as_new_every_run_limit_children_and_keeps_its_cap(
         stack: Stack, temporal: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.orchestrator import batch_api
+    from services.orchestrator.api import batch_api
 
     monkeypatch.setattr(batch_api, "PAGE_SIZE", 2)  # as 100 and 200 do for 1,000 children, on a small scale
     monkeypatch.setattr(batch_api, "RUN_LIMIT", 4)

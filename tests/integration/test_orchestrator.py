@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from genmedia.domain.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2
-from services.orchestrator.workflows import GenerationJobWorkflow
+from services.orchestrator.worker.workflows import GenerationJobWorkflow
 from tests.integration.jobstack import (
     Stack,
     add_api,

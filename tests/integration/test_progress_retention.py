@@ -22,7 +22,7 @@ from genmedia.assetstore import StoreSettings, StoreUnavailable, asset_key, open
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
-from services.orchestrator.retention import (
+from services.orchestrator.worker.retention import (
     PurgeInput,
     RetentionActivities,
     RetentionSettings,

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from genmedia.domain.errors import details_of
 from genmedia.v1 import common_pb2 as pb
-from services.orchestrator.backends import with_service_slots
+from services.orchestrator.api.backends import with_service_slots
 from tests.conftest import venv_bin
 from tests.integration.fakes.common import Fault
 from tests.integration.jobstack import EventLog, add_api, job_services, watch_to_end

@@ -14,8 +14,8 @@ from temporalio import activity, workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from services.orchestrator.queues import Queue, QueueWatch, WorkerHealth
 from services.orchestrator.temporal import TemporalSettings, connect
+from services.orchestrator.worker.queues import Queue, QueueWatch, WorkerHealth
 from tests.integration.certs import certificates
 from tests.integration.temporal_front import temporal_front
 

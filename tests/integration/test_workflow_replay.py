@@ -12,9 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from genmedia.v1 import common_pb2 as pb
-from services.orchestrator.jobs import JobManager
-from services.orchestrator.worker import SANDBOX
-from services.orchestrator.workflows import GenerationJobWorkflow
+from services.orchestrator.api.jobs import JobManager
+from services.orchestrator.worker.run import SANDBOX
+from services.orchestrator.worker.workflows import GenerationJobWorkflow
 from tests.integration.jobstack import Stack, add_api, add_workers, configure_env, job_services, watch_to_end
 
 pytestmark = pytest.mark.timeout(120)

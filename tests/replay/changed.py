@@ -10,7 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from services.orchestrator.model import JobInput, JobStatus
-    from services.orchestrator.workflows import WORKFLOW_NAME, GenerationJobWorkflow
+    from services.orchestrator.worker.workflows import WORKFLOW_NAME, GenerationJobWorkflow
 
 PATCH_ID = "test-timer-before-reports"
 

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from genmedia.launcher.stack import TEMPORAL_DEV_ARGS
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
-from services.orchestrator.notify_workflows import notification_id
+from services.orchestrator.worker.notify_workflows import notification_id
 from tests.conftest import venv_bin
 from tests.integration.jobstack import EventLog, Stack, add_api, add_workers, configure_env, job_services
 from tests.integration.receivers import receiver

@@ -12,10 +12,10 @@ import pytest
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from services.orchestrator.batch_workflow import BatchJobWorkflow
-from services.orchestrator.notify_workflows import NotificationWorkflow, RedeliveryWorkflow
-from services.orchestrator.retention import RetentionWorkflow
-from services.orchestrator.workflows import GenerationJobWorkflow
+from services.orchestrator.worker.batch_workflow import BatchJobWorkflow
+from services.orchestrator.worker.notify_workflows import NotificationWorkflow, RedeliveryWorkflow
+from services.orchestrator.worker.retention import RetentionWorkflow
+from services.orchestrator.worker.workflows import GenerationJobWorkflow
 from tests.replay.changed import ChangedWorkflow, PatchedWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"

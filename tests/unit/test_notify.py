@@ -13,7 +13,7 @@ import pytest
 
 from genmedia.domain import notify
 from genmedia.v1 import common_pb2 as pb
-from services.orchestrator import messages, senders
+from services.orchestrator.worker import messages, senders
 from tests.integration.receivers import verify_standard_webhook
 
 

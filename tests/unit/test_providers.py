@@ -18,7 +18,7 @@ from genmedia.providers.runner import Backends
 from genmedia.providers.settings import ProviderSettings, parse_chain
 from genmedia.providers.workflows import check_workflow, filled
 from services.image.backends.procedural import ProceduralBackend
-from services.orchestrator import eta
+from services.orchestrator.worker import eta
 
 
 class Named(ProceduralBackend):

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         NotifyPolicyInput,
         RedeliverInput,
     )
-    from services.orchestrator.notify_activities import PERMANENT, NotifyActivities
+    from services.orchestrator.worker.notify_activities import PERMANENT, NotifyActivities
 
 # Recording in the progress service: retried until it works (the service may be down for a while).
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))

@@ -29,9 +29,9 @@ from genmedia.v1 import (
     video_service_pb2,
     video_service_pb2_grpc,
 )
-from services.orchestrator import eta, stepmetrics
-from services.orchestrator.lost import report_silent_failure
 from services.orchestrator.model import EventInput, StepInput
+from services.orchestrator.worker import eta, stepmetrics
+from services.orchestrator.worker.lost import report_silent_failure
 
 log = logging.getLogger(__name__)
 NULL_TICK = 0.05  # seconds between a null job's heartbeats

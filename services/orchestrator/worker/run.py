@@ -15,16 +15,16 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from genmedia.assetstore import open_store
 from genmedia.serving.reporting import BatchingProgressStub
 from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
-from services.orchestrator.activities import JobActivities
-from services.orchestrator.batch_activities import BatchActivities
-from services.orchestrator.batch_workflow import BatchJobWorkflow
 from services.orchestrator.config import Settings
-from services.orchestrator.notify_activities import NotifyActivities
-from services.orchestrator.notify_workflows import NotificationWorkflow, RedeliveryWorkflow
-from services.orchestrator.recorded import RecordedActivities
-from services.orchestrator.reports import JobReports
-from services.orchestrator.retention import RetentionActivities, RetentionWorkflow, ensure_schedule
-from services.orchestrator.workflows import GenerationJobWorkflow
+from services.orchestrator.worker.activities import JobActivities
+from services.orchestrator.worker.batch_activities import BatchActivities
+from services.orchestrator.worker.batch_workflow import BatchJobWorkflow
+from services.orchestrator.worker.notify_activities import NotifyActivities
+from services.orchestrator.worker.notify_workflows import NotificationWorkflow, RedeliveryWorkflow
+from services.orchestrator.worker.recorded import RecordedActivities
+from services.orchestrator.worker.reports import JobReports
+from services.orchestrator.worker.retention import RetentionActivities, RetentionWorkflow, ensure_schedule
+from services.orchestrator.worker.workflows import GenerationJobWorkflow
 
 log = logging.getLogger(__name__)
 # genmedia's own modules are deterministic (no I/O or clock at import, no state a run changes): the sandbox
@@ -91,7 +91,7 @@ async def run_workers(workers: list[Worker], stop: asyncio.Event) -> None:
 
 
 async def start_retention(worker: Worker) -> None:
-    """Creates or updates the retention schedule (services.orchestrator.retention) on the job queue; when
+    """Creates or updates the retention schedule (services.orchestrator.worker.retention) on the job queue; when
     Temporal refuses, jobs still run and the next start tries again."""
     try:
         await ensure_schedule(worker.client, worker.task_queue)

@@ -34,14 +34,14 @@ from genmedia.serving.auth import Principal
 from genmedia.serving.ratelimit import RoleLimits
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
-from services.orchestrator.backends import BackendDirectory
-from services.orchestrator.batch_activities import cancel_pending
+from services.orchestrator.api.backends import BackendDirectory
 from services.orchestrator.config import Settings, StepPolicy
-from services.orchestrator.lost import silent_failure
 from services.orchestrator.model import JobInput, NotifyPolicyInput, ReviewInput, StepPolicyInput
-from services.orchestrator.reports import created_request
 from services.orchestrator.snapshot import status_to_job
-from services.orchestrator.workflows import GenerationJobWorkflow
+from services.orchestrator.worker.batch_activities import cancel_pending
+from services.orchestrator.worker.lost import silent_failure
+from services.orchestrator.worker.reports import created_request
+from services.orchestrator.worker.workflows import GenerationJobWorkflow
 
 log = logging.getLogger(__name__)
 

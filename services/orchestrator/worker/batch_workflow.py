@@ -27,8 +27,6 @@ with workflow.unsafe.imports_passed_through():
     from google.protobuf import json_format
 
     from genmedia.v1 import common_pb2 as pb
-    from services.orchestrator.activities import JobActivities
-    from services.orchestrator.batch_activities import BatchActivities
     from services.orchestrator.model import (
         BatchInput,
         ChildPageInput,
@@ -37,9 +35,11 @@ with workflow.unsafe.imports_passed_through():
         JobStatus,
         NotifyInput,
     )
-    from services.orchestrator.notify_workflows import notify_event
     from services.orchestrator.snapshot import status_to_job
-    from services.orchestrator.workflows import EVENT_RETRY, PAUSABLE, GenerationJobWorkflow, name_of, refuse
+    from services.orchestrator.worker.activities import JobActivities
+    from services.orchestrator.worker.batch_activities import BatchActivities
+    from services.orchestrator.worker.notify_workflows import notify_event
+    from services.orchestrator.worker.workflows import EVENT_RETRY, PAUSABLE, GenerationJobWorkflow, name_of, refuse
 
 WORKFLOW_NAME = "BatchJob"
 STORE_CALL = dict(start_to_close_timeout=timedelta(minutes=5), retry_policy=EVENT_RETRY)

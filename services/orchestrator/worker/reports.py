@@ -13,8 +13,8 @@ from temporalio import activity
 from genmedia.serving.reporting import BatchingProgressStub
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2
-from services.orchestrator.activities import JobActivities, classify, event_request
 from services.orchestrator.model import EventInput, EventsInput
+from services.orchestrator.worker.activities import JobActivities, classify, event_request
 
 STEPS = (pb.JOB_STEP_IMAGE_GENERATION, pb.JOB_STEP_VIDEO_GENERATION)
 

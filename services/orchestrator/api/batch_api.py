@@ -27,9 +27,7 @@ from genmedia.serving.auth import Principal
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from genmedia.v1 import progress_service_pb2 as ps
-from services.orchestrator.batch_activities import cancel_pending
-from services.orchestrator.batch_workflow import BatchJobWorkflow
-from services.orchestrator.jobs import (
+from services.orchestrator.api.jobs import (
     QUERY_TIMEOUT,
     JobManager,
     duration_of,
@@ -38,6 +36,8 @@ from services.orchestrator.jobs import (
     unavailable,
 )
 from services.orchestrator.model import BatchInput
+from services.orchestrator.worker.batch_activities import cancel_pending
+from services.orchestrator.worker.batch_workflow import BatchJobWorkflow
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from temporalio import activity
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2_grpc
 from genmedia.v1 import progress_service_pb2 as ps
-from services.orchestrator.activities import classify, to_dict
 from services.orchestrator.model import ChildPage, ChildPageInput
+from services.orchestrator.worker.activities import classify, to_dict
 
 PAGE = 100  # children per page (ListJobs' largest page)
 PARALLEL_REPORTS = 8

@@ -22,7 +22,6 @@ with workflow.unsafe.imports_passed_through():
     from google.protobuf import json_format
 
     from genmedia.v1 import common_pb2 as pb
-    from services.orchestrator.activities import JobActivities
     from services.orchestrator.model import (
         EventInput,
         EventsInput,
@@ -33,10 +32,11 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         StepPolicyInput,
     )
-    from services.orchestrator.notify_workflows import notify_event
-    from services.orchestrator.recorded import RecordedActivities
-    from services.orchestrator.reports import JobReports
     from services.orchestrator.snapshot import status_to_job
+    from services.orchestrator.worker.activities import JobActivities
+    from services.orchestrator.worker.notify_workflows import notify_event
+    from services.orchestrator.worker.recorded import RecordedActivities
+    from services.orchestrator.worker.reports import JobReports
 
 WORKFLOW_NAME = "GenerationJob"
 # Share of the job's percent each step covers: (image generation, video rendering).

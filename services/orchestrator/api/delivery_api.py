@@ -19,10 +19,10 @@ from genmedia.serving import logs
 from genmedia.serving.auth import Principal
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
+from services.orchestrator.api.jobs import notify_policy
 from services.orchestrator.config import Settings
-from services.orchestrator.jobs import notify_policy
 from services.orchestrator.model import RedeliverInput
-from services.orchestrator.notify_workflows import RedeliveryWorkflow
+from services.orchestrator.worker.notify_workflows import RedeliveryWorkflow
 
 log = logging.getLogger(__name__)
 DELIVERY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

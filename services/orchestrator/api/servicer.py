@@ -8,10 +8,10 @@ from genmedia.assetstore import Store
 from genmedia.serving.auth import caller
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc
-from services.orchestrator.assets_api import AssetCommands
-from services.orchestrator.batch_api import BatchCommands
-from services.orchestrator.delivery_api import DeliveryCommands
-from services.orchestrator.jobs import JobManager
+from services.orchestrator.api.assets_api import AssetCommands
+from services.orchestrator.api.batch_api import BatchCommands
+from services.orchestrator.api.delivery_api import DeliveryCommands
+from services.orchestrator.api.jobs import JobManager
 
 
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):

@@ -20,10 +20,10 @@ from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
-from services.orchestrator import messages, senders
-from services.orchestrator.activities import classify as classify_rpc_error
 from services.orchestrator.config import NotifySettings
 from services.orchestrator.model import DeliveryInput, DeliveryOutcome, NotifyInput, RedeliverInput
+from services.orchestrator.worker import messages, senders
+from services.orchestrator.worker.activities import classify as classify_rpc_error
 
 log = logging.getLogger(__name__)
 PERMANENT = "PERMANENT_DELIVERY_FAILURE"  # the ApplicationError type retry policies stop at
