@@ -22,6 +22,7 @@ from genmedia.assetstore import StoreSettings, StoreUnavailable, asset_key, open
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
+from services.orchestrator.progress import ProgressCalls
 from services.orchestrator.worker.retention import (
     PurgeInput,
     RetentionActivities,
@@ -55,7 +56,7 @@ async def test_triggered_schedule_purges_old_terminal_jobs_events_and_assets(dat
 
         queue = f"retention-{uuid.uuid4().hex[:8]}"
         settings = RetentionSettings(days=30, interval=timedelta(hours=1), schedule_id=f"retention-{queue}")
-        activities = RetentionActivities(stub, lambda: store_env.open("worker"), rpc_timeout=5)
+        activities = RetentionActivities(ProgressCalls(stub, 5), lambda: store_env.open("worker"))
         async with Worker(temporal.client, task_queue=queue, workflows=[RetentionWorkflow],
                           activities=[activities.purge_expired_jobs]):
             await ensure_schedule(temporal.client, queue, settings)
@@ -93,13 +94,13 @@ async def test_assets_are_deleted_before_records_so_a_store_failure_loses_track_
         await stub.ReportProgress(report("old", "end", pb.EVENT_TYPE_COMPLETED))
         await assets.write_chunks(asset_key("old", "video.mp4"), _one(os.urandom(PART + 1)), "video/mp4")
         gone = replace(StoreSettings.from_env(), url="s3://no-such-bucket-here/assets")
-        failing = RetentionActivities(stub, lambda: open_store("worker", gone), rpc_timeout=5)
+        failing = RetentionActivities(ProgressCalls(stub, 5), lambda: open_store("worker", gone))
         later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
         with pytest.raises(StoreUnavailable, match="NoSuchBucket"):
             await ActivityEnvironment().run(failing.purge_expired_jobs, PurgeInput(later))
         assert (await stub.GetJob(js.GetJobRequest(job_id="old"))).id == "old"  # still there: nothing lost
         assert await under.object_names("old") == ["video.mp4"]
-        working = RetentionActivities(stub, lambda: under.open("worker"), rpc_timeout=5)
+        working = RetentionActivities(ProgressCalls(stub, 5), lambda: under.open("worker"))
         assert await ActivityEnvironment().run(working.purge_expired_jobs, PurgeInput(later)) == 1
         assert await under.object_names("old") == []
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from temporalio.api.enums.v1 import TimeoutType
 from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure, TimeoutFailureInfo
 
-from services.orchestrator.worker.lost import silent_failure
+from services.orchestrator.failures import silent_failure
 
 
 def timeout(kind: TimeoutType.ValueType) -> Failure:

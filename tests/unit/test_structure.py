@@ -123,3 +123,30 @@ def test_no_module_is_over_300_lines_unless_its_first_lines_say_why():
         if len(lines) > MAX_LINES and not any(WHY.search(line) for line in lines[:10]):
             long.append(f"{path.relative_to(ROOT)} ({len(lines)} lines)")
     assert not long, "split these, or say in their first lines why they are over 300 lines: " + ", ".join(long)
+
+
+PROGRESS_RPCS = {"ReportProgress", "ReportProgressBatch", "ReportProgressStream", "GetJob", "ListJobs", "ListJobEvents",
+                 "WatchJob", "WatchJobs", "GetStats", "PurgeJobs", "RecordDelivery", "ListDeliveries", "GetDelivery"}
+
+
+def test_every_orchestrator_call_to_the_progress_service_is_in_one_module():
+    """The orchestrator → progress calls are the one exception to one-way data flow: they stay visible in
+    services/orchestrator/progress.py."""
+    calls = []
+    for name, path in modules().items():
+        if not name.startswith("services.orchestrator") or name == "services.orchestrator.progress":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in PROGRESS_RPCS):
+                calls.append(f"{path.relative_to(ROOT)}:{node.lineno} calls {node.func.attr}")
+    assert not calls, "call the progress service through services.orchestrator.progress:\n" + "\n".join(calls)
+
+
+def test_the_orchestrator_api_imports_no_worker_module_but_workflows():
+    """The API starts and queries workflows; it does not import activities or the worker's plumbing."""
+    known = modules()
+    wrong = [f"{name} imports {target}" for name, path in known.items() if name.startswith("services.orchestrator.api")
+             for target, _ in imports(name, path, known)
+             if target.startswith("services.orchestrator.worker") and not target.endswith(("workflow", "workflows"))]
+    assert not wrong, "\n".join(wrong)

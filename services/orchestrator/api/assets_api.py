@@ -20,7 +20,7 @@ from genmedia.serving import logs
 from genmedia.serving.auth import Principal
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
-from genmedia.v1 import progress_service_pb2_grpc
+from services.orchestrator.progress import ProgressCalls
 
 log = logging.getLogger(__name__)
 LINK_LIFETIME = (timedelta(seconds=1), timedelta(days=7))  # 7 days: the most an S3 signature (SigV4) lasts
@@ -75,9 +75,8 @@ def chunk_message(offset: int, data: bytes) -> js.DownloadAssetResponse:
 
 
 class AssetCommands:
-    def __init__(self, progress: progress_service_pb2_grpc.ProgressServiceStub, store: Store,
-                 rpc_timeout: float) -> None:
-        self.progress, self.store, self.rpc_timeout = progress, store, rpc_timeout
+    def __init__(self, progress: ProgressCalls, store: Store) -> None:
+        self.progress, self.store = progress, store
 
     async def download(self, request: js.DownloadAssetRequest,
                        principal: Principal) -> AsyncIterator[js.DownloadAssetResponse]:
@@ -154,7 +153,7 @@ class AssetCommands:
     async def _job(self, job_id: str, principal: Principal) -> pb.Job:
         """The job from the progress service if the caller may see it."""
         try:
-            job = await self.progress.GetJob(js.GetJobRequest(job_id=job_id), timeout=self.rpc_timeout)
+            job = await self.progress.get_job(job_id)
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.NOT_FOUND:
                 raise NotFound("job", job_id) from None

@@ -36,7 +36,6 @@ from services.orchestrator.api.jobs import (
     unavailable,
 )
 from services.orchestrator.model import BatchInput
-from services.orchestrator.worker.batch_activities import cancel_pending
 from services.orchestrator.worker.batch_workflow import BatchJobWorkflow
 
 log = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ class BatchCommands:
             log.info("batch already started (repeated request_id)", **logs.job(batch_id))
         except RPCError as err:
             if not request.request_id:  # nobody can retry this batch: don't leave it PENDING
-                await cancel_pending(m.progress, batch_id, s.rpc_timeout, "the batch could not be started")
+                await m.progress.cancel_pending(batch_id, "the batch could not be started")
                 await m.record_start_failure(batch, err)
             raise unavailable("temporal", err) from err
         if existing is not None:
@@ -181,7 +180,7 @@ class BatchCommands:
     async def _report(self, request: ps.ReportProgressRequest) -> bool:
         """Records a batch event; True when it had been recorded before."""
         try:
-            answer = await self.jobs.progress.ReportProgress(request, timeout=self.jobs.settings.rpc_timeout)
+            answer = await self.jobs.progress.report(request)
             return answer.duplicate
         except grpc.aio.AioRpcError as err:
             if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):

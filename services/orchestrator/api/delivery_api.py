@@ -18,10 +18,11 @@ from genmedia.domain.errors import NotFound, ServiceError, check, shorten
 from genmedia.serving import logs
 from genmedia.serving.auth import Principal
 from genmedia.v1 import common_pb2 as pb
-from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
+from genmedia.v1 import job_service_pb2
 from services.orchestrator.api.jobs import notify_policy
 from services.orchestrator.config import Settings
 from services.orchestrator.model import RedeliverInput
+from services.orchestrator.progress import ProgressCalls
 from services.orchestrator.worker.notify_workflows import RedeliveryWorkflow
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def _unavailable(what: str, cause: object) -> ServiceError:
 
 
 class DeliveryCommands:
-    def __init__(self, client: Client, progress: progress_service_pb2_grpc.ProgressServiceStub,
+    def __init__(self, client: Client, progress: ProgressCalls,
                  settings: Settings) -> None:
         self.client, self.progress, self.settings = client, progress, settings
 
@@ -80,8 +81,7 @@ class DeliveryCommands:
     async def _delivery(self, delivery_id: str, principal: Principal) -> pb.Delivery:
         """The delivery (redacted) if the caller may see it: another user's is NOT_FOUND like an unknown id."""
         try:
-            delivery = await self.progress.GetDelivery(progress_service_pb2.GetDeliveryRequest(delivery_id=delivery_id),
-                                                       timeout=self.settings.rpc_timeout)
+            delivery = await self.progress.get_delivery(delivery_id)
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.NOT_FOUND:
                 raise NotFound("delivery", delivery_id) from None

@@ -36,11 +36,10 @@ from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
 from services.orchestrator.api.backends import BackendDirectory
 from services.orchestrator.config import Settings, StepPolicy
+from services.orchestrator.failures import silent_failure
 from services.orchestrator.model import JobInput, NotifyPolicyInput, ReviewInput, StepPolicyInput
+from services.orchestrator.progress import ProgressCalls, created_request
 from services.orchestrator.snapshot import status_to_job
-from services.orchestrator.worker.batch_activities import cancel_pending
-from services.orchestrator.worker.lost import silent_failure
-from services.orchestrator.worker.reports import created_request
 from services.orchestrator.worker.workflows import GenerationJobWorkflow
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,8 @@ class JobManager:
     def __init__(self, client: Client, progress: progress_service_pb2_grpc.ProgressServiceStub,
                  settings: Settings, limits: dict[str, RoleLimits] | None = None) -> None:
         """`limits` per role (max_active_jobs); default: those of the API's authentication settings."""
-        self.client, self.progress, self.settings = client, progress, settings
+        self.client, self.settings = client, settings
+        self.progress = ProgressCalls(progress, settings.rpc_timeout)
         self.backends = BackendDirectory(settings)
         self.rules = request_rules(settings)
         auth = settings.serving.auth
@@ -110,8 +110,8 @@ class JobManager:
         # A batch counts once: its children wait their turn inside it (at most max_concurrent run).
         flt = progress_service_pb2.JobFilter(owner=principal.user, states=ACTIVE_STATES, top_level=True)
         try:
-            active = (await self.progress.ListJobs(progress_service_pb2.ListJobsRequest(filter=flt, page_size=1),
-                                                   timeout=self.settings.rpc_timeout)).total_size
+            active = (await self.progress.list_jobs(progress_service_pb2.ListJobsRequest(filter=flt, page_size=1))
+                      ).total_size
         except grpc.aio.AioRpcError as err:
             raise unavailable("progress service", err.details()) from err
         if active >= limit:
@@ -222,7 +222,7 @@ class JobManager:
         event = pb.JobEvent(job_id=job.id, type=pb.EVENT_TYPE_FAILED, error=error, message=error.message)
         request = progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="failed")
         try:
-            await self.progress.ReportProgress(request, timeout=self.settings.rpc_timeout)
+            await self.progress.report(request)
         except grpc.aio.AioRpcError as report_err:
             log.warning("could not mark the unstarted job FAILED: %s", report_err.details(), **logs.job(job.id))
 
@@ -249,8 +249,7 @@ class JobManager:
 
     async def stored(self, job_id: str) -> pb.Job:
         try:
-            return await self.progress.GetJob(job_service_pb2.GetJobRequest(job_id=job_id),
-                                              timeout=self.settings.rpc_timeout)
+            return await self.progress.get_job(job_id)
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.NOT_FOUND:
                 raise NotFound("job", job_id) from None
@@ -260,7 +259,7 @@ class JobManager:
         """Records the job; True when it had been recorded before (a repeated request_id, or its workflow's
         record came first)."""
         try:
-            response = await self.progress.ReportProgress(request, timeout=self.settings.rpc_timeout)
+            response = await self.progress.report(request)
             return response.duplicate
         except grpc.aio.AioRpcError as err:
             if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
@@ -350,8 +349,8 @@ class JobManager:
         request = progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="cancelled")
         try:
             if job.kind == pb.JOB_KIND_BATCH:
-                await cancel_pending(self.progress, job_id, self.settings.rpc_timeout, "cancelled before it started")
-            await self.progress.ReportProgress(request, timeout=self.settings.rpc_timeout)
+                await self.progress.cancel_pending(job_id, "cancelled before it started")
+            await self.progress.report(request)
         except grpc.aio.AioRpcError as err:
             raise unavailable("progress service", err.details()) from err
         return await self.stored(job_id)

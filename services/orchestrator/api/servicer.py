@@ -19,7 +19,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self.jobs = jobs
         self.batches = BatchCommands(jobs)
         self.deliveries = DeliveryCommands(jobs.client, jobs.progress, jobs.settings)
-        self.assets = AssetCommands(jobs.progress, store, jobs.settings.rpc_timeout)
+        self.assets = AssetCommands(jobs.progress, store)
 
     async def CreateJob(self, request: job_service_pb2.CreateJobRequest, context) -> pb.Job:
         return await self.jobs.create(request, caller())

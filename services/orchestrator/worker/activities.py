@@ -25,11 +25,11 @@ from genmedia.v1 import (
     image_service_pb2,
     image_service_pb2_grpc,
     progress_service_pb2,
-    progress_service_pb2_grpc,
     video_service_pb2,
     video_service_pb2_grpc,
 )
 from services.orchestrator.model import EventInput, StepInput
+from services.orchestrator.progress import ProgressCalls
 from services.orchestrator.worker import eta, stepmetrics
 from services.orchestrator.worker.lost import report_silent_failure
 
@@ -74,11 +74,10 @@ class JobActivities:
 
     def __init__(
         self,
-        progress: progress_service_pb2_grpc.ProgressServiceStub,
+        progress: ProgressCalls,
         image: image_service_pb2_grpc.ImageServiceStub,
         video: video_service_pb2_grpc.VideoServiceStub,
         progress_interval: float = 0.25,
-        rpc_timeout: float = 5.0,
         step_timeout: float = 1800.0,
         heartbeat_every: float = 0.5,
     ) -> None:
@@ -86,7 +85,6 @@ class JobActivities:
         self.image = image
         self.video = video
         self.progress_interval = progress_interval
-        self.rpc_timeout = rpc_timeout
         self.step_timeout = step_timeout
         self.heartbeat_every = heartbeat_every
         self.durations = eta.StepDurations()
@@ -106,7 +104,7 @@ class JobActivities:
         return [self.durations.estimate(step, spec) if spec else 0.0 for step, spec in zip(steps, specs, strict=True)]
 
     async def send_event(self, event: EventInput) -> int:
-        response = await self.progress.ReportProgress(event_request(event), timeout=self.rpc_timeout)
+        response = await self.progress.report(event_request(event))
         return response.sequence
 
     @activity.defn(name="generate_images")

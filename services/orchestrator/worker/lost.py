@@ -8,33 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 
 from temporalio import activity
-from temporalio.api.enums.v1 import TimeoutType
-from temporalio.api.failure.v1 import Failure
 from temporalio.service import RPCError
 
 from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
+from services.orchestrator.failures import silent_failure
 from services.orchestrator.model import EventInput, StepInput
 
 log = logging.getLogger(__name__)
 BUDGET = 2.0  # seconds at most before the step starts (and heartbeats): well within a heartbeat timeout
-
-
-def silent_failure(failure: Failure, heartbeat_timeout: timedelta | None = None) -> tuple[str, str] | None:
-    """The (code, what happened) of an attempt's failure that the attempt could not report itself: a
-    timeout. None for a failure its activity raised (and reported)."""
-    if not failure.HasField("timeout_failure_info"):
-        return None
-    kind = failure.timeout_failure_info.timeout_type
-    if kind == TimeoutType.TIMEOUT_TYPE_HEARTBEAT:
-        silence = f" for {heartbeat_timeout.total_seconds():g} s" if heartbeat_timeout else ""
-        return "WORKER_LOST", f"the worker running it was lost (no heartbeat{silence})"
-    if kind == TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE:
-        return "STEP_TIMEOUT", "it did not finish within its time limit"
-    return None
 
 
 async def report_silent_failure(send, step: StepInput) -> None:

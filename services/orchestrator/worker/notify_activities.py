@@ -19,9 +19,9 @@ from genmedia.domain import notify
 from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
-from genmedia.v1 import progress_service_pb2_grpc
 from services.orchestrator.config import NotifySettings
 from services.orchestrator.model import DeliveryInput, DeliveryOutcome, NotifyInput, RedeliverInput
+from services.orchestrator.progress import ProgressCalls
 from services.orchestrator.worker import messages, senders
 from services.orchestrator.worker.activities import classify as classify_rpc_error
 
@@ -41,14 +41,13 @@ def targets(settings: pb.Notify) -> list[tuple[int, str]]:
 
 
 class NotifyActivities:
-    def __init__(self, progress: progress_service_pb2_grpc.ProgressServiceStub, settings: NotifySettings,
-                 rpc_timeout: float = 5.0) -> None:
-        self.progress, self.settings, self.rpc_timeout = progress, settings, rpc_timeout
+    def __init__(self, progress: ProgressCalls, settings: NotifySettings) -> None:
+        self.progress, self.settings = progress, settings
         self.trust = senders.trust(settings.ca_file)
 
     async def _record(self, request: ps.RecordDeliveryRequest) -> ps.RecordDeliveryResponse:
         try:
-            return await self.progress.RecordDelivery(request, timeout=self.rpc_timeout)
+            return await self.progress.record_delivery(request)
         except grpc.aio.AioRpcError as err:
             raise classify_rpc_error(err) from None
 
@@ -110,7 +109,7 @@ class NotifyActivities:
         request = ps.RecordDeliveryRequest(delivery=pb.Delivery(id=d.delivery_id, state=state), attempt=attempt,
                                            key=key)
         try:
-            await self.progress.RecordDelivery(request, timeout=self.rpc_timeout)
+            await self.progress.record_delivery(request)
         except grpc.aio.AioRpcError as err:
             log.warning("attempt of delivery %s not logged: %s", d.delivery_id, err.details(), **logs.job(d.job_id))
 

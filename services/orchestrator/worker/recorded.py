@@ -7,18 +7,18 @@ from __future__ import annotations
 import grpc
 from temporalio import activity
 
-from genmedia.v1 import job_service_pb2, progress_service_pb2_grpc
+from services.orchestrator.progress import ProgressCalls
 
 
 class RecordedActivities:
-    def __init__(self, progress: progress_service_pb2_grpc.ProgressServiceStub, rpc_timeout: float = 5.0) -> None:
-        self.progress, self.rpc_timeout = progress, rpc_timeout
+    def __init__(self, progress: ProgressCalls) -> None:
+        self.progress = progress
 
     @activity.defn(name="recorded_percent")
     async def recorded_percent(self, job_id: str) -> float:
         """The job's percent as the store has it (it never goes backwards)."""
         try:
-            job = await self.progress.GetJob(job_service_pb2.GetJobRequest(job_id=job_id), timeout=self.rpc_timeout)
+            job = await self.progress.get_job(job_id)
         except grpc.aio.AioRpcError as err:
             raise RuntimeError(f"the progress service did not answer: {err.code().name}") from None
         return job.percent

@@ -10,10 +10,9 @@ import grpc
 from google.protobuf import json_format
 from temporalio import activity
 
-from genmedia.serving.reporting import BatchingProgressStub
 from genmedia.v1 import common_pb2 as pb
-from genmedia.v1 import progress_service_pb2
 from services.orchestrator.model import EventInput, EventsInput
+from services.orchestrator.progress import created_request
 from services.orchestrator.worker.activities import JobActivities, classify, event_request
 
 STEPS = (pb.JOB_STEP_IMAGE_GENERATION, pb.JOB_STEP_VIDEO_GENERATION)
@@ -47,30 +46,12 @@ class JobReports:
         return estimates
 
     async def _send(self, events: list[EventInput]) -> list:
-        """Each event's answer or error, in order: in one batch when the stub batches (genmedia.serving.reporting),
-        else one call after another until one fails."""
-        requests = [event_request(event) for event in events]
-        progress = self.acts.progress
-        if isinstance(progress, BatchingProgressStub):
-            return await progress.report_together(requests, timeout=self.acts.rpc_timeout)
-        answers: list = []
-        for request in requests:
-            try:
-                answers.append(await progress.ReportProgress(request, timeout=self.acts.rpc_timeout))
-            except grpc.aio.AioRpcError as err:
-                return [*answers, err]
-        return answers
+        """Each event's answer or error, in order."""
+        return await self.acts.progress.report_together([event_request(event) for event in events])
 
     async def _record_created(self, record: dict) -> None:
         """The job's CREATED record, as the API sends it: whichever of the two comes second is a duplicate."""
-        request = created_request(json_format.ParseDict(record, pb.Job()))
-        await self.acts.progress.ReportProgress(request, timeout=self.acts.rpc_timeout)
-
-
-def created_request(job: pb.Job) -> progress_service_pb2.ReportProgressRequest:
-    """The report that records a new job (PENDING), keyed "created": the API's and the workflow's are one."""
-    event = pb.JobEvent(job_id=job.id, type=pb.EVENT_TYPE_CREATED, state=pb.JOB_STATE_PENDING, message="queued")
-    return progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="created", job=job)
+        await self.acts.progress.report(created_request(json_format.ParseDict(record, pb.Job())))
 
 
 def _not_found(answer: object) -> bool:

@@ -30,7 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from genmedia.assetstore import AssetError, Store
     from genmedia.config import ConfigError, Section, Var, env_float, env_str
     from genmedia.domain.jobrules import TERMINAL_STATES
-    from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
+    from genmedia.v1 import progress_service_pb2
+    from services.orchestrator.progress import ProgressCalls
 
 log = logging.getLogger(__name__)
 WORKFLOW_NAME = "Retention"
@@ -63,10 +64,9 @@ class PurgeInput:
 
 
 class RetentionActivities:
-    def __init__(self, progress: progress_service_pb2_grpc.ProgressServiceStub, assets: Callable[[], Store],
-                 rpc_timeout: float) -> None:
+    def __init__(self, progress: ProgressCalls, assets: Callable[[], Store]) -> None:
         """`assets` opens the asset store (once per run: it holds connections only while it purges)."""
-        self._progress, self._assets, self._timeout = progress, assets, rpc_timeout
+        self._progress, self._assets = progress, assets
 
     @activity.defn(name="purge_expired_jobs")
     async def purge_expired_jobs(self, purge: PurgeInput) -> int:
@@ -80,7 +80,7 @@ class RetentionActivities:
         request.ended_before.FromDatetime(ended_before)
         purged = 0
         while True:
-            response = await self._progress.PurgeJobs(request, timeout=self._timeout)
+            response = await self._progress.purge_jobs(request)
             purged += len(response.job_ids)
             activity.heartbeat(purged)
             if len(response.job_ids) < PURGE_BATCH:
@@ -94,7 +94,7 @@ class RetentionActivities:
                                                        order=progress_service_pb2.LIST_ORDER_OLDEST_FIRST)
         deleted = 0
         while True:
-            page = await self._progress.ListJobs(request, timeout=self._timeout)
+            page = await self._progress.list_jobs(request)
             for job in page.jobs:
                 if not job.HasField("end_time") or job.end_time.ToDatetime(UTC) >= ended_before:
                     continue

@@ -16,6 +16,7 @@ from genmedia.assetstore import open_store
 from genmedia.serving.reporting import BatchingProgressStub
 from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
 from services.orchestrator.config import Settings
+from services.orchestrator.progress import ProgressCalls
 from services.orchestrator.worker.activities import JobActivities
 from services.orchestrator.worker.batch_activities import BatchActivities
 from services.orchestrator.worker.batch_workflow import BatchJobWorkflow
@@ -36,27 +37,26 @@ SANDBOX = SandboxedWorkflowRunner(
 def build_workers(client: Client, settings: Settings) -> list[Worker]:
     channels = {name: settings.channel(addr) for name, addr in (
         ("progress", settings.progress_addr), ("image", settings.image_addr), ("video", settings.video_addr))}
+    # Every activity of this worker shares batches, on one ReportProgressStream (genmedia.serving.reporting).
+    progress = ProgressCalls(BatchingProgressStub(progress_service_pb2_grpc.ProgressServiceStub(channels["progress"]),
+                                                  settings.rpc_timeout, stream=True), settings.rpc_timeout)
     acts = JobActivities(
-        # Every activity of this worker shares batches, on one ReportProgressStream (genmedia.serving.reporting).
-        progress=BatchingProgressStub(progress_service_pb2_grpc.ProgressServiceStub(channels["progress"]),
-                                      settings.rpc_timeout, stream=True),
+        progress=progress,
         image=image_service_pb2_grpc.ImageServiceStub(channels["image"]),
         video=video_service_pb2_grpc.VideoServiceStub(channels["video"]),
         progress_interval=settings.progress_interval,
-        rpc_timeout=settings.rpc_timeout,
         step_timeout=max(settings.image_policy.start_to_close, settings.video_policy.start_to_close).total_seconds(),
     )
-    retention = RetentionActivities(acts.progress, lambda: open_store("worker", settings.asset_store),
-                                    settings.rpc_timeout)
-    notifications = NotifyActivities(acts.progress, settings.notify, settings.rpc_timeout)
+    retention = RetentionActivities(progress, lambda: open_store("worker", settings.asset_store))
+    notifications = NotifyActivities(progress, settings.notify)
     graceful = timedelta(seconds=settings.serving.grace_seconds)
     # Heartbeats carry the step's percent, which JobService.GetJob reads live from Temporal, so they
     # are flushed every `heartbeat_flush` instead of the SDK's default of 0.8 x the heartbeat timeout.
     flush = timedelta(seconds=settings.heartbeat_flush)
     step_options = dict(graceful_shutdown_timeout=graceful, max_heartbeat_throttle_interval=flush,
                         default_heartbeat_throttle_interval=flush)
-    batches = BatchActivities(acts.progress, settings.rpc_timeout)
-    recorded = RecordedActivities(acts.progress, settings.rpc_timeout)
+    batches = BatchActivities(progress)
+    recorded = RecordedActivities(progress)
     reports = JobReports(acts)
     return [
         # First: run_workers creates the retention schedule on this worker's queue. Null jobs' steps run
