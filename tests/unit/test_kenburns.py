@@ -25,7 +25,7 @@ def still() -> bytes:
 def render(still: bytes, out: Path, motion: Motion = Motion.ZOOM_IN, fps: int = 12, frames: int = 12) -> list:
     progress: list[tuple[int, int]] = []
     request = VideoRequest(image=still, width=96, height=64, fps=fps, frame_count=frames, motion=motion)
-    out.write_bytes(KenBurnsBackend().render(request, lambda *p: progress.append(p), threading.Event()))
+    KenBurnsBackend().render(request, out, lambda *p: progress.append(p), threading.Event())
     return progress
 
 
@@ -92,11 +92,24 @@ def test_cancel_stops_at_the_next_frame(still: bytes, tmp_path: Path) -> None:
 
     request = VideoRequest(still, 96, 64, 12, 24, Motion.ZOOM_IN)
     with pytest.raises(Cancelled):
-        KenBurnsBackend().render(request, on_frame, cancel)
+        KenBurnsBackend().render(request, tmp_path / "v.mp4", on_frame, cancel)
     assert seen == [1, 2, 3]
+    assert not [t for t in threading.enumerate() if t.name.startswith("kenburns-frames")], "read-ahead stopped"
+
+
+@pytest.mark.parametrize(("source", "motion"), [((1000, 300), Motion.PAN_LEFT), ((191, 127), Motion.ZOOM_OUT),
+                                                 ((97, 301), Motion.ZOOM_IN)], ids=["large-wide", "odd", "tall"])
+def test_any_source_size_gives_the_requested_frames(tmp_path: Path, source: tuple[int, int], motion: Motion) -> None:
+    request = ImageRequest("a harbour at dawn", "", "", 3, *source, 0)
+    still = render_png(request, lambda *_: None, threading.Event())
+    render(still, tmp_path / "v.mp4", motion, frames=10)
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        frames = [frame.to_ndarray(format="rgb24").astype(float) for frame in container.decode(video=0)]
+    assert len(frames) == 10 and frames[0].shape == (64, 96, 3)
+    assert np.abs(frames[0] - frames[-1]).mean() > 1, "the camera moves"
 
 
 def test_an_undecodable_image_is_reported_as_such(tmp_path: Path) -> None:
     request = VideoRequest(b"\x89PNG\r\n\x1a\n" + b"\0" * 40, 96, 64, 12, 12, Motion.ZOOM_IN)
     with pytest.raises(UnreadableImage):
-        KenBurnsBackend().render(request, lambda *_: None, threading.Event())
+        KenBurnsBackend().render(request, tmp_path / "v.mp4", lambda *_: None, threading.Event())

@@ -3,22 +3,25 @@ It ignores the prompt (set GENMEDIA_VIDEO_BACKEND to a real provider for generat
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import os
+import tempfile
 import threading
 from fractions import Fraction
 
 import av
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from genmedia.providers.backend import Output, Progress, Report, Request
 from genmedia.workers import Cancelled, in_thread
 from services.video.backends import Motion, OnFrame, UnreadableImage, VideoRequest
+from services.video.backends.frames import Planes, ahead
 
 PROGRESS_STEPS = 40  # progress messages over the frames (about every 2.5%)
 # Fragmented MP4 (moov first, then fragments): playable while it downloads, like +faststart, and written in
-# one pass to memory (faststart needs a second pass over a named file).
+# one pass (faststart needs a second pass over the file).
 MOVFLAGS = "+frag_keyframe+empty_moov+default_base_moof"
 
 ZOOM = 0.2  # a zoom shows 80% of the widest window at its closest
@@ -48,6 +51,11 @@ def crop_window(src: tuple[int, int], out: tuple[int, int], motion: Motion, t: f
         left = (src_w - w) * (e if motion is Motion.PAN_RIGHT else 1.0 - e)
     top = (src_h - h) / 2
     return (left, top, left + w, top + h)
+
+
+def widest_window(src: tuple[int, int], out: tuple[int, int], motion: Motion) -> tuple[float, float]:
+    """The size of the move's largest window (at its start or its end)."""
+    return max((box[2] - box[0], box[3] - box[1]) for box in (crop_window(src, out, motion, t) for t in (0.0, 1.0)))
 
 
 def load_image(data: bytes) -> Image.Image:
@@ -84,7 +92,11 @@ class KenBurnsBackend:
                 if done % every == 0 or done == total:
                     emit(Progress(99.0 * done / total, f"encoded {done}/{total} frames"))
 
-            return self.render(video, on_frame, cancel)
+            with tempfile.TemporaryDirectory(prefix="genmedia-kenburns-") as scratch:
+                dest = os.path.join(scratch, "video.mp4")
+                self.render(video, dest, on_frame, cancel)
+                with open(dest, "rb") as mp4:
+                    return mp4.read()
 
         report(Progress(0.0, f"rendering {n} frames of {video.width}x{video.height} at {video.fps} fps"))
         return [Output(await in_thread(work, report), "video/mp4")]
@@ -92,30 +104,31 @@ class KenBurnsBackend:
     async def aclose(self) -> None:
         return None
 
-    def render(self, request: VideoRequest, on_frame: OnFrame, cancel: threading.Event) -> bytes:
-        """The MP4; raises Cancelled once cancel is set, UnreadableImage for an image it cannot decode."""
+    def render(self, request: VideoRequest, dest: str | os.PathLike, on_frame: OnFrame,
+               cancel: threading.Event) -> None:
+        """Writes the MP4 to the file `dest` (left partly written if it raises); raises Cancelled once cancel is
+        set, UnreadableImage for an image it cannot decode."""
         image = load_image(request.image)
         size = (request.width, request.height)
         n = request.frame_count
-        out = io.BytesIO()
-        with av.open(out, mode="w", format="mp4", options={"movflags": MOVFLAGS}) as container:
+        planes = Planes(image, widest_window(image.size, size, request.motion), size)
+
+        def make(i: int) -> av.VideoFrame:
+            return planes.frame(crop_window(image.size, size, request.motion, i / max(1, n - 1)), size)
+
+        with av.open(os.fspath(dest), mode="w", format="mp4", options={"movflags": MOVFLAGS}) as container:
             stream = container.add_stream("libx264", rate=request.fps)
             stream.width, stream.height, stream.pix_fmt = request.width, request.height, "yuv420p"
             # x264's macroblock tree gives different bytes from run to run on short, tiny clips (seen at
             # 96x64 with 12 frames); without it a retried render is byte-identical, which retries rely on.
             stream.options = {"crf": str(self.crf), "preset": self.preset, "x264-params": "mbtree=0"}
-            for i in range(n):
-                if cancel.is_set():
-                    raise Cancelled
-                box = crop_window(image.size, size, request.motion, i / max(1, n - 1))
-                still = image.resize(size, Image.Resampling.BICUBIC, box=box)
-                frame = av.VideoFrame.from_ndarray(np.asarray(still), format="rgb24").reformat(
-                    format="yuv420p"
-                )
-                frame.pts, frame.time_base = i, Fraction(1, request.fps)
-                container.mux(stream.encode(frame))
-                on_frame(i + 1, n)
-                if self.frame_delay and cancel.wait(self.frame_delay):
-                    raise Cancelled
+            with contextlib.closing(ahead(make, n)) as frames:
+                for i, frame in enumerate(frames):
+                    if cancel.is_set():
+                        raise Cancelled
+                    frame.pts, frame.time_base = i, Fraction(1, request.fps)
+                    container.mux(stream.encode(frame))
+                    on_frame(i + 1, n)
+                    if self.frame_delay and cancel.wait(self.frame_delay):
+                        raise Cancelled
             container.mux(stream.encode(None))
-        return out.getvalue()
