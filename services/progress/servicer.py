@@ -20,7 +20,7 @@ from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
 from services.progress import jobmetrics
-from services.progress.bus import Bus, Subscription, Wakeup
+from services.progress.bus import HEARTBEAT, Bus, Subscription, Wakeup
 from services.progress.deliveries import Deliveries
 from services.progress.feed import Position
 from services.progress.models import UTC
@@ -247,12 +247,13 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
         """Queued events in sequence order (gaps filled from the store), a heartbeat every interval, to the end."""
         job_id, clock = subscription.job_id, asyncio.get_running_loop()
         beat_at = clock.time() + self._heartbeat  # every interval, busy or not (the client's liveness check)
+        subscription.heartbeat_at(beat_at)
         while True:
-            try:
-                event = await asyncio.wait_for(subscription.get(), max(0.0, beat_at - clock.time()))
-            except TimeoutError:
+            event = await subscription.get()
+            if event is HEARTBEAT:
                 yield ps.WatchJobResponse(heartbeat=ps.Heartbeat(last_sequence=last))
                 beat_at = clock.time() + self._heartbeat
+                subscription.heartbeat_at(beat_at)
                 continue
             if event is None and subscription.shutting_down:
                 raise ServiceError(
@@ -279,6 +280,7 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
             if clock.time() >= beat_at:
                 yield ps.WatchJobResponse(heartbeat=ps.Heartbeat(last_sequence=last))
                 beat_at = clock.time() + self._heartbeat
+                subscription.heartbeat_at(beat_at)
 
     async def WatchJobs(self, request: ps.WatchJobsRequest, context: Context) -> AsyncIterator[ps.WatchJobsResponse]:
         check(filter_violations(request.filter))
