@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run demo test test-unit test-integration test-e2e protos monitoring lint bench clean install prometheus
+.PHONY: run demo test test-unit test-integration test-e2e protos monitoring lint bench bench-compare clean install prometheus
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ lint: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(PY) -m benchmarks
+
+bench-compare: $(TEST_STAMP)
+	$(PY) -m benchmarks.compare
 
 clean:
 	rm -rf var .pytest_cache
