@@ -18,19 +18,23 @@ RENDERS = int(os.environ.get("GENMEDIA_BENCH_IMAGE_RENDERS", "9"))
 GOAL_MS = 300
 
 
-def measure() -> list[float]:
-    times = []
+def measure() -> tuple[list[float], list[float]]:
+    """Wall and CPU (this process's, all threads) milliseconds of each render."""
+    times, cpu = [], []
     for seed in range(RENDERS + 1):
         request = ImageRequest("a lighthouse on a cliff at dusk", "", "", seed, SIZE, SIZE, 0)
-        began = time.perf_counter()
+        began, used = time.perf_counter(), time.process_time()
         render(request, lambda *_: None, threading.Event())
         times.append((time.perf_counter() - began) * 1000)
-    return times[1:]  # the first warms numpy and the font up
+        cpu.append((time.process_time() - used) * 1000)
+    return times[1:], cpu[1:]  # the first warms numpy and the font up
 
 
 async def run(var: str) -> None:
-    times = await asyncio.to_thread(measure)
-    print(f"\nPlaceholder image {SIZE}x{SIZE}: {[round(t) for t in times]} ms")
+    times, cpu = await asyncio.to_thread(measure)
+    print(f"\nPlaceholder image {SIZE}x{SIZE}: {[round(t) for t in times]} ms (CPU {[round(t) for t in cpu]} ms)")
     median = statistics.median(times)
+    # The CPU time shows what the wall time would be on an idle machine (2 threads shade, so it can be less).
     add(Row("image", f"placeholder image, {SIZE}x{SIZE} PNG", median, "ms", goal=f"<= {GOAL_MS} ms",
-            met=median <= GOAL_MS, spread=f"{min(times):.0f}-{max(times):.0f} ms over {len(times)}"))
+            met=median <= GOAL_MS, spread=f"{min(times):.0f}-{max(times):.0f} ms over {len(times)}; "
+            f"CPU {statistics.median(cpu):.0f} ms", extra={"cpu_ms": statistics.median(cpu)}))

@@ -13,6 +13,7 @@ import os
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -99,10 +100,14 @@ async def neighbour(busy: bool) -> AsyncIterator[None]:
         await proc.wait()
 
 
-async def trial(env: dict[str, str], name: str) -> tuple[list[float], int, int, float]:
+async def trial(var: str, name: str) -> tuple[list[float], int, int, float]:
+    """One server process driven once: the progress service on a database of its own (the jobs and reports
+    of an earlier trial would be duplicates, published to no one)."""
     args = {"baseline": [sys.executable, "-m", "benchmarks.fanout_baseline"],
             "progress": [str(Path(sys.executable).parent / "genmedia-progress")]}[name]
-    proc, port = await start(args, env)
+    own = Path(var, f"fanout-{uuid.uuid4().hex[:8]}")
+    own.mkdir()
+    proc, port = await start(args, progress_env(str(own), GENMEDIA_WATCH_BUFFER="10000"))
     try:
         return await drive(port, proc.pid)
     finally:
@@ -113,14 +118,13 @@ async def trial(env: dict[str, str], name: str) -> tuple[list[float], int, int, 
 async def run(var: str) -> None:
     print(f"\nFan-out: {STREAMS} WatchJob streams ({STREAMS // JOBS} per job, {JOBS} jobs), {RATE} events/s "
           f"per job for {SECONDS} s; {TRIALS} trials each quiet and beside a CPU-bound process")
-    env = progress_env(var, GENMEDIA_WATCH_BUFFER="10000")
     delivered, memory = [], []
     for busy in (False, True):
         p99s: dict[str, list[float]] = {"baseline": [], "progress": []}
         for i in range(TRIALS):
             async with neighbour(busy):
                 for name in ("baseline", "progress") if i % 2 == 0 else ("progress", "baseline"):
-                    ms, got, expected, per_stream = await trial(env, name)
+                    ms, got, expected, per_stream = await trial(var, name)
                     p99s[name].append(percentile(ms, 99))
                     print(latency_line(f"  {name}{' (neighbour)' * busy}, trial {i + 1}", ms)
                           + f"   delivered {got}/{expected}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
-import io
 import re
 import threading
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from genmedia.providers.backend import Output, Progress, Report, Request
 from genmedia.workers import Cancelled, in_thread
+from services.image.backends.png import PngWriter
 
 BLOCKS = 8  # row blocks per image; with the PNG encoding that makes 9 progress steps
 PNG_LEVEL = 1  # zlib level: a 1024x1024 placeholder in ~60 ms instead of ~500 ms at the default 6, ~20% larger
@@ -153,21 +153,27 @@ def _value_noise(grid: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _mix(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    return a + (b - a) * t[..., None]
+    return a + (b - a) * t
+
+
+def _rgb(color: np.ndarray) -> np.ndarray:
+    """A colour as a (3, 1, 1) float32 column: images are shaded channel by channel, (3, rows, columns)."""
+    return color.astype(np.float32)[:, None, None]
 
 
 def shade(scene: Scene, xs: np.ndarray, ys: np.ndarray, grain: np.ndarray, width: int, height: int):
-    """RGB floats for the pixels at xs (1, W) by ys (R, 1), in picture-relative coordinates. In float32, and
-    each layer only over the rows it reaches (docs/images.md)."""
+    """RGB bytes (R, W, 3) for the pixels at xs (1, W) by ys (R, 1), in picture-relative coordinates. Shaded
+    in float32, channel-first (numpy's inner loops run along rows, not over 3 channels), and each layer only
+    over the rows it reaches (docs/speed.md)."""
     xs, ys = xs.astype(np.float32), ys.astype(np.float32)
-    horizon = scene.horizon.astype(np.float32)
+    horizon = _rgb(scene.horizon)
     horizon_y = min(r.base for r in scene.ridges)
     t = np.clip(ys / np.float32(horizon_y), 0, 1) ** np.float32(0.8)  # (R, 1): the sky varies by row only
     cloudiness = 0.65 * _value_noise(scene.clouds[0], xs, ys) + 0.35 * _value_noise(scene.clouds[1], xs, ys)
-    img = _mix(_mix(scene.sky_top.astype(np.float32), horizon, t),
-               scene.cloud_color.astype(np.float32), _smooth(0.5, 0.78, cloudiness) * (0.8 * (1 - t) ** 0.5))
+    img = _mix(_mix(_rgb(scene.sky_top), horizon, t), _rgb(scene.cloud_color),
+               _smooth(0.5, 0.78, cloudiness) * (0.8 * (1 - t) ** 0.5))
     if scene.night:
-        img = np.maximum(img, ((grain > 3.2) * ((1 - t) * np.float32(0.9)))[..., None])
+        img = np.maximum(img, (grain > 3.2) * ((1 - t) * np.float32(0.9)))
     cx, cy, r = scene.sun
     dx, dy = (xs - np.float32(cx)) * np.float32(width / height), ys - np.float32(cy)
     # exp(-(dx² + dy²)) = exp(-dx²) exp(-dy²): each glow is an outer product of a row and a column.
@@ -176,7 +182,7 @@ def shade(scene: Scene, xs: np.ndarray, ys: np.ndarray, grain: np.ndarray, width
     disk = np.flatnonzero(np.abs(dy.ravel()) < r)  # the disk's own rows: elsewhere its edge term is 0
     if disk.size:
         glow[disk] += _smooth(r, 0.9 * r, np.hypot(dx, dy[disk]))
-    img += (scene.sun_color.astype(np.float32) - img) * np.clip(glow, 0, 1)[..., None]
+    img += (_rgb(scene.sun_color) - img) * np.clip(glow, 0, 1)
     for ridge in scene.ridges:
         outline = sum(
             a * np.sin(2 * np.pi * f * xs + p)
@@ -189,19 +195,29 @@ def shade(scene: Scene, xs: np.ndarray, ys: np.ndarray, grain: np.ndarray, width
         if first == ys.shape[0]:
             continue
         below = ys[first:] - top
-        color = _mix(ridge.color.astype(np.float32), horizon, 0.4 * (1 - ridge.depth) * _smooth(0.04, 0.3, below))
-        color *= (1 - 0.3 * ridge.depth * _smooth(0.0, 0.4, below))[..., None]
-        part = img[first:]
-        part += (color - part) * np.clip(below * height + 0.5, 0, 1)[..., None]
+        color = _mix(_rgb(ridge.color), horizon, 0.4 * (1 - ridge.depth) * _smooth(0.04, 0.3, below))
+        color *= 1 - 0.3 * ridge.depth * _smooth(0.0, 0.4, below)
+        part = img[:, first:]
+        part += (color - part) * np.clip(below * height + 0.5, 0, 1)
     if scene.grey:
-        img = (img @ np.array([0.299, 0.587, 0.114], np.float32))[..., None].repeat(3, axis=-1)
-    img += grain[..., None] * np.float32(0.012)
-    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+        img = (_rgb(np.array([0.299, 0.587, 0.114])) * img).sum(axis=0, keepdims=True).repeat(3, axis=0)
+    img += grain * np.float32(0.012)
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
 
 
-def caption(image: Image.Image, prompt: str) -> None:
+def caption_font_size(height: int) -> int:
+    return max(8, height // 24)
+
+
+def caption_height(height: int) -> int:
+    """The rows at the bottom the caption's band covers."""
+    size = caption_font_size(height)
+    return size + size // 2
+
+
+def caption(image: Image.Image, prompt: str, height: int) -> None:
     """Writes "placeholder: <prompt>" on a dark band along the bottom (cut to fit the width)."""
-    size = max(8, image.height // 24)
+    size = caption_font_size(height)  # the picture's: `image` may be its bottom rows only
     font = ImageFont.load_default(size)
     draw = ImageDraw.Draw(image, "RGBA")
     text = f"placeholder: {' '.join(prompt.split())}"
@@ -210,7 +226,7 @@ def caption(image: Image.Image, prompt: str) -> None:
         while len(text) > 14 and draw.textlength(text + "…", font=font) > room:
             text = text[:-1]
         text = text.rstrip() + "…"
-    band = size + size // 2
+    band = caption_height(height)
     draw.rectangle((0, image.height - band, image.width, image.height), fill=(0, 0, 0, 150))
     draw.text((size // 2, image.height - band + size // 4), text, font=font, fill=(255, 255, 255, 235))
 
@@ -229,7 +245,9 @@ def render(request: ImageRequest, on_progress: OnProgress, cancel: threading.Eve
         ys = ((np.arange(bounds[b], bounds[b + 1]) + 0.5) / h)[:, None]
         pixels[bounds[b]:bounds[b + 1]] = shade(scene, xs, ys, grain[bounds[b]:bounds[b + 1]], w, h)
 
-    # Blocks shaded two at a time (numpy lets go of the GIL), reported in order.
+    # Blocks shaded two at a time (numpy lets go of the GIL), reported in order; each block above the caption's
+    # band goes to the PNG as soon as it is shaded.
+    png, fed, uncaptioned = PngWriter(w, h, PNG_LEVEL), 0, h - caption_height(h)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="procedural") as pool:
         blocks = [pool.submit(shade_block, b) for b in range(BLOCKS)]
         try:
@@ -237,6 +255,9 @@ def render(request: ImageRequest, on_progress: OnProgress, cancel: threading.Eve
                 if cancel.is_set():
                     raise Cancelled
                 block.result()
+                if bounds[b + 1] <= uncaptioned:
+                    png.add(pixels[fed:bounds[b + 1]])
+                    fed = bounds[b + 1]
                 if step_delay and cancel.wait(step_delay):
                     raise Cancelled
                 on_progress(b + 1, BLOCKS + 1, f"rendering rows {bounds[b]}-{bounds[b + 1] - 1}")
@@ -245,12 +266,11 @@ def render(request: ImageRequest, on_progress: OnProgress, cancel: threading.Eve
                 block.cancel()
     if cancel.is_set():
         raise Cancelled
-    image = Image.fromarray(pixels, "RGB")
-    caption(image, request.prompt)
-    out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=PNG_LEVEL)
+    image = Image.fromarray(pixels[fed:], "RGB")
+    caption(image, request.prompt, h)
+    png.add(np.asarray(image))
     on_progress(BLOCKS + 1, BLOCKS + 1, "encoded PNG")
-    return out.getvalue()
+    return png.finish()
 
 
 class ProceduralBackend:

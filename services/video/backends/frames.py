@@ -1,6 +1,6 @@
 """The Ken Burns frames: the still converted to YUV 4:2:0 once, then for each frame its window cropped from
 the planes and scaled to the output by libswscale, a frame or more ahead of the encoder in a thread of its own.
-docs/video.md explains the choices (precision of the window, filter, read-ahead)."""
+docs/speed.md explains the choices (precision of the window, filter, read-ahead)."""
 
 from __future__ import annotations
 
