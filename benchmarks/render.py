@@ -23,18 +23,19 @@ from services.video.backends.kenburns import KenBurnsBackend
 SIZES = [tuple(int(n) for n in size.split("x"))
          for size in os.environ.get("GENMEDIA_BENCH_RENDER_SIZES", "512x512,1280x720").split(",")]
 FRAMES = int(os.environ.get("GENMEDIA_BENCH_RENDER_FRAMES", "150"))
-ROUNDS = int(os.environ.get("GENMEDIA_BENCH_RENDER_ROUNDS", "5"))
+ROUNDS = int(os.environ.get("GENMEDIA_BENCH_RENDER_ROUNDS", "9"))
 FPS = 30
 
 
-def timed(render) -> float:
-    began = time.perf_counter()
+def timed(render) -> tuple[float, float]:
+    """fps, and milliseconds of CPU (this process's, all threads) per frame."""
+    began, used = time.perf_counter(), time.process_time()
     render()
-    return FRAMES / (time.perf_counter() - began)
+    return FRAMES / (time.perf_counter() - began), (time.process_time() - used) / FRAMES * 1000
 
 
-def measure(var: str, width: int, height: int) -> tuple[list[float], list[float]]:
-    """fps of genmedia's renderer and of the baseline, round by round."""
+def measure(var: str, width: int, height: int) -> dict[str, list[tuple[float, float]]]:
+    """fps and CPU per frame of genmedia's renderer ("ours") and of the baseline ("base"), round by round."""
     still = render_png(ImageRequest("a lighthouse at dusk", "", "", 1, width, height, 0), lambda *_: None,
                        threading.Event())
     request = VideoRequest(still, width, height, FPS, FRAMES, Motion.ZOOM_IN)
@@ -47,21 +48,25 @@ def measure(var: str, width: int, height: int) -> tuple[list[float], list[float]
     def base() -> None:
         zoompan.render(still, str(base_path), width, height, FPS, FRAMES, backend.crf, backend.preset)
 
-    fps: dict[str, list[float]] = {"ours": [], "base": []}
+    rounds: dict[str, list[tuple[float, float]]] = {"ours": [], "base": []}
     for i in range(ROUNDS):
         for name, render in ((("ours", ours), ("base", base)) if i % 2 else (("base", base), ("ours", ours))):
-            fps[name].append(timed(render))
+            rounds[name].append(timed(render))
     ours_path.unlink()
     base_path.unlink()
-    return fps["ours"], fps["base"]
+    return rounds
 
 
 async def run(var: str) -> None:
     print(f"\nKen Burns render, {FRAMES} frames, {ROUNDS} alternating rounds against FFmpeg zoompan")
     for width, height in SIZES:
-        ours, base = await asyncio.to_thread(measure, var, width, height)
-        print(f"  {width}x{height}: genmedia {[round(f) for f in ours]} fps, zoompan {[round(f) for f in base]} fps")
-        ratio, spread = ratios(ours, base)
+        rounds = await asyncio.to_thread(measure, var, width, height)
+        (ours, ours_cpu), (base, base_cpu) = (list(zip(*rounds[name], strict=True)) for name in ("ours", "base"))
+        print(f"  {width}x{height}: genmedia {[round(f) for f in ours]} fps, zoompan {[round(f) for f in base]} fps; "
+              f"CPU per frame {[round(c, 2) for c in ours_cpu]} ms, zoompan {[round(c, 2) for c in base_cpu]} ms")
+        ratio, spread = ratios(list(ours), list(base))
+        cpu = statistics.median(ours_cpu), statistics.median(base_cpu)
         add(Row("render", f"Ken Burns render, {FRAMES} frames, {width}x{height}", statistics.median(ours), "fps",
                 statistics.median(base), ratio, ">= 1.0x", ratio >= 1.0, "FFmpeg zoompan + libx264, same settings",
-                spread))
+                f"{spread}; CPU/frame {cpu[0]:.2f} vs {cpu[1]:.2f} ms",
+                extra={"cpu_ms_per_frame": cpu[0], "baseline_cpu_ms_per_frame": cpu[1]}))

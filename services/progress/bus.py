@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from genmedia import logs
 from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import progress_service_pb2 as ps
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,8 @@ HEARTBEAT = Heartbeat()
 
 
 class Subscription:
-    """One watcher's bounded queue of a job's events. `get` returns None once the watcher was dropped, and
+    """One watcher's bounded queue of a job's events, each as the WatchJobResponse carrying it (made once per
+    event and shared by the job's watchers). `get` returns None once the watcher was dropped, and
     HEARTBEAT once the time set by `heartbeat_at` has come. Waiting costs one future and no timer per event:
     the stream keeps a single timer, moved once per heartbeat (docs/speed.md)."""
 
@@ -31,16 +33,16 @@ class Subscription:
         self.dropped = False
         self.shutting_down = False  # dropped because the server is stopping, not because it lagged
         self._buffer = buffer
-        self._items: collections.deque[pb.JobEvent | None] = collections.deque()
+        self._items: collections.deque[ps.WatchJobResponse | None] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._beat_due = False
 
-    def offer(self, event: pb.JobEvent) -> bool:
+    def offer(self, response: ps.WatchJobResponse) -> bool:
         """Queues an event without waiting; False when the queue is full."""
         if len(self._items) >= self._buffer:
             return False
-        self._items.append(event)
+        self._items.append(response)
         self._wake()
         return True
 
@@ -61,7 +63,7 @@ class Subscription:
             self._timer.cancel()
         self._timer, self._beat_due = None, False
 
-    async def get(self) -> pb.JobEvent | Heartbeat | None:
+    async def get(self) -> ps.WatchJobResponse | Heartbeat | None:
         while not self._items:
             if self._beat_due:
                 self._beat_due = False
@@ -148,10 +150,13 @@ class Bus:
 
     def publish(self, event: pb.JobEvent) -> None:
         self.wake()
-        if event.job_id in self._subscriptions:
-            self.published[event.job_id] = max(self.published.get(event.job_id, 0), event.sequence)
-        for subscription in list(self._subscriptions.get(event.job_id, ())):
-            if not subscription.offer(event):
+        subscriptions = self._subscriptions.get(event.job_id)
+        if not subscriptions:
+            return
+        self.published[event.job_id] = max(self.published.get(event.job_id, 0), event.sequence)
+        response = ps.WatchJobResponse(event=event)  # serialized per stream by gRPC, built once here
+        for subscription in list(subscriptions):
+            if not subscription.offer(response):
                 self._discard(subscription)
                 subscription.drop()
                 log.warning(

@@ -15,7 +15,7 @@ def event(job_id: str, sequence: int) -> pb.JobEvent:
 
 
 async def drain(subscription, count: int) -> list[int]:
-    return [(await subscription.get()).sequence for _ in range(count)]
+    return [(await subscription.get()).event.sequence for _ in range(count)]
 
 
 async def test_each_subscriber_of_a_job_gets_its_events_and_only_those():
@@ -72,11 +72,11 @@ async def test_get_answers_heartbeat_when_due_events_first_and_once_per_setting(
         subscription.heartbeat_at(clock.time())  # due at once, but queued events come before it
         await asyncio.sleep(0.01)
         bus.publish(event("a", 1))
-        assert (await subscription.get()).sequence == 1
+        assert (await subscription.get()).event.sequence == 1
         assert await subscription.get() is HEARTBEAT
         subscription.heartbeat_at(clock.time() + 30)
         bus.publish(event("a", 2))
-        assert (await asyncio.wait_for(subscription.get(), 1)).sequence == 2
+        assert (await asyncio.wait_for(subscription.get(), 1)).event.sequence == 2
         with pytest.raises(TimeoutError):  # no heartbeat before its time
             await asyncio.wait_for(subscription.get(), 0.05)
         subscription.heartbeat_at(clock.time() + 0.01)
