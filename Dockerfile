@@ -1,6 +1,7 @@
 # genmedia: one image for every role; the command chooses it (docs/operations.md):
 #   genmedia-orchestrator --role api | --role worker, genmedia-progress [serve|migrate], genmedia-image,
-#   genmedia-video, genmedia (the CLI), temporal server start-dev (the dev overlay's Temporal).
+#   genmedia-video, genmedia-gateway (HTTP API and web console, its static files packaged in the wheel),
+#   genmedia (the CLI), temporal server start-dev (the dev overlay's Temporal).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # Build: every dependency is a pinned wheel (pyproject.toml), so no compiler is needed even here.
@@ -45,5 +46,5 @@ ENV PATH=/opt/genmedia/bin:$PATH \
     GENMEDIA_LOG_FORMAT=json
 WORKDIR /var/lib/genmedia
 USER 10001:10001
-EXPOSE 50051 50052 50053 50054 50055 9101 9102 9103 9104 9105
+EXPOSE 50051 50052 50053 50054 50055 8080 9101 9102 9103 9104 9105 9106
 CMD ["genmedia", "--help"]

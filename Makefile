@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run demo test test-unit test-integration test-e2e protos monitoring lint bench bench-compare clean install prometheus
+.PHONY: run demo test test-unit test-integration test-e2e protos monitoring lint bench bench-compare clean install prometheus chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/genmedia-stack --demo
 
-test: $(TEST_STAMP) prometheus
+test: $(TEST_STAMP) prometheus chromium
 	$(PY) -m pytest -q
 
 # promtool and the Prometheus server for tests/deploy and the end-to-end metrics test: Debian's package.
@@ -37,13 +37,18 @@ prometheus:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
+# The console's browser tests drive Debian's chromium through Playwright (no browser download).
+chromium:
+	@command -v chromium >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
 test-unit: $(TEST_STAMP)
 	$(PY) -m pytest -q tests/unit
 
 test-integration: $(TEST_STAMP)
 	$(PY) -m pytest -q tests/integration
 
-test-e2e: $(TEST_STAMP) prometheus
+test-e2e: $(TEST_STAMP) prometheus chromium
 	$(PY) -m pytest -q tests/e2e
 
 protos: $(STAMP)
@@ -58,9 +63,6 @@ lint: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(PY) -m benchmarks
-
-bench-compare: $(TEST_STAMP)
-	$(PY) -m benchmarks.compare
 
 clean:
 	rm -rf var .pytest_cache

@@ -14,11 +14,12 @@ if TYPE_CHECKING:
 
 
 CLIENT_NAMES = frozenset({
-    "AlreadyExists", "Asset", "AsyncClient", "BatchStrategy", "BatchSummary", "Client", "DeadlineExceeded",
-    "Delivery", "DeliveryState", "EventType", "FailedPrecondition", "GenmediaError", "InvalidArgument", "Job",
-    "JobCancelled", "JobEnded", "JobError", "JobEvent", "JobFailed", "JobKind", "JobRequest", "JobState",
-    "JobStep", "Motion", "NotFound", "NotifyChannel", "Page", "PermissionDenied", "ResourceExhausted", "Review",
-    "ReviewDecision", "RpcError", "Stats", "Unauthenticated", "Unavailable", "image_job", "video_job",
+    "AlreadyExists", "Asset", "AssetLink", "AsyncClient", "BatchStrategy", "BatchSummary", "ChecksumMismatch",
+    "Client", "DeadlineExceeded", "Delivery", "DeliveryState", "DownloadError", "DownloadedAsset", "EventType",
+    "FailedPrecondition", "GenmediaError", "InvalidArgument", "Job", "JobCancelled", "JobEnded", "JobError",
+    "JobEvent", "JobFailed", "JobKind", "JobRequest", "JobState", "JobStep", "Motion", "NotFound",
+    "NotifyChannel", "Page", "PermissionDenied", "ResourceExhausted", "Review", "ReviewDecision", "RpcError",
+    "Stats", "Unauthenticated", "Unavailable", "image_job", "video_job",
 })  # genmedia.client.__all__ without GenmediaClient (a unit test keeps them equal)
 
 

@@ -60,8 +60,10 @@ def var_dir() -> Path:
 
 
 # Default ports of the stack (ARCHITECTURE.md, "Processes and ports").
-PORTS = {"orchestrator": 50051, "progress": 50052, "image": 50053, "video": 50054, "worker": 50055}
-METRICS_PORTS = {"orchestrator": 9101, "worker": 9102, "progress": 9103, "image": 9104, "video": 9105}
+PORTS = {"orchestrator": 50051, "progress": 50052, "image": 50053, "video": 50054, "worker": 50055,
+         "gateway": 8080}
+METRICS_PORTS = {"orchestrator": 9101, "worker": 9102, "progress": 9103, "image": 9104, "video": 9105,
+                 "gateway": 9106}
 
 
 def service_addr(service: str) -> str:

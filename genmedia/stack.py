@@ -1,8 +1,8 @@
 """`genmedia-stack` (`make run`): the whole stack on embedded defaults — the Temporal dev server, the
-progress, image and video services, the orchestrator API and worker — each a child process with its log
-under var/logs. Waits until all are healthy, prints the endpoints and one ready line, then restarts any
-that dies (genmedia.supervise); Ctrl-C or SIGTERM stops everything (reverse order, SIGTERM then SIGKILL
-after the grace period), leaving no process behind.
+progress, image and video services, the orchestrator API and worker, the HTTP gateway and console — each
+a child process with its log under var/logs. Waits until all are healthy, prints the endpoints and one
+ready line, then restarts any that dies (genmedia.supervise); Ctrl-C or SIGTERM stops everything
+(reverse order, SIGTERM then SIGKILL after the grace period), leaving no process behind.
 `--demo` runs one video job with a live progress bar in between."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rich.markup import escape
 
 from genmedia.auth import Authenticator
 from genmedia.config import METRICS_PORTS, PORTS, ConfigError, env_int, env_str, var_dir
-from genmedia.stackcheck import endpoints_table, wait_grpc_healthy, wait_temporal
+from genmedia.stackcheck import endpoints_table, wait_grpc_healthy, wait_http_healthy, wait_temporal
 from genmedia.supervise import Supervisor, log_tail
 
 # One task-queue partition: Temporal orders a backlog by priority within a partition, and one dev server
@@ -101,6 +101,7 @@ class Layout:
                   self.ports["orchestrator"], self.metrics["orchestrator"]),
             Child("worker", [*py, "services.orchestrator", "--role", "worker"], "",  # "": its pollers are seen
                   self.ports["worker"], self.metrics["worker"]),
+            Child("gateway", [*py, "services.gateway"], "http", self.ports["gateway"], self.metrics["gateway"]),
         ]
 
 
@@ -155,6 +156,8 @@ class Stack:
         addr = f"127.0.0.1:{child.port}"
         if child.ready == "temporal":
             check = wait_temporal(addr)
+        elif child.ready == "http":
+            check = wait_http_healthy(addr)
         else:
             check = wait_grpc_healthy(addr, child.ready)
         task = asyncio.ensure_future(check)
@@ -172,8 +175,8 @@ class Stack:
     async def start(self) -> None:
         self.check_ports()
         self.layout.var.mkdir(parents=True, exist_ok=True)
-        first, services, orchestration = self.children[:1], self.children[1:4], self.children[4:]
-        for group in (first, services, orchestration):
+        first, services, orchestration = self.children[:1], self.children[1:4], self.children[4:6]
+        for group in (first, services, orchestration, self.children[6:]):
             for child in group:
                 self.spawn(child)
             await asyncio.gather(*(self.wait_ready(c) for c in group))
@@ -200,7 +203,8 @@ class Stack:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    console = Console()
+    # Piped into a file or another program, the table keeps whole addresses rather than wrapping at 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     stack = Stack(Layout(var_dir()), console)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -220,9 +224,10 @@ async def _main(args: argparse.Namespace) -> int:
             console.print(f"[red]genmedia could not start:[/] {escape(str(err))}", soft_wrap=True)
             return 1
         stack.print_endpoints()
+        console.print(f"web console: http://127.0.0.1:{stack.layout.ports['gateway']}/", soft_wrap=True)
         if not _auth_enabled():
             console.print("[yellow]authentication is OFF:[/] every caller is 'anonymous' with full access "
-                          "(fine on this machine; see the README's Security section before sharing it)")
+                          "(fine on this machine; see docs/security.md before sharing it)")
         if stack.layout.env()["GENMEDIA_NOTIFY_PRIVATE_ADDRESSES"] == "allow":
             console.print("[yellow]notifications may go to private and loopback addresses[/] "
                           "(GENMEDIA_NOTIFY_PRIVATE_ADDRESSES=allow: set it to refuse before sharing the stack)")

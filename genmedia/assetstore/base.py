@@ -193,16 +193,21 @@ class Store(ABC):
 
     @contextlib.asynccontextmanager
     async def scratch(self, job_id: str, suffix: str = "") -> AsyncIterator[Path]:
-        """A local path to make a file at (e.g. PyAV's output) before write_file; removed afterwards. It lies
-        where discard_partials and the sweeps find it, so a killed process leaves nothing for good."""
-        asset_key(job_id, "x")
-        folder = self.scratch_root / self.service
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        path = folder / temp_name(job_id, suffix)
+        """A local path to make a file at (e.g. PyAV's output) before write_file; removed afterwards."""
+        path = await asyncio.to_thread(self.scratch_path, job_id, suffix)
         try:
             yield path
         finally:
             path.unlink(missing_ok=True)
+
+    def scratch_path(self, job_id: str, suffix: str = "") -> Path:
+        """A new local path in this service's scratch folder (made if missing); whoever makes the file removes
+        it. It lies where discard_partials and the sweeps find it, so a killed process leaves nothing for good.
+        (Blocking: a mkdir at most.)"""
+        asset_key(job_id, "x")
+        folder = self.scratch_root / self.service
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / temp_name(job_id, suffix)
 
 
 def sweep_folder(folder: Path, older_than: datetime) -> list[str]:

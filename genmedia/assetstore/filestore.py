@@ -223,9 +223,11 @@ def _delete_file(path: Path) -> bool:
     _meta_path(path).unlink(missing_ok=True)
     try:
         path.unlink()
-        return True
     except FileNotFoundError:
         return False
+    with contextlib.suppress(OSError):  # the job's folder goes with its last asset, as a bucket's prefix does
+        path.parent.rmdir()
+    return True
 
 
 def _write(f: BinaryIO, digest, chunk: bytes) -> None:

@@ -8,16 +8,29 @@ import asyncio
 import sys
 
 import genmedia
-from genmedia.cli import batch, completion, control, exitcodes, follow, monitor, notify, options, reads, submit
+from genmedia.cli import (
+    assets,
+    batch,
+    completion,
+    control,
+    exitcodes,
+    follow,
+    monitor,
+    notify,
+    options,
+    reads,
+    submit,
+)
 from genmedia.cli.context import Context
 from genmedia.cli.failures import report_error
+from genmedia.cli.interrupt import interruptible
 from genmedia.cli.output import MODES, Output, usage_error
 from genmedia.client.errors import RpcError
 from genmedia.config import ConfigError
 
 DESCRIPTION = "genmedia: submit image and video jobs and batches, read them, list them, watch them live."
 # One module per group of commands; each registers its commands with their handlers.
-COMMANDS = (submit, reads, follow, monitor, control, batch, notify, completion)
+COMMANDS = (submit, reads, follow, monitor, control, assets, batch, notify, completion)
 
 
 class Parser(argparse.ArgumentParser):
@@ -77,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     args.parser = parser
     out = Output(args.output)
     try:
-        code = asyncio.run(run(Context(args, out)))
+        code = asyncio.run(interruptible(run(Context(args, out))))
     except ConfigError as error:  # a GENMEDIA_TLS_* setting that cannot be used
         out.error(usage_error(str(error)))
         code = exitcodes.USAGE

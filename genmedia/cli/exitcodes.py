@@ -15,6 +15,7 @@ UNAVAILABLE = 7  # the stack cannot be reached (or a service behind it is down)
 EXHAUSTED = 8  # a rate limit or quota (RESOURCE_EXHAUSTED)
 TIMEOUT = 9  # a deadline passed (DEADLINE_EXCEEDED, or --timeout of a wait)
 ERROR = 10  # any other server error
+INTEGRITY = 11  # a downloaded file's bytes are not the ones recorded (sha256 mismatch); the file was not kept
 INTERRUPTED = 130  # Ctrl-C
 
 BY_CODE = {
@@ -35,6 +36,7 @@ HELP = """exit codes:
   8    rate limit or quota (RESOURCE_EXHAUSTED)
   9    deadline exceeded
   10   other server error
+  11   a downloaded file failed its sha256 check (it was not kept)
   130  interrupted"""
 
 

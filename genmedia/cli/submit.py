@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from genmedia.cli import exitcodes, options
+from genmedia.cli import assets, exitcodes, options
 from genmedia.cli.batch import wait_and_print
 from genmedia.cli.context import Context
 from genmedia.cli.follow import follow
@@ -48,6 +48,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     how.add_argument("--watch", action="store_true", help="show live progress until the job ends")
     how.add_argument("--wait", action="store_true",
                      help="block until the job ends, then print it (no bars); the exit code is its outcome")
+    p.add_argument("--download", action="store_true",
+                   help="once the job COMPLETED, fetch its files (sha256 checked) into --out; waits if neither "
+                        "--watch nor --wait is given")
+    assets.add_download_options(p)
 
 
 def job_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -74,6 +78,10 @@ async def run(ctx: Context) -> int:
     a = ctx.args
     create = ctx.client.create_image if a.command == "image" else ctx.client.create_video
     job = await create(a.prompt, **job_kwargs(a))
+    if a.download:
+        if a.watch:
+            ctx.out.line(f"job {job.id} created")
+        return await assets.finish_and_download(ctx, job.id, a.watch)
     if a.wait:
         return await wait_and_print(ctx, job.id)
     if not a.watch:

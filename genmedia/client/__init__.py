@@ -15,7 +15,9 @@ from genmedia.client.enums import (
 )
 from genmedia.client.errors import (
     AlreadyExists,
+    ChecksumMismatch,
     DeadlineExceeded,
+    DownloadError,
     FailedPrecondition,
     GenmediaError,
     InvalidArgument,
@@ -33,12 +35,13 @@ from genmedia.client.models import Asset, BatchSummary, Delivery, Job, JobError,
 from genmedia.client.requests import JobRequest, image_job, video_job
 from genmedia.client.rpc import GenmediaClient
 from genmedia.client.sync import Client
+from genmedia.client.transfer import AssetLink, DownloadedAsset
 
 __all__ = [
-    "AlreadyExists", "Asset", "AsyncClient", "BatchStrategy", "BatchSummary", "Client", "DeadlineExceeded",
-    "Delivery", "DeliveryState", "EventType", "FailedPrecondition", "GenmediaClient", "GenmediaError",
-    "InvalidArgument", "Job", "JobCancelled", "JobEnded", "JobError", "JobEvent", "JobFailed", "JobKind",
-    "JobRequest", "JobState", "JobStep", "Motion", "NotFound", "NotifyChannel", "Page", "PermissionDenied",
-    "ResourceExhausted", "Review", "ReviewDecision", "RpcError", "Stats", "Unauthenticated", "Unavailable",
-    "image_job", "video_job",
+    "AlreadyExists", "Asset", "AssetLink", "AsyncClient", "BatchStrategy", "BatchSummary", "ChecksumMismatch",
+    "Client", "DeadlineExceeded", "Delivery", "DeliveryState", "DownloadError", "DownloadedAsset", "EventType",
+    "FailedPrecondition", "GenmediaClient", "GenmediaError", "InvalidArgument", "Job", "JobCancelled",
+    "JobEnded", "JobError", "JobEvent", "JobFailed", "JobKind", "JobRequest", "JobState", "JobStep", "Motion",
+    "NotFound", "NotifyChannel", "Page", "PermissionDenied", "ResourceExhausted", "Review", "ReviewDecision",
+    "RpcError", "Stats", "Unauthenticated", "Unavailable", "image_job", "video_job",
 ]

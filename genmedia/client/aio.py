@@ -17,6 +17,7 @@ import grpc
 
 from genmedia.channels import retry_config
 from genmedia.client import requests as rq
+from genmedia.client import transfer
 from genmedia.client.enums import JobState
 from genmedia.client.errors import JobCancelled, JobFailed, from_rpc_error
 from genmedia.client.models import Delivery, Job, JobEvent, Page, Stats, WebhookSecret
@@ -227,6 +228,21 @@ class AsyncClient:
                        "width": width, "height": height}
         request = rq.review_request(job_id, approve, feedback, round, corrections)
         return Job.from_proto(await self._jobs(self.raw.jobs.ReviewJob(request, timeout=self.raw.timeout)))
+
+    # -- assets --
+
+    async def download(self, job_id: str, dest: str | Path = ".", asset: int | None = None, *,
+                       on_progress: transfer.OnProgress | None = None) -> list[transfer.DownloadedAsset]:
+        """Writes the job's assets (or asset number `asset`: a video job's 0 is the image, 1 the video) into
+        the folder `dest` under their own names, resuming a cut stream and checking each sha256; returns them.
+        `ChecksumMismatch` when the bytes are not the recorded ones (no file is kept)."""
+        return await transfer.download(self.raw, job_id, dest, asset, on_progress)
+
+    async def link(self, job_id: str, asset: int = 0, expires: dt.timedelta = dt.timedelta(hours=1)
+                   ) -> transfer.AssetLink:
+        """A time-limited HTTPS link to one asset (an S3 store's presigned GET), for `expires` (at most 7 days).
+        `FailedPrecondition` when the server's store is a folder, which has no HTTP face."""
+        return await transfer.link(self.raw, job_id, asset, expires)
 
     # -- notifications --
 

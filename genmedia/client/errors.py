@@ -159,3 +159,11 @@ def from_rpc_error(error: grpc.RpcError, address: str = "") -> RpcError:
     if cls is None:
         return RpcError(message, code=code.name, **kwargs)
     return cls(message, **kwargs)
+
+
+class DownloadError(GenmediaError):
+    """A download could not be completed (the stream kept breaking off); no file was left under its name."""
+
+
+class ChecksumMismatch(DownloadError):
+    """The bytes received do not hash to the sha256 recorded when the asset was made; the file was not kept."""

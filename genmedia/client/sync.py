@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar, Unpack
 
 from genmedia.client import requests as rq
+from genmedia.client import transfer
 from genmedia.client.aio import AsyncClient
 from genmedia.client.models import Delivery, Job, JobEvent, Page, Stats, WebhookSecret
 
@@ -155,6 +156,13 @@ class Client:
         return _Runner.run(self.aio.review(job_id, approve=approve, feedback=feedback, round=round, prompt=prompt,
                                            negative_prompt=negative_prompt, seed=seed, style=style, width=width,
                                            height=height))
+
+    def download(self, job_id: str, dest: str | Path = ".", asset: int | None = None, *,
+                 on_progress: transfer.OnProgress | None = None) -> list[transfer.DownloadedAsset]:
+        return _Runner.run(self.aio.download(job_id, dest, asset, on_progress=on_progress))
+
+    def link(self, job_id: str, asset: int = 0, expires: dt.timedelta = dt.timedelta(hours=1)) -> transfer.AssetLink:
+        return _Runner.run(self.aio.link(job_id, asset, expires))
 
     def deliveries(self, job_id: str) -> Iterator[Delivery]:
         return _Runner.iterate(self.aio.deliveries(job_id))

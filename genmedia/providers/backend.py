@@ -6,9 +6,23 @@ placeholders run their CPU work in a thread (asyncio.to_thread) behind the same 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+import os
+import tempfile
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol
+
+# A new local file path (ending in the suffix) for an output too big to hold in memory. The service's one lies
+# in its scratch folder, where the start-up sweep and the next attempt find what a killed process left.
+Scratch = Callable[[str], Path]
+
+
+def temp_scratch(suffix: str) -> Path:
+    """The scratch of a request made outside a service (a script, a test): the system's temporary folder."""
+    fd, name = tempfile.mkstemp(prefix="genmedia-", suffix=suffix)
+    os.close(fd)
+    return Path(name)
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,7 @@ class Request:
     image: bytes = b""  # the video's first frame or reference image (image→video)
     image_mime: str = ""
     deadline: float | None = None  # time.time() past which the caller no longer waits (for Cancel-After)
+    scratch: Scratch = field(default=temp_scratch, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -44,13 +59,23 @@ class Progress:
 
 @dataclass(frozen=True)
 class Output:
-    """One made file, as the provider served it, with the provider's id of its request and its usage."""
+    """One made file, as the provider served it, with the provider's id of its request and its usage. A large
+    one (a video) is a local file at `path`, made by the request's scratch, instead of `data`: whoever takes
+    the output removes the file (genmedia.providers.outputs stores it, then deletes it)."""
 
-    data: bytes
+    data: bytes = b""
     content_type: str = ""
     request_id: str = ""
     provider_seconds: float = 0.0
     tokens: int = 0
+    path: Path | None = None
+
+
+def discard_files(outputs: Iterable[Output]) -> None:
+    """Removes the outputs' local files (those not stored: a later output failed, or the call was cancelled)."""
+    for output in outputs:
+        if output.path is not None:
+            output.path.unlink(missing_ok=True)
 
 
 Report = Callable[[Progress], None]
@@ -89,5 +114,11 @@ async def one_by_one(request: Request, report: Report, make: Callable[[int, Repo
         def scaled(p: Progress, i: int = i) -> None:
             report(replace(p, percent=(100.0 * i + p.percent) / n, message=f"image {i + 1}/{n}: {p.message}", item=i))
 
-        outputs += (await make(i, scaled))[:1]
+        try:
+            made = await make(i, scaled)
+        except BaseException:
+            discard_files(outputs)
+            raise
+        discard_files(made[1:])
+        outputs += made[:1]
     return outputs

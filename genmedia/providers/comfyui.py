@@ -24,7 +24,7 @@ from typing import Any
 
 import websockets
 
-from genmedia.providers.backend import Output, Progress, Report
+from genmedia.providers.backend import Output, Progress, Report, Scratch, discard_files
 from genmedia.providers.errors import Kind, ProviderError
 from genmedia.providers.http import Api, make_client
 from genmedia.providers.metrics import track
@@ -77,8 +77,10 @@ class ComfyClient:
                                       data={"overwrite": "true", "type": "input"})
         return f"{body['subfolder']}/{body['name']}" if body.get("subfolder") else str(body.get("name", name))
 
-    async def run(self, workflow: dict[str, Any], kind: str, report: Report) -> list[Output]:
-        """Queues the workflow, follows it on /ws and fetches its output files of `kind` (image or video)."""
+    async def run(self, workflow: dict[str, Any], kind: str, report: Report,
+                  scratch: Scratch | None = None) -> list[Output]:
+        """Queues the workflow, follows it on /ws and fetches its output files of `kind` (image or video), into
+        scratch files when `scratch` is given."""
         client_id = uuid.uuid4().hex
         socket = await self._connect(client_id)  # before queuing: no message of the prompt is missed
         try:
@@ -94,7 +96,7 @@ class ComfyClient:
                 raise
         finally:
             await socket.close()
-        return await self._fetch(run, kind, report)
+        return await self._fetch(run, kind, report, scratch)
 
     async def _connect(self, client_id: str) -> Any:
         with track("comfyui", "ws") as outcome:
@@ -189,23 +191,33 @@ class ComfyClient:
             run.files = output_files(entry.get("outputs"))
             run.finished = True
 
-    async def _fetch(self, run: _Run, kind: str, report: Report) -> list[Output]:
+    async def _fetch(self, run: _Run, kind: str, report: Report, scratch: Scratch | None) -> list[Output]:
         files = [ref for ref in run.files if ref["filename"].lower().endswith(EXTENSIONS[kind])]
         if not files:
             raise ProviderError(Kind.BAD_OUTPUT, "comfyui", f"the workflow finished without a {kind} output "
                                 "(does it end in a Save node?)", run.prompt_id)
         report(Progress(92.0, f"comfyui finished; fetching {len(files)} file(s)", request_id=run.prompt_id))
-        outputs = []
-        for ref in files:
-            params = {"filename": ref["filename"], "subfolder": ref.get("subfolder", ""),
-                      "type": ref.get("type", "output")}
-            try:
-                data, content_type = await self.api.download("view", "view", self.settings.max_output_bytes,
-                                                             params=params)
-            except ProviderError as error:
-                raise error.with_request_id(run.prompt_id) from None
-            outputs.append(Output(data, content_type, run.prompt_id))
+        outputs: list[Output] = []
+        try:
+            for ref in files:
+                params = {"filename": ref["filename"], "subfolder": ref.get("subfolder", ""),
+                          "type": ref.get("type", "output")}
+                outputs.append(await self._download(params, run.prompt_id, scratch))
+        except BaseException:
+            discard_files(outputs)
+            raise
         return outputs
+
+    async def _download(self, params: dict[str, str], prompt_id: str, scratch: Scratch | None) -> Output:
+        max_bytes = self.settings.max_output_bytes
+        try:
+            if scratch is None:
+                data, content_type = await self.api.download("view", "view", max_bytes, params=params)
+                return Output(data, content_type, prompt_id)
+            path, content_type = await self.api.download_file("view", "view", max_bytes, scratch, "", params=params)
+            return Output(content_type=content_type, request_id=prompt_id, path=path)
+        except ProviderError as error:
+            raise error.with_request_id(prompt_id) from None
 
     async def _cancel(self, prompt_id: str) -> None:
         """Removes the prompt from the queue, or interrupts it if it is the one running; bounded."""

@@ -7,22 +7,26 @@ provider says so); anything else, timeouts and broken connections UNAVAILABLE.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import email.utils
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from genmedia.providers.backend import Scratch
 from genmedia.providers.errors import Kind, ProviderError, redact
 from genmedia.providers.metrics import Outcome, track
 
 INVALID_STATUSES = frozenset({400, 404, 409, 413, 415, 422})
 MAX_ERROR_TEXT = 300
+PIECE = 1 << 20  # what a download hands on at a time
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,35 @@ class Api:
         fetches URLs outside the API (a CDN) without the API's credential."""
         if url.startswith("data:"):
             return decode_data_url(url, self.provider, max_bytes)
+        chunks: list[bytes] = []
+
+        async def keep(chunk: bytes) -> None:
+            chunks.append(chunk)
+
+        kind = await self._stream(url, operation, max_bytes, client, keep, **kwargs)
+        return b"".join(chunks), kind
+
+    async def download_file(self, url: str, operation: str, max_bytes: int, scratch: Scratch, suffix: str,
+                            client: httpx.AsyncClient | None = None, **kwargs: Any) -> tuple[Path, str]:
+        """As download, into a new scratch file as it arrives (a video is never whole in memory): the file and
+        the content type. On any failure the file is removed."""
+        dest = scratch(suffix)
+        try:
+            if url.startswith("data:"):
+                data, kind = decode_data_url(url, self.provider, max_bytes)
+                await asyncio.to_thread(dest.write_bytes, data)
+                return dest, kind
+            with dest.open("wb") as f:  # noqa: ASYNC230 - each write goes to a thread below
+                kind = await self._stream(url, operation, max_bytes, client,
+                                          lambda chunk: asyncio.to_thread(f.write, chunk), **kwargs)
+            return dest, kind
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+
+    async def _stream(self, url: str, operation: str, max_bytes: int, client: httpx.AsyncClient | None,
+                      sink: Callable[[bytes], Awaitable[Any]], **kwargs: Any) -> str:
+        """GETs url, handing the body to `sink` in pieces of about 1 MiB; the content type."""
         with track(self.provider, operation) as outcome:
             try:
                 async with (client or self.client).stream("GET", url, **kwargs) as response:
@@ -159,14 +192,14 @@ class Api:
                     if declared > max_bytes:
                         outcome.value = "bad_output"
                         raise _too_big(self.provider, max_bytes)
-                    chunks, size = [], 0
-                    async for chunk in response.aiter_bytes():
+                    size = 0
+                    async for chunk in response.aiter_bytes(PIECE):
                         size += len(chunk)
                         if size > max_bytes:
                             outcome.value = "bad_output"
                             raise _too_big(self.provider, max_bytes)
-                        chunks.append(chunk)
-                    return b"".join(chunks), response.headers.get("content-type", "")
+                        await sink(chunk)
+                    return response.headers.get("content-type", "")
             except httpx.HTTPError as exc:
                 raise self.transport_error(exc, operation, outcome) from None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import av
 from PIL import Image, UnidentifiedImageError
@@ -31,30 +32,42 @@ class Media:
     fps: float = 0.0
 
 
-def _served(data: bytes, content_type: str) -> str:
-    head = data[:40].decode("ascii", "replace")
+Source = bytes | Path  # an output in memory, or in a local file (a video too large to hold)
+
+
+def _open(source: Source):
+    return io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
+
+
+def _served(source: Source, content_type: str) -> str:
+    if isinstance(source, bytes):
+        data, size = source[:40], len(source)
+    else:
+        with source.open("rb") as f:
+            data, size = f.read(40), source.stat().st_size
+    head = data.decode("ascii", "replace")
     shown = "".join(c if c.isprintable() else "." for c in head)
     kind = content_type.split(";")[0].strip() or "no content type"
-    return f"{len(data)} bytes of {kind}, starting {shown!r}"
+    return f"{size} bytes of {kind}, starting {shown!r}"
 
 
-def inspect_image(data: bytes, provider: str, content_type: str = "") -> Media:
+def inspect_image(data: Source, provider: str, content_type: str = "") -> Media:
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with _open(data) as f, Image.open(f) as image:
             image.load()  # a truncated file fails here, not later in the video service
             kind = IMAGE_TYPES.get(image.format or "")
             if kind is None:
                 raise UnidentifiedImageError(f"{image.format} is not an image format genmedia stores")
             return Media(kind[0], kind[1], image.width, image.height)
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
-        why = "Pillow cannot read it" if "BytesIO" in str(exc) else str(exc)
+        why = "Pillow cannot read it" if "cannot identify image file" in str(exc) else str(exc)
         raise ProviderError(Kind.BAD_OUTPUT, provider, f"served {_served(data, content_type)} where an image "
                             f"was expected ({why})") from None
 
 
-def inspect_video(data: bytes, provider: str, content_type: str = "") -> Media:
+def inspect_video(data: Source, provider: str, content_type: str = "") -> Media:
     try:
-        with av.open(io.BytesIO(data)) as container:
+        with _open(data) as f, av.open(f) as container:
             kind = next((VIDEO_TYPES[name] for name in container.format.name.split(",") if name in VIDEO_TYPES),
                         None)
             if kind is None or not container.streams.video:

@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from genmedia.providers.backend import Output, Progress, Report
+from genmedia.providers.backend import Output, Progress, Report, Scratch
 from genmedia.providers.errors import Kind, ProviderError, redact
 from genmedia.providers.http import Api, decode_base64, make_client
 from genmedia.providers.settings import ProviderSettings
@@ -98,7 +98,7 @@ class OpenAIClient:
         return outputs
 
     async def generate_video(self, model: str, prompt: str, seconds: float, width: int, height: int,
-                             image: bytes, report: Report) -> Output:
+                             image: bytes, report: Report, scratch: Scratch) -> Output:
         w, h = nearest_size(model, width, height, VIDEO_SIZES)
         allowed = next((s for prefix, s in VIDEO_SECONDS.items() if model.startswith(prefix)), None)
         secs = min(allowed, key=lambda s: abs(s - seconds)) if allowed else max(1, round(seconds))
@@ -114,10 +114,10 @@ class OpenAIClient:
             raise ProviderError(Kind.UNAVAILABLE, "openai", "answered a video without an id")
         try:
             await self._until_done(video, video_id, report)
-            data, kind = await self.api.download(f"videos/{video_id}/content", "videos.content",
-                                                 self.settings.max_output_bytes,
-                                                 headers={"Accept": "application/binary"})
-            return Output(data, kind, video_id)
+            path, kind = await self.api.download_file(f"videos/{video_id}/content", "videos.content",
+                                                      self.settings.max_output_bytes, scratch, ".mp4",
+                                                      headers={"Accept": "application/binary"})
+            return Output(content_type=kind, request_id=video_id, path=path)
         except asyncio.CancelledError:
             await self._delete(video_id)
             raise

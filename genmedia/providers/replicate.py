@@ -22,7 +22,7 @@ import re
 import time
 from typing import Any
 
-from genmedia.providers.backend import Output, Progress, Report
+from genmedia.providers.backend import Output, Progress, Report, Scratch, discard_files
 from genmedia.providers.errors import Kind, ProviderError, redact
 from genmedia.providers.http import Api, make_client
 from genmedia.providers.settings import ProviderSettings
@@ -79,9 +79,9 @@ class ReplicateClient:
         await self.api.client.aclose()
         await self.cdn.aclose()
 
-    async def predict(self, model: str, inputs: dict[str, Any], report: Report,
-                      deadline: float | None) -> list[Output]:
-        """Runs one prediction to its end and downloads its output files."""
+    async def predict(self, model: str, inputs: dict[str, Any], report: Report, deadline: float | None,
+                      scratch: Scratch | None = None) -> list[Output]:
+        """Runs one prediction to its end and downloads its output files (into scratch files when given)."""
         owner_name, _, version = model.partition(":")
         url, body = (("predictions", {"version": version, "input": inputs}) if version
                      else (f"models/{owner_name}/predictions", {"input": inputs}))
@@ -101,7 +101,7 @@ class ReplicateClient:
         except asyncio.CancelledError:
             await self._cancel(pid)
             raise
-        return await self._outputs(prediction, pid, report)
+        return await self._outputs(prediction, pid, report, scratch)
 
     async def _until_done(self, prediction: dict[str, Any], pid: str, report: Report) -> dict[str, Any]:
         pause = FIRST_POLL
@@ -119,7 +119,8 @@ class ReplicateClient:
                 raise error.with_request_id(pid) from None
         return prediction
 
-    async def _outputs(self, prediction: dict[str, Any], pid: str, report: Report) -> list[Output]:
+    async def _outputs(self, prediction: dict[str, Any], pid: str, report: Report,
+                       scratch: Scratch | None) -> list[Output]:
         status = prediction.get("status")
         if status != "succeeded":
             error = redact(str(prediction.get("error") or f"the prediction ended {status}"), self.settings.secrets())
@@ -131,15 +132,26 @@ class ReplicateClient:
         seconds = float((prediction.get("metrics") or {}).get("predict_time") or 0.0)
         report(Progress(90.0, f"replicate finished in {seconds:.1f}s of compute; fetching {len(urls)} file(s)",
                         request_id=pid))
-        outputs = []
-        for url in urls:
-            try:
-                data, kind = await self.api.download(url, "predictions.download", self.settings.max_output_bytes,
-                                                     client=self.cdn)
-            except ProviderError as error:
-                raise error.with_request_id(pid) from None
-            outputs.append(Output(data, kind, pid, provider_seconds=seconds / len(urls)))
+        outputs: list[Output] = []
+        try:
+            for url in urls:
+                outputs.append(await self._fetch(url, pid, seconds / len(urls), scratch))
+        except BaseException:
+            discard_files(outputs)
+            raise
         return outputs
+
+    async def _fetch(self, url: str, pid: str, seconds: float, scratch: Scratch | None) -> Output:
+        max_bytes = self.settings.max_output_bytes
+        try:
+            if scratch is None:
+                data, kind = await self.api.download(url, "predictions.download", max_bytes, client=self.cdn)
+                return Output(data, kind, pid, provider_seconds=seconds)
+            path, kind = await self.api.download_file(url, "predictions.download", max_bytes, scratch, "",
+                                                      client=self.cdn)
+            return Output(content_type=kind, request_id=pid, provider_seconds=seconds, path=path)
+        except ProviderError as error:
+            raise error.with_request_id(pid) from None
 
     async def _cancel(self, pid: str) -> None:
         """Cancels a prediction whose call was cancelled or ran out of time; best effort, bounded."""

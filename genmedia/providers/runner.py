@@ -13,7 +13,7 @@ import grpc
 
 from genmedia import logs
 from genmedia.errors import ServiceError
-from genmedia.providers.backend import Backend, Output, Progress, Request
+from genmedia.providers.backend import Backend, Output, Progress, Request, discard_files
 from genmedia.providers.errors import ProviderError, to_service_error
 from genmedia.v1 import image_service_pb2 as ipb
 from genmedia.workers import ConcurrencyLimit
@@ -78,6 +78,7 @@ async def run(backend: Backend, request: Request, next_provider: str) -> AsyncIt
     started = time.perf_counter()
     task = asyncio.create_task(backend.generate(request, queue.put_nowait))
     getter: asyncio.Future[Progress] | None = None
+    outputs: list[Output] | None = None
     try:
         while not task.done():
             getter = asyncio.ensure_future(queue.get())
@@ -100,6 +101,6 @@ async def run(backend: Backend, request: Request, next_provider: str) -> AsyncIt
         if not task.done():
             task.cancel()
             await asyncio.wait([task])
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: raised above, or expected after an early stop
+        if task.done() and not task.cancelled() and task.exception() is None and outputs is None:
+            discard_files(task.result())  # made, but the call stopped before taking them: their files go
     yield outputs

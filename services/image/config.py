@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from genmedia.assets import AssetStore
+from genmedia.assetstore import StoreSettings
 from genmedia.config import ServingSettings, env_float, env_int, env_str
 from genmedia.providers.settings import PROVIDERS, ProviderSettings, check_chain
 
@@ -14,7 +14,7 @@ PLACEHOLDERS = ("procedural",)
 @dataclass(frozen=True)
 class Settings:
     serving: ServingSettings
-    assets: AssetStore
+    assets: StoreSettings  # the asset store (GENMEDIA_ASSET_URL and its knobs)
     backend: str  # GENMEDIA_IMAGE_BACKEND: a backend or a comma list in fallback order (procedural)
     max_concurrency: int  # the procedural placeholder's calls at once; one more gets RESOURCE_EXHAUSTED
     step_delay: float  # seconds of pause per rendered row block, so progress is visible
@@ -27,7 +27,7 @@ class Settings:
         check_chain("GENMEDIA_IMAGE_BACKEND", backend, (*PLACEHOLDERS, *PROVIDERS), providers, "image")
         return cls(
             serving=ServingSettings.from_env("image"),
-            assets=AssetStore.from_env(),
+            assets=StoreSettings.from_env(),
             backend=backend,
             max_concurrency=env_int("GENMEDIA_IMAGE_MAX_CONCURRENCY", 2, 1, 1000),
             step_delay=env_float("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", 0.15, lo=0.0),

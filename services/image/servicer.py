@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import grpc
 
 from genmedia import specs
-from genmedia.assets import JOB_ID_PATTERN, AssetStore
+from genmedia.assetstore import JOB_ID_PATTERN, Store
 from genmedia.errors import check
 from genmedia.providers.backend import Request
 from genmedia.providers.calls import generate
+from genmedia.providers.outputs import sweep_stale
 from genmedia.providers.runner import Backends
 from genmedia.v1 import image_service_pb2 as pb
 from genmedia.v1 import image_service_pb2_grpc
@@ -33,10 +35,17 @@ def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
 
 
 class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
-    def __init__(self, store: AssetStore, backends: Backends) -> None:
+    def __init__(self, store: Store, backends: Backends) -> None:
         self.store = store
         self.backends = backends
         self.limit = backends  # callers (and tests) wait for calls to end with limit.wait_idle()
+
+    async def sweep(self, grace: timedelta) -> None:
+        await sweep_stale(self.store, grace)
+
+    async def aclose(self) -> None:
+        await self.backends.aclose()
+        await self.store.close()
 
     async def DescribeBackends(self, request: pb.DescribeBackendsRequest,
                                context: grpc.aio.ServicerContext) -> pb.DescribeBackendsResponse:

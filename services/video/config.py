@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from genmedia.assets import AssetStore
+from genmedia.assetstore import StoreSettings
 from genmedia.config import ConfigError, ServingSettings, env_float, env_int, env_str
 from genmedia.providers.settings import PROVIDERS, ProviderSettings, check_chain
 
@@ -15,7 +15,7 @@ PLACEHOLDERS = ("kenburns",)
 @dataclass(frozen=True)
 class Settings:
     serving: ServingSettings
-    assets: AssetStore
+    assets: StoreSettings  # the asset store (GENMEDIA_ASSET_URL and its knobs)
     backend: str  # GENMEDIA_VIDEO_BACKEND: a backend or a comma list in fallback order (kenburns)
     max_concurrency: int  # the kenburns placeholder's calls at once; one more gets RESOURCE_EXHAUSTED
     frame_delay: float  # seconds of pause per encoded frame (0; raise it for demos)
@@ -33,7 +33,7 @@ class Settings:
             raise ConfigError(f"GENMEDIA_VIDEO_X264_PRESET={preset!r} is not one of {', '.join(PRESETS)}")
         return cls(
             serving=ServingSettings.from_env("video"),
-            assets=AssetStore.from_env(),
+            assets=StoreSettings.from_env(),
             backend=backend,
             max_concurrency=env_int("GENMEDIA_VIDEO_MAX_CONCURRENCY", 1, 1, 1000),
             frame_delay=env_float("GENMEDIA_VIDEO_FRAME_DELAY_SECONDS", 0.0, lo=0.0),

@@ -8,16 +8,18 @@ import io
 import math
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
 
 import grpc
 from PIL import Image, UnidentifiedImageError
 
 from genmedia import specs
-from genmedia.assets import JOB_ID_PATTERN, AssetError, AssetStore
+from genmedia.assetstore import JOB_ID_PATTERN, AssetError, AssetNotFound, Store
 from genmedia.errors import InvalidArgument, check
 from genmedia.providers.backend import Request
 from genmedia.providers.calls import generate
-from genmedia.providers.outputs import load_asset
+from genmedia.providers.outputs import SourceTooLarge, load_asset, store_errors, sweep_stale
 from genmedia.providers.runner import Backends
 from genmedia.v1 import common_pb2, video_service_pb2_grpc
 from genmedia.v1 import video_service_pb2 as pb
@@ -31,6 +33,7 @@ MOTIONS = {
     common_pb2.MOTION_PAN_RIGHT: Motion.PAN_RIGHT,
 }
 Violations = list[tuple[str, str]]
+MAX_SOURCE_BYTES = 64 * 1024 * 1024  # an input image larger than this is refused, not read into memory
 
 
 def _between(v: Violations, field: str, value: float, lo: float, hi: float) -> None:
@@ -44,22 +47,25 @@ def _image_type(data: bytes) -> str:
         return Image.MIME.get(image.format or "", "image/png")
 
 
-async def _source(v: Violations, store: AssetStore, uri: str) -> tuple[bytes, str]:
-    """The bytes and type of the image behind image_uri."""
+async def _source(v: Violations, store: Store, uri: str) -> tuple[bytes, str]:
+    """The bytes and type of the image behind image_uri, read from the asset store."""
     if not uri:
-        v.append(("image_uri", "is required: a file:// URI of an image in the asset store"))
+        v.append(("image_uri", f"is required: the URI of an image in the asset store ({store.url})"))
         return b"", ""
     try:
-        data = await load_asset(store, uri)
+        with store_errors():
+            data = await load_asset(store, uri, MAX_SOURCE_BYTES)
         return data, _image_type(data)
-    except AssetError as exc:
+    except (AssetError, SourceTooLarge) as exc:
         v.append(("image_uri", str(exc)))
+    except AssetNotFound:
+        v.append(("image_uri", f"{uri!r} does not exist in the asset store"))
     except (OSError, UnidentifiedImageError) as exc:
         v.append(("image_uri", f"is not an image this service can read: {exc}"))
     return b"", ""
 
 
-async def validated(request: pb.RenderVideoRequest, store: AssetStore) -> Request:
+async def validated(request: pb.RenderVideoRequest, store: Store) -> Request:
     """The domain request; raises InvalidArgument listing every bad field."""
     v: Violations = []
     if not JOB_ID_PATTERN.match(request.job_id):
@@ -86,10 +92,17 @@ async def validated(request: pb.RenderVideoRequest, store: AssetStore) -> Reques
 
 
 class VideoServicer(video_service_pb2_grpc.VideoServiceServicer):
-    def __init__(self, store: AssetStore, backends: Backends) -> None:
+    def __init__(self, store: Store, backends: Backends) -> None:
         self.store = store
         self.backends = backends
         self.limit = backends  # callers (and tests) wait for calls to end with limit.wait_idle()
+
+    async def sweep(self, grace: timedelta) -> None:
+        await sweep_stale(self.store, grace)
+
+    async def aclose(self) -> None:
+        await self.backends.aclose()
+        await self.store.close()
 
     async def DescribeBackends(self, request, context: grpc.aio.ServicerContext):
         return self.backends.describe()
@@ -101,7 +114,7 @@ class VideoServicer(video_service_pb2_grpc.VideoServiceServicer):
         chain = self.backends.chain_for(request.backend, "backend")
         remaining = context.time_remaining()
         if remaining is not None:
-            video = Request(**{**video.__dict__, "deadline": time.time() + remaining})
+            video = replace(video, deadline=time.time() + remaining)
         calls = generate(self.backends, self.store, chain, request.attempt, video, "video", ["video"])
         try:
             async with contextlib.aclosing(calls) as items:

@@ -1,6 +1,6 @@
 """The Dockerfile: hadolint finds nothing, and what it builds is right, checked without a Docker engine: the
 build context it gets (.dockerignore) holds what it copies, a package built from only those files has every
-module and console script, and its user and ports are the ones the manifests use."""
+module, console script and the console's static files, and its user and ports are the ones the manifests use."""
 
 from __future__ import annotations
 
@@ -72,6 +72,9 @@ def test_a_package_built_from_the_context_alone_has_every_module_and_command(tmp
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     modules = {str(p.relative_to(ROOT)) for top in ("genmedia", "services") for p in (ROOT / top).rglob("*.py")}
     assert modules <= names, sorted(modules - names)
+    # The gateway serves its console from these files, next to its modules: no CDN, nothing fetched at run time.
+    static = {str(p.relative_to(ROOT)) for p in (ROOT / "services" / "gateway" / "static").iterdir()}
+    assert "services/gateway/static/index.html" in static and static <= names, sorted(static - names)
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     for script in scripts:
         assert f"{script} = " in entry_points

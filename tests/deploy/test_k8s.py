@@ -29,7 +29,8 @@ from tests.deploy.manifests import (
 SCRIPTS = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"])
 RECOMMENDED = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
                "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "app.kubernetes.io/version")
-ROLES = {"genmedia-orchestrator-api", "genmedia-worker", "genmedia-progress", "genmedia-image", "genmedia-video"}
+ROLES = {"genmedia-orchestrator-api", "genmedia-worker", "genmedia-progress", "genmedia-image", "genmedia-video",
+         "genmedia-gateway"}
 
 
 def validate(path: Path) -> subprocess.CompletedProcess:
@@ -85,11 +86,18 @@ def test_every_deployment_has_probes_restricted_security_resources_and_a_long_en
 
 
 def check_genmedia_container(overlay: str, where: str, pod: dict, container: dict) -> None:
-    """Native gRPC probes on the container's own port, a start-up probe where start waits on Temporal or the
-    database, a preStop hook, and a termination grace longer than preStop + the app's delay and grace."""
-    grpc_port = next(p["containerPort"] for p in container["ports"] if p["name"].startswith("grpc"))
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["grpc"]["port"] == grpc_port, (where, probe)
+    """Native gRPC probes on the container's own port (the HTTP gateway: its /readyz and /healthz), a start-up
+    probe where start waits on Temporal or the database, a preStop hook, and a termination grace longer than
+    preStop + the app's delay and grace."""
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    grpc_port = next((port for name, port in ports.items() if name.startswith("grpc")), None)
+    if container["command"][0] == "genmedia-gateway":
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+            check = container[probe]["httpGet"]
+            assert check["path"] == path and ports.get(check["port"], check["port"]) == ports["http"], (where, probe)
+    else:
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == grpc_port, (where, probe)
     if container["command"][0] in ("genmedia-orchestrator", "genmedia-progress"):  # they wait on Temporal, the DB
         assert container["startupProbe"]["grpc"]["port"] == grpc_port, where
     env = env_of(overlay, container)

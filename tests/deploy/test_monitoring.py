@@ -99,7 +99,9 @@ def test_the_dashboard_shows_what_operators_need() -> None:
                    "genmedia_task_queue_backlog", "genmedia_provider_request_duration_seconds_bucket",
                    "genmedia_provider_requests_total", "grpc_server_handled_total", "grpc_server_handling_seconds",
                    "genmedia_watch_streams", "temporal_activity_schedule_to_start_latency_seconds_bucket",
-                   "process_cpu_seconds_total", "process_resident_memory_bytes", "genmedia_review_wait_seconds"):
+                   "process_cpu_seconds_total", "process_resident_memory_bytes", "genmedia_review_wait_seconds",
+                   "genmedia_gateway_requests_total", "genmedia_gateway_request_seconds_bucket",
+                   "genmedia_gateway_open_streams"):
         assert metric in metrics, metric
 
 

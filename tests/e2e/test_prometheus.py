@@ -1,6 +1,7 @@
-"""Metrics end to end: a real Prometheus (Debian's package) scrapes a running stack; after three jobs (two
-completed, one failed) it reports them, every process's /metrics passes `promtool check metrics`, and every
-PromQL expression of the dashboard and the alerts evaluates against it."""
+"""Metrics end to end: a real Prometheus (Debian's package) scrapes a running stack, the HTTP gateway included;
+after three jobs (two completed, one failed) it reports them, it sees the gateway's requests and open SSE
+streams, every process's /metrics passes `promtool check metrics`, and every PromQL expression of the
+dashboard and the alerts evaluates against it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -24,7 +26,7 @@ from tests.e2e.test_stack import grpcurl
 pytestmark = pytest.mark.timeout(300)
 # The job label of each process, as the PodMonitor names them (the pods' app.kubernetes.io/name).
 JOBS = {"orchestrator": "genmedia-orchestrator-api", "worker": "genmedia-worker", "progress": "genmedia-progress",
-        "image": "genmedia-image", "video": "genmedia-video"}
+        "image": "genmedia-image", "video": "genmedia-video", "gateway": "genmedia-gateway"}
 
 
 class Prometheus:
@@ -131,6 +133,22 @@ def test_prometheus_counts_two_completed_jobs_and_one_failed(stack: RunningStack
     assert prometheus.values("sum(genmedia_worker_polling)", "") == {"": 1.0}
     schedule = prometheus.values("sum(temporal_activity_schedule_to_start_latency_seconds_count)", "")
     assert schedule[""] >= 1, "the Temporal SDK's series, in seconds, on the worker's /metrics"
+
+
+def test_prometheus_sees_the_gateways_requests_and_open_streams(stack: RunningStack, prometheus: Prometheus) -> None:
+    """The series the gateway panels read, moved by real HTTP requests (authentication is off in this stack)."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{stack.env['GENMEDIA_GATEWAY_PORT']}", timeout=30) as client:
+        assert client.get("/v1/jobs").status_code == 200
+        assert client.get("/v1/jobs/no-such-job").status_code == 404
+        with client.stream("GET", "/v1/events", headers={"Accept": "text/event-stream"}) as response:
+            assert response.status_code == 200
+            wait_for(lambda: prometheus.values('sum by (route) (genmedia_gateway_open_streams) > 0', "route")
+                     == {"/v1/events": 1.0}, "the open SSE stream")
+    wait_for(lambda: prometheus.values('sum by (route) (genmedia_gateway_open_streams) > 0', "route") == {},
+             "the SSE stream closed")
+    answered = prometheus.values('sum by (status) (genmedia_gateway_requests_total{route="/v1/jobs/{id}"})', "status")
+    assert answered == {"404": 1.0}
+    assert prometheus.values('sum(genmedia_gateway_request_seconds_count{route="/v1/jobs"})', "")[""] >= 1
 
 
 def test_every_dashboard_and_alert_expression_evaluates(stack: RunningStack, prometheus: Prometheus) -> None:

@@ -133,7 +133,7 @@ def test_demo_runs_a_video_job_then_stops_everything(tmp_path: Path) -> None:
     check_mp4(mp4, 640, 360, 96)
     logs = sorted(p.name for p in (var / "logs").iterdir())
     assert logs == sorted(f"{n}.log" for n in ("temporal", "progress", "image", "video", "orchestrator",
-                                               "worker"))
+                                               "worker", "gateway"))
     assert not list((var / "run").glob("*.pid"))
     leftovers = []
     for proc in Path("/proc").iterdir():

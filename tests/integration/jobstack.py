@@ -76,13 +76,11 @@ async def job_services(var: Path, guard: Authenticator | None = None) -> AsyncIt
     whose queues no other test uses."""
     engine = await progress_server.open_database(progress_config.Settings.from_env())
     registrations = progress_server.build_registrations(Store.for_engine(engine), Bus(1000), 15)
-    servers = {
-        "progress": await create_server(registrations, guard=guard),
-        "image": await create_server(image_server.build_registrations(image_config.Settings.from_env()),
-                                     guard=guard),
-        "video": await create_server(video_server.build_registrations(video_config.Settings.from_env()),
-                                     guard=guard),
-    }
+    media = {"image": image_server.build_registrations(image_config.Settings.from_env()),
+             "video": video_server.build_registrations(video_config.Settings.from_env())}
+    servers = {"progress": await create_server(registrations, guard=guard)}
+    for name, media_registrations in media.items():
+        servers[name] = await create_server(media_registrations, guard=guard)
     queue = f"jobs-{uuid.uuid4().hex[:8]}"
     settings = replace(
         Settings.from_env(), task_queue=queue, image_task_queue=f"{queue}-image",
@@ -100,6 +98,8 @@ async def job_services(var: Path, guard: Authenticator | None = None) -> AsyncIt
         await stack.client.close()
         for server in stack.servers.values():
             await server.stop(0)
+        for media_registrations in media.values():
+            await media_registrations[0].servicer.aclose()  # their asset stores' connections
         await engine.dispose()
 
 

@@ -255,8 +255,8 @@ async def _rot(under: StoreUnderTest, job_id: str, data: bytes) -> None:
 
 
 async def test_a_real_image_jobs_png_downloads_as_the_job_recorded_it(temporal, tmp_path: Path, monkeypatch):
-    """The image service as it is today writes to the folder itself (no sha256 record beside the file):
-    the store describes such a file by hashing it once."""
+    """A real image job's PNG, written by the image service through the store, downloads as the job recorded
+    it."""
     from tests.integration.jobstack import EventLog, add_workers
 
     configure_env(monkeypatch, tmp_path)

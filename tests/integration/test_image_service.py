@@ -6,14 +6,14 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
 import pytest
 from PIL import Image
 
-from genmedia.assets import AssetStore
+from genmedia.assetstore import StoreSettings
 from genmedia.config import ServingSettings
 from genmedia.errors import details_of
 from genmedia.v1 import common_pb2, image_service_pb2_grpc
@@ -33,21 +33,24 @@ class Running:
 
 @asynccontextmanager
 async def image_service(
-    root: Path, step_delay: float = 0.0, max_concurrency: int = 2
+    root: Path | None, step_delay: float = 0.0, max_concurrency: int = 2
 ) -> AsyncIterator[Running]:
     settings = Settings(
         serving=ServingSettings.from_env("image"),
-        assets=AssetStore(root),
+        assets=replace(StoreSettings.from_env(), url=root.as_uri()) if root else StoreSettings.from_env(),
         backend="procedural",
         max_concurrency=max_concurrency,
         step_delay=step_delay,
     )
     registrations = build_registrations(settings)
-    async for server in serve_on_port0(registrations):
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield Running(
-                image_service_pb2_grpc.ImageServiceStub(channel), registrations[0].servicer, server.port
-            )
+    try:
+        async for server in serve_on_port0(registrations):
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+                yield Running(
+                    image_service_pb2_grpc.ImageServiceStub(channel), registrations[0].servicer, server.port
+                )
+    finally:
+        await registrations[0].servicer.aclose()
 
 
 def request(job_id: str = "job-1", **spec) -> pb.GenerateImagesRequest:
@@ -84,7 +87,7 @@ def check_png(asset: common_pb2.Asset, folder: Path) -> None:
 
 
 def is_empty(folder: Path) -> bool:
-    return not folder.exists() or not any(folder.iterdir())
+    return not folder.exists() or not any(p for p in folder.iterdir() if not p.name.startswith("."))
 
 
 async def test_a_retried_call_rewrites_identical_files(asset_root: Path) -> None:
@@ -94,7 +97,7 @@ async def test_a_retried_call_rewrites_identical_files(asset_root: Path) -> None
         other = [r async for r in svc.stub.GenerateImages(request("job-2", seed=6), timeout=30)][-1]
     assert [a.sha256 for a in first] == [a.sha256 for a in second]
     assert other.result.assets[0].sha256 != first[0].sha256
-    assert sorted(p.name for p in (asset_root / "job-1").iterdir()) == ["image-0.png"]
+    assert sorted(p.name for p in (asset_root / "job-1").iterdir() if not p.name.startswith(".")) == ["image-0.png"]
 
 
 @pytest.mark.parametrize(
@@ -204,5 +207,5 @@ async def test_a_later_revision_keeps_the_earlier_files(asset_root: Path) -> Non
         with pytest.raises(grpc.aio.AioRpcError) as info:
             [m async for m in svc.stub.GenerateImages(bad, timeout=30)]
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "revision" in info.value.details()
-    names = sorted(p.name for p in (asset_root / "job-rev").iterdir())
+    names = sorted(p.name for p in (asset_root / "job-rev").iterdir() if not p.name.startswith("."))
     assert names == ["image-0.png", "image-1.png", "image-2-0.png", "image-2-1.png"]

@@ -54,7 +54,13 @@ def _of(type_: int, step: int = 0):
 
 
 def _files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    """The assets in a job's folder (not the store's records of them, `.<name>.meta`)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _temporaries(stack: Stack, job_id: str) -> list[str]:
+    """The job's temporary and scratch files in the asset store, of any service."""
+    return [p.name for p in (stack.var / "assets" / ".tmp").rglob(f"{job_id}.*")]
 
 
 # -- cancel --
@@ -75,6 +81,7 @@ async def test_cancel_during_rendering_ends_cancelled_within_2s_and_leaves_no_pa
     terminal = [e for e in events if e.state in (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)]
     assert [e.type for e in terminal] == [pb.EVENT_TYPE_CANCELLED]
     assert _files(assets) == ["image-0.png"]  # the finished image stays; no video, no partial file
+    assert _temporaries(stack, job.id) == []
     live = await stack.client.get_job(job.id)
     assert live.job.state == pb.JOB_STATE_CANCELLED
     # Repeating the cancel of an ended job names its state.
@@ -298,7 +305,7 @@ async def test_a_job_past_its_deadline_stops_and_fails_deadline_exceeded(stack: 
     assert events[-1].type == pb.EVENT_TYPE_FAILED and events[-1].error.code == "DEADLINE_EXCEEDED"
     assert datetime.now(UTC) - deadline < timedelta(seconds=3)
     assert not list((stack.var / "assets" / job.id).glob("*.mp4"))
-    assert not [p for p in (stack.var / "assets" / job.id).iterdir() if ".partial" in p.name]
+    assert _temporaries(stack, job.id) == []
     error = await _refused(stack.client.create_job(IMAGE, deadline=datetime.now(UTC) - timedelta(seconds=1)),
                            grpc.StatusCode.INVALID_ARGUMENT)
     assert details_of(error)[1][0][0] == "deadline"

@@ -154,6 +154,9 @@ async def test_openai_video_moderation_failure_and_a_truncated_video(monkeypatch
                 truncated = await refusal(stub.RenderVideo(call, timeout=10))
     assert details_of(blocked)[0] == "CONTENT_POLICY" and "moderation" in blocked.details()
     assert details_of(truncated)[0] == "PROVIDER_BAD_OUTPUT" and "where a video was expected" in truncated.details()
+    # The download went into a scratch file (never whole in memory), removed once the video was refused.
+    scratch = tmp_path / "assets" / ".tmp" / "video"
+    assert scratch.is_dir() and not list(scratch.iterdir())
     created = fakes["openai"].called("POST", "/v1/videos")[0].body
     assert created["input_reference"].startswith("file:reference.png") and created["seconds"] == "4"
 

@@ -7,14 +7,14 @@ import hashlib
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
 import grpc
 import pytest
 
-from genmedia.assets import AssetStore
+from genmedia.assetstore import StoreSettings, asset_key
 from genmedia.config import ServingSettings
 from genmedia.errors import details_of
 from genmedia.v1 import common_pb2, video_service_pb2_grpc
@@ -24,6 +24,7 @@ from services.video.config import Settings
 from services.video.server import build_registrations
 from services.video.servicer import VideoServicer
 from tests.conftest import grpcurl_path, serve_on_port0
+from tests.integration.stores import StoreUnderTest
 
 
 @dataclass
@@ -35,11 +36,11 @@ class Running:
 
 @asynccontextmanager
 async def video_service(
-    root: Path, frame_delay: float = 0.0, max_concurrency: int = 1
+    root: Path | None, frame_delay: float = 0.0, max_concurrency: int = 1
 ) -> AsyncIterator[Running]:
     settings = Settings(
         serving=ServingSettings.from_env("video"),
-        assets=AssetStore(root),
+        assets=replace(StoreSettings.from_env(), url=root.as_uri()) if root else StoreSettings.from_env(),
         backend="kenburns",
         max_concurrency=max_concurrency,
         frame_delay=frame_delay,
@@ -47,19 +48,25 @@ async def video_service(
         preset="veryfast",
     )
     registrations = build_registrations(settings)
-    async for server in serve_on_port0(registrations):
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield Running(
-                video_service_pb2_grpc.VideoServiceStub(channel), registrations[0].servicer, server.port
-            )
+    try:
+        async for server in serve_on_port0(registrations):
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+                yield Running(
+                    video_service_pb2_grpc.VideoServiceStub(channel), registrations[0].servicer, server.port
+                )
+    finally:
+        await registrations[0].servicer.aclose()
+
+
+def still() -> bytes:
+    return render(ImageRequest("a lighthouse at dusk", "", "", 11, 160, 96, 0), lambda *_: None, threading.Event())
 
 
 @pytest.fixture
 def image_uri(asset_root: Path) -> str:
     path = asset_root / "src" / "image-0.png"
     path.parent.mkdir()
-    request = ImageRequest("a lighthouse at dusk", "", "", 11, 160, 96, 0)
-    path.write_bytes(render(request, lambda *_: None, threading.Event()))
+    path.write_bytes(still())
     return path.resolve().as_uri()
 
 
@@ -184,6 +191,26 @@ async def test_cancelling_mid_stream_leaves_no_file_and_keeps_serving(
             r async for r in svc.stub.RenderVideo(request(image_uri, job_id="job-2", fps=12), timeout=60)
         ]
     assert after[-1].result.asset.frame_count == 12
+
+
+async def test_cancelling_mid_render_leaves_nothing_in_either_store(store_env: StoreUnderTest) -> None:
+    """The input image is read from the store; a cancelled render leaves no object, no temporary file or
+    object, no scratch file and no upload."""
+    async def one(data: bytes):
+        yield data
+
+    async with store_env.open("image") as images:
+        source = await images.write_chunks(asset_key("src", "image-0.png"), one(still()), "image/png")
+    async with video_service(None, frame_delay=0.02) as svc:
+        call = svc.stub.RenderVideo(request(source.uri, duration_seconds=10), timeout=60)
+        async for response in call:
+            if response.progress.message.startswith("encoded 6/"):
+                break
+        assert len((await store_env.leftovers())["files"]) == 1, "the MP4 is encoded into a scratch file"
+        call.cancel()
+        await asyncio.wait_for(svc.servicer.limit.wait_idle(), 10)
+    assert await store_env.object_names("job-1") == []
+    assert await store_env.leftovers() == {"files": [], "objects": [], "uploads": []}
 
 
 async def test_grpcurl_describes_the_service_by_reflection(asset_root: Path) -> None:

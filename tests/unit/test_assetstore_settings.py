@@ -77,11 +77,15 @@ def test_a_service_name_must_be_a_plain_word() -> None:
         open_store("../video")
 
 
-def test_the_first_store_class_follows_a_file_url_too(monkeypatch, tmp_path: Path) -> None:
-    """The image and video services still write through genmedia.assets.AssetStore: it must write where the
-    new store reads."""
-    from genmedia.assets import AssetStore
+def test_the_image_and_video_services_write_to_the_store_the_api_reads(monkeypatch, tmp_path: Path) -> None:
+    """Each service opens the store GENMEDIA_ASSET_URL names, under its own name (it sweeps only its own)."""
+    from services.image import config as image_config
+    from services.image import server as image_server
+    from services.video import config as video_config
+    from services.video import server as video_server
 
-    assert AssetStore.from_env().root == tmp_path / "var" / "assets"
     monkeypatch.setenv("GENMEDIA_ASSET_URL", (tmp_path / "media").as_uri())
-    assert AssetStore.from_env().root == open_store("image").root == tmp_path / "media"
+    for config, server, name in ((image_config, image_server, "image"), (video_config, video_server, "video")):
+        servicer = server.build_registrations(config.Settings.from_env())[0].servicer
+        assert servicer.store.root == open_store("orchestrator").root == tmp_path / "media"
+        assert servicer.store.service == name

@@ -92,7 +92,7 @@ def test_cancel_stops_at_the_next_frame(still: bytes, tmp_path: Path) -> None:
 
     request = VideoRequest(still, 96, 64, 12, 24, Motion.ZOOM_IN)
     with pytest.raises(Cancelled):
-        KenBurnsBackend().render(request, tmp_path / "v.mp4", on_frame, cancel)
+        KenBurnsBackend().render(request, tmp_path / "cancelled.mp4", on_frame, cancel)
     assert seen == [1, 2, 3]
     assert not [t for t in threading.enumerate() if t.name.startswith("kenburns-frames")], "read-ahead stopped"
 
@@ -112,4 +112,4 @@ def test_any_source_size_gives_the_requested_frames(tmp_path: Path, source: tupl
 def test_an_undecodable_image_is_reported_as_such(tmp_path: Path) -> None:
     request = VideoRequest(b"\x89PNG\r\n\x1a\n" + b"\0" * 40, 96, 64, 12, 12, Motion.ZOOM_IN)
     with pytest.raises(UnreadableImage):
-        KenBurnsBackend().render(request, tmp_path / "v.mp4", lambda *_: None, threading.Event())
+        KenBurnsBackend().render(request, tmp_path / "bad.mp4", lambda *_: None, threading.Event())

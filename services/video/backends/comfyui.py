@@ -4,7 +4,7 @@ genmedia.providers.comfyui, the workflow's named inputs genmedia.providers.workf
 
 from __future__ import annotations
 
-from genmedia.providers.backend import Output, Report, Request, described
+from genmedia.providers.backend import Output, Report, Request, described, discard_files
 from genmedia.providers.comfyui import ComfyClient
 from genmedia.providers.settings import ProviderSettings, load_workflow
 from genmedia.providers.workflows import filled
@@ -26,7 +26,9 @@ class ComfyVideo:
                                           "seed": request.seed, "width": request.width, "height": request.height,
                                           "image": image, "fps": request.fps,
                                           "frames": round(request.duration_seconds * request.fps)})
-        return (await self.client.run(workflow, "video", report))[:1]
+        outputs = await self.client.run(workflow, "video", report, request.scratch)
+        discard_files(outputs[1:])
+        return outputs[:1]
 
     async def aclose(self) -> None:
         await self.client.aclose()

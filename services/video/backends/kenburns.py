@@ -6,10 +6,9 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import os
-import tempfile
 import threading
 from fractions import Fraction
+from pathlib import Path
 
 import av
 from PIL import Image, UnidentifiedImageError
@@ -21,7 +20,7 @@ from services.video.backends.frames import Planes, ahead
 
 PROGRESS_STEPS = 40  # progress messages over the frames (about every 2.5%)
 # Fragmented MP4 (moov first, then fragments): playable while it downloads, like +faststart, and written in
-# one pass (faststart needs a second pass over the file).
+# one pass as it is encoded (faststart needs a second pass over the whole file).
 MOVFLAGS = "+frag_keyframe+empty_moov+default_base_moof"
 
 ZOOM = 0.2  # a zoom shows 80% of the widest window at its closest
@@ -86,28 +85,29 @@ class KenBurnsBackend:
                              frame_count=round(request.duration_seconds * request.fps), motion=Motion(request.motion))
         n = video.frame_count
         every = max(1, n // PROGRESS_STEPS)
+        dest = request.scratch(".mp4")  # the MP4 goes to disk as it is encoded, never whole in memory
 
-        def work(emit, cancel: threading.Event) -> bytes:
+        def work(emit, cancel: threading.Event) -> None:
             def on_frame(done: int, total: int) -> None:
                 if done % every == 0 or done == total:
                     emit(Progress(99.0 * done / total, f"encoded {done}/{total} frames"))
 
-            with tempfile.TemporaryDirectory(prefix="genmedia-kenburns-") as scratch:
-                dest = os.path.join(scratch, "video.mp4")
-                self.render(video, dest, on_frame, cancel)
-                with open(dest, "rb") as mp4:
-                    return mp4.read()
+            self.render(video, dest, on_frame, cancel)
 
         report(Progress(0.0, f"rendering {n} frames of {video.width}x{video.height} at {video.fps} fps"))
-        return [Output(await in_thread(work, report), "video/mp4")]
+        try:
+            await in_thread(work, report)
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+        return [Output(content_type="video/mp4", path=dest)]
 
     async def aclose(self) -> None:
         return None
 
-    def render(self, request: VideoRequest, dest: str | os.PathLike, on_frame: OnFrame,
-               cancel: threading.Event) -> None:
-        """Writes the MP4 to the file `dest` (left partly written if it raises); raises Cancelled once cancel is
-        set, UnreadableImage for an image it cannot decode."""
+    def render(self, request: VideoRequest, dest: Path, on_frame: OnFrame, cancel: threading.Event) -> None:
+        """Writes the MP4 to `dest`; raises Cancelled once cancel is set, UnreadableImage for an image it cannot
+        decode (what it wrote so far is the caller's to remove)."""
         image = load_image(request.image)
         size = (request.width, request.height)
         n = request.frame_count
@@ -116,7 +116,7 @@ class KenBurnsBackend:
         def make(i: int) -> av.VideoFrame:
             return planes.frame(crop_window(image.size, size, request.motion, i / max(1, n - 1)), size)
 
-        with av.open(os.fspath(dest), mode="w", format="mp4", options={"movflags": MOVFLAGS}) as container:
+        with av.open(str(dest), mode="w", format="mp4", options={"movflags": MOVFLAGS}) as container:
             stream = container.add_stream("libx264", rate=request.fps)
             stream.width, stream.height, stream.pix_fmt = request.width, request.height, "yuv420p"
             # x264's macroblock tree gives different bytes from run to run on short, tiny clips (seen at

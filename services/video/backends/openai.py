@@ -20,7 +20,7 @@ class OpenAIVideo:
     async def generate(self, request: Request, report: Report) -> list[Output]:
         return [await self.client.generate_video(self.model, described(request, negative_inline=True),
                                                  request.duration_seconds, request.width, request.height,
-                                                 request.image, report)]
+                                                 request.image, report, request.scratch)]
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from genmedia.providers.backend import Output, Report, Request, described
+from genmedia.providers.backend import Output, Report, Request, described, discard_files
 from genmedia.providers.replicate import ReplicateClient, as_data_url, aspect_ratio
 from genmedia.providers.settings import ProviderSettings
 
@@ -26,7 +26,9 @@ class ReplicateVideo:
             inputs["negative_prompt"] = request.negative_prompt
         if request.image:
             inputs["image"] = as_data_url(request.image, request.image_mime)
-        return (await self.client.predict(self.model, inputs, report, request.deadline))[:1]
+        outputs = await self.client.predict(self.model, inputs, report, request.deadline, request.scratch)
+        discard_files(outputs[1:])
+        return outputs[:1]
 
     async def aclose(self) -> None:
         await self.client.aclose()
