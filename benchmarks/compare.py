@@ -1,13 +1,13 @@
 """`make bench-compare`: the latest `make bench` run against the one before it (var/bench/latest.json and
 previous.json, or two files given), row by row: the figure's change, the ratio's and the goal's.
-Run as `python -m benchmarks.compare [PREVIOUS LATEST]`."""
+Run as `python -m benchmarks.compare [PREVIOUS LATEST]`; `--markdown [RUN]` prints a run's table for the docs."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from benchmarks.table import Row, bench_dir, load, number
+from benchmarks.table import Row, bench_dir, load, markdown, number
 
 
 def change(before: Row | None, after: Row | None) -> list[str]:
@@ -40,6 +40,9 @@ def compare(previous: Path, latest: Path) -> str:
 
 
 def main(args: list[str]) -> int:
+    if args[:1] == ["--markdown"]:  # the latest run as docs/benchmarks.md's table
+        print(markdown(load(Path(args[1]) if len(args) > 1 else bench_dir() / "latest.json")[1]))
+        return 0
     previous, latest = (Path(a) for a in args) if len(args) == 2 else (bench_dir() / "previous.json",
                                                                          bench_dir() / "latest.json")
     for path in (previous, latest):

@@ -26,7 +26,7 @@ from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
 
 STREAMS = int(os.environ.get("GENMEDIA_BENCH_STREAMS", "1000"))
-TRIALS = int(os.environ.get("GENMEDIA_BENCH_FANOUT_TRIALS", "3"))
+TRIALS = int(os.environ.get("GENMEDIA_BENCH_FANOUT_TRIALS", "5"))
 SECONDS = float(os.environ.get("GENMEDIA_BENCH_FANOUT_SECONDS", "5"))
 JOBS, RATE, CHANNELS = 10, 10, 10
 
