@@ -166,7 +166,7 @@ async def create_job(env: WorkflowEnvironment) -> None:
         print(summary("CreateJob vs start_workflow", create, temporal))
         p99, base = percentile(create, 99), percentile(temporal, 99)
         add(Row("createjob", f"CreateJob p99, {CONCURRENCY} concurrent", p99, "ms", base, p99 / base, "<= 1.2x",
-                p99 / base <= 1.2, "bare Temporal start_workflow"))
+                p99 / base <= 1.2, "bare start_workflow"))
     finally:
         await channel.close()
         await progress_channel.close()

@@ -102,7 +102,7 @@ async def run(var: str, temporal_address: str) -> None:
         print(line)
     add(Row("download", f"DownloadAsset of a {SIZE >> 20} MB asset (folder store), throughput", api_rate, "MB/s",
             bare_rate, api_rate / bare_rate, ">= 0.8x", api_rate / bare_rate >= 0.8,
-            "bare grpc.aio stream of the file, alternating", command="GENMEDIA_BENCH_ONLY=download make bench"))
+            "bare grpc.aio stream", command="GENMEDIA_BENCH_ONLY=download make bench"))
 
 
 if __name__ == "__main__":

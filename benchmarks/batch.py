@@ -92,8 +92,8 @@ async def run(var: str, env: WorkflowEnvironment) -> None:
           f"   ratio {elapsed / bare:5.1f}x   ({events} progress events, {events / elapsed:.0f}/s; "
           f"{pb.JobState.Name(batch.state)}, {batch.batch.completed} completed)")
     add(Row("batch", f"batch of {CHILDREN} null jobs, {CONCURRENCY} at once: CreateBatch to COMPLETED",
-            CHILDREN / elapsed, "jobs/s", CHILDREN / bare, bare / elapsed, baseline_name="bare parent workflow, empty "
-            "children", extra={"seconds": elapsed, "state": pb.JobState.Name(batch.state)}))
+            CHILDREN / elapsed, "jobs/s", CHILDREN / bare, bare / elapsed, baseline_name="bare parent, empty children",
+            extra={"seconds": elapsed, "state": pb.JobState.Name(batch.state)}))
 
 
 async def _one_batch(client: GenmediaClient) -> tuple[pb.Job, float, int]:

@@ -134,7 +134,7 @@ async def run(var: str) -> None:
         ratio, spread = ratios(p99s["progress"], p99s["baseline"])
         add(Row("fanout", f"WatchJob event -> watcher p99, {STREAMS} streams"
                 + (", CPU-bound neighbour" if busy else ""), statistics.median(p99s["progress"]), "ms",
-                statistics.median(p99s["baseline"]), ratio, "<= 1.5x", ratio <= 1.5, "bare grpc.aio fan-out",
+                statistics.median(p99s["baseline"]), ratio, "<= 1.5x", ratio <= 1.5, "bare grpc.aio",
                 spread))
     add(Row("fanout", "WatchJob events delivered (worst trial)", min(delivered) * 100, "%", goal="100%",
             met=min(delivered) == 1.0))

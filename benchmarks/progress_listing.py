@@ -100,7 +100,7 @@ async def measure(name: str, channel) -> None:
         print(latency_line(f"ListJobs {label} ({name})", ms, bare))
         p99 = percentile(ms, 99)
         add(Row("listing", f"ListJobs over {ROWS:,} jobs, {label} ({name}), p99", p99, "ms", percentile(bare, 99),
-                p99 / percentile(bare, 99), "< 50 ms", p99 < 50, "bare gRPC unary"))
+                p99 / percentile(bare, 99), "< 50 ms", p99 < 50, "bare unary"))
 
 
 def range_filter(rng: random.Random) -> ps.JobFilter:

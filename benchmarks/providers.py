@@ -179,4 +179,4 @@ async def run(var: str, env: WorkflowEnvironment) -> None:
             f"<= {LIMIT}, none refused", simulator.most <= LIMIT and not simulator.refused, "the provider's limit"))
     add(Row("providers", "latency genmedia adds per image job, p50", statistics.median(added), "ms", base,
             statistics.median(jobs) / base, "p50 <= 50 ms", statistics.median(added) <= 50,
-            "direct client call to the simulator (ratio: job / direct)"))
+            "direct call; ratio: job / direct"))

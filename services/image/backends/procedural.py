@@ -37,20 +37,8 @@ class ImageRequest:
     height: int
     index: int
 
-HUES = {
-    "red": 0.0,
-    "orange": 0.07,
-    "gold": 0.12,
-    "yellow": 0.15,
-    "green": 0.33,
-    "teal": 0.48,
-    "cyan": 0.52,
-    "blue": 0.6,
-    "purple": 0.76,
-    "violet": 0.74,
-    "pink": 0.92,
-    "magenta": 0.86,
-}
+HUES = {"red": 0.0, "orange": 0.07, "gold": 0.12, "yellow": 0.15, "green": 0.33, "teal": 0.48, "cyan": 0.52,
+        "blue": 0.6, "purple": 0.76, "violet": 0.74, "pink": 0.92, "magenta": 0.86}
 NIGHT = {"night", "moon", "midnight", "starry", "stars", "dark"}
 GREY = {"mono", "monochrome", "noir", "grayscale", "greyscale"}
 
@@ -197,8 +185,13 @@ def shade(scene: Scene, xs: np.ndarray, ys: np.ndarray, grain: np.ndarray, width
         below = ys[first:] - top
         color = _mix(_rgb(ridge.color), horizon, 0.4 * (1 - ridge.depth) * _smooth(0.04, 0.3, below))
         color *= 1 - 0.3 * ridge.depth * _smooth(0.0, 0.4, below)
+        # Its cover is 1 below the outline's anti-aliased edge, so there the ridge's colour is copied, and
+        # only the edge's pixels are blended.
+        cover = np.clip(below * height + 0.5, 0, 1)
         part = img[:, first:]
-        part += (color - part) * np.clip(below * height + 0.5, 0, 1)
+        np.copyto(part, color, where=cover == 1)
+        rows, cols = np.nonzero((cover > 0) & (cover < 1))
+        part[:, rows, cols] += (color[:, rows, cols] - part[:, rows, cols]) * cover[rows, cols]
     if scene.grey:
         img = (_rgb(np.array([0.299, 0.587, 0.114])) * img).sum(axis=0, keepdims=True).repeat(3, axis=0)
     img += grain * np.float32(0.012)
