@@ -26,7 +26,7 @@ from benchmarks.quiet import report_only
 from benchmarks.table import ROWS, Row, add, bench_dir, save, text_table
 from genmedia.channels import aio_channel
 from genmedia.config import var_dir
-from genmedia.serving import create_server
+from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc, progress_service_pb2_grpc
 

@@ -19,7 +19,7 @@ from benchmarks.common import database
 from benchmarks.table import Row, add
 from genmedia.channels import aio_channel
 from genmedia.client import GenmediaClient
-from genmedia.serving import create_server
+from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2_grpc
 from genmedia.v1 import progress_service_pb2 as ps

@@ -1,6 +1,6 @@
 """Ingest: reports into SQLite (WAL) and PostgreSQL, measured on a real genmedia-progress process (as
 deployed: the load generator runs in this process, not in the server's). Reports are sent as the
-orchestrator's workers send them: through genmedia.reporting's batching stub, so concurrent reports share
+orchestrator's workers send them: through genmedia.serving.reporting's batching stub, so concurrent reports share
 batches, on one ReportProgressStream.
 
 Two figures per database, for the issue's two goals:
@@ -31,7 +31,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from benchmarks.common import backends, checkpoints, disk_probe, latency_line, no_summary, percentile, progress_process
 from benchmarks.table import Row, add
 from genmedia.channels import aio_channel
-from genmedia.reporting import BatchingProgressStub
+from genmedia.serving.reporting import BatchingProgressStub
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from benchmarks.common import backends, database, latency_line, percentile
 from benchmarks.table import Row, add
 from genmedia.channels import aio_channel
-from genmedia.serving import create_server
+from genmedia.serving.server import create_server
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
 from services.progress.bus import Bus

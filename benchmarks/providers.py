@@ -28,7 +28,7 @@ from benchmarks.provider_sim import DELAY, LIMIT
 from benchmarks.table import Row, add
 from genmedia.channels import aio_channel
 from genmedia.client import GenmediaClient
-from genmedia.serving import create_server
+from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc

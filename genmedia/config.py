@@ -1,4 +1,5 @@
-"""Typed settings from GENMEDIA_* environment variables, shared by every process; bad values fail fast."""
+"""Reading GENMEDIA_* environment variables, for every process's settings objects; bad values fail fast.
+The settings objects themselves live with what they configure (docs/configuration.md lists them all)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -54,6 +55,18 @@ def env_float(name: str, default: float, lo: float | None = None) -> float:
     return value
 
 
+def secret(name: str) -> str:
+    """A secret from NAME or from the file NAME_FILE names."""
+    value = os.environ.get(name, "")
+    path = os.environ.get(f"{name}_FILE", "")
+    if path:
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as err:
+            raise ConfigError(f"{name}_FILE: cannot read {path}: {err.strerror}") from None
+    return value
+
+
 def var_dir() -> Path:
     """GENMEDIA_VAR_DIR (default ./var): where databases, assets and logs go."""
     return Path(env_str("GENMEDIA_VAR_DIR", "var")).resolve()
@@ -72,65 +85,27 @@ def service_addr(service: str) -> str:
 
 
 @dataclass(frozen=True)
-class ServingSettings:
-    """How one gRPC server listens, exports metrics, logs and shuts down."""
+class Var:
+    """One GENMEDIA_* variable as the settings object that reads it declares it: its name (`<SERVICE>` and the
+    like stand for a part the code fills in), its default as shown to people, and what it does. The
+    configuration reference (docs/configuration.md) is generated from these (`python -m services.configdoc`)."""
 
-    service: str
-    host: str
-    port: int
-    metrics_port: int  # -1 disables the /metrics endpoint; 0 picks a free port
-    grace_seconds: float
-    log_format: str
-    log_level: str
-    max_message_bytes: int = 4 * 1024 * 1024
-    auth: Any = None  # genmedia.auth.Authenticator; None: authentication off
-    tls: Any = None  # genmedia.tls.ServerTls; None: plaintext
-    shutdown_delay: float = 0.0  # seconds NOT_SERVING before draining: endpoints and clients move away first
-    connection_age: tuple[float, float] | None = None  # max connection age and its grace, seconds (None: forever)
-
-    @classmethod
-    def from_env(cls, service: str, metrics_name: str | None = None) -> ServingSettings:
-        prefix = f"GENMEDIA_{service.upper()}"
-        metrics_name = metrics_name or service
-        log_format = env_str("GENMEDIA_LOG_FORMAT", "text")
-        if log_format not in ("text", "json"):
-            raise ConfigError(f"GENMEDIA_LOG_FORMAT={log_format!r} must be text or json")
-        return cls(
-            service=service,
-            host=env_str("GENMEDIA_BIND_HOST", "127.0.0.1"),
-            port=env_int(f"{prefix}_PORT", PORTS.get(service, 0), 0, 65535),
-            metrics_port=env_int(
-                f"GENMEDIA_{metrics_name.upper()}_METRICS_PORT", METRICS_PORTS[metrics_name], -1, 65535
-            ),
-            grace_seconds=env_float("GENMEDIA_SHUTDOWN_GRACE_SECONDS", 10.0, lo=0.0),
-            log_format=log_format,
-            log_level=env_str("GENMEDIA_LOG_LEVEL", "INFO").upper(),
-            max_message_bytes=env_int("GENMEDIA_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
-            auth=_auth_from_env(),
-            tls=_tls_from_env(),
-            shutdown_delay=env_float("GENMEDIA_SHUTDOWN_DELAY_SECONDS", 0.0, lo=0.0),
-            connection_age=_connection_age(),
-        )
-
-    @property
-    def address(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
-        return f"{host}:{self.port}"
+    name: str
+    default: str
+    help: str
 
 
-def _connection_age() -> tuple[float, float] | None:
-    """GENMEDIA_MAX_CONNECTION_AGE_SECONDS (300; 0: forever) and its _GRACE_SECONDS (1800: the longest step)."""
-    age = env_float("GENMEDIA_MAX_CONNECTION_AGE_SECONDS", 300.0, lo=0.0)
-    return (age, env_float("GENMEDIA_MAX_CONNECTION_AGE_GRACE_SECONDS", 1800.0, lo=0.0)) if age > 0 else None
+@dataclass(frozen=True)
+class Section:
+    """The variables one settings object reads, under a title, in the order the reference shows them."""
+
+    title: str
+    variables: tuple[Var, ...]
+    note: str = ""
 
 
-def _auth_from_env():
-    from genmedia.auth import Authenticator  # here: genmedia.auth imports this module
-
-    return Authenticator.from_env()
-
-
-def _tls_from_env():
-    from genmedia.tls import ServerTls
-
-    return ServerTls.from_env()
+ENV = Section("Every process", (
+    Var("GENMEDIA_VAR_DIR", "var", "where databases, assets, logs and pid files go (relative to the working dir)"),
+    Var("GENMEDIA_<SERVICE>_ADDR", "127.0.0.1:<the service's port>",
+        "where clients (the CLI, the worker, the API) reach a service: ORCHESTRATOR, PROGRESS, IMAGE, VIDEO"),
+))

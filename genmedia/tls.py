@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 
-from genmedia.config import ConfigError, env_str
+from genmedia.config import ConfigError, Section, Var, env_str
 
 
 def _read(name: str) -> bytes | None:
@@ -70,3 +70,15 @@ class ClientTls:
     def credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(root_certificates=self.ca, private_key=self.key,
                                             certificate_chain=self.cert)
+
+
+ENV = Section("TLS (docs/security.md)", (
+    Var("GENMEDIA_TLS_CERT_FILE", "unset", "a server's certificate chain (PEM); with the key, the server serves TLS"),
+    Var("GENMEDIA_TLS_KEY_FILE", "unset", "a server's private key (PEM)"),
+    Var("GENMEDIA_TLS_CLIENT_CA_FILE", "unset", "servers require client certificates signed by this CA (mTLS)"),
+    Var("GENMEDIA_TLS", "auto", "clients: `on` (TLS with the system's roots), `off`, or `auto` (TLS when a CA or a "
+        "client certificate is set)"),
+    Var("GENMEDIA_TLS_CA_FILE", "unset", "clients: the CA to trust (implies TLS)"),
+    Var("GENMEDIA_TLS_CLIENT_CERT_FILE", "unset", "clients: a certificate to present (mTLS)"),
+    Var("GENMEDIA_TLS_CLIENT_KEY_FILE", "unset", "clients: its private key"),
+))

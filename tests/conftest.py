@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from genmedia.serving import Registration, RunningServer, create_server
-from genmedia.stack import TEMPORAL_DEV_ARGS
+from genmedia.launcher.stack import TEMPORAL_DEV_ARGS
+from genmedia.serving.server import Registration, RunningServer, create_server
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from genmedia.domain.jobrules import MAX_JOB_ID, STORABLE_JOB_ID
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # the largest piece read() yields (DownloadAsset's chunk)
@@ -28,7 +30,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 SERVICE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+JOB_ID_PATTERN = STORABLE_JOB_ID  # (genmedia.domain.jobrules: the one job-id rule)
 
 
 class AssetError(ValueError):
@@ -54,7 +56,7 @@ class LinksNotSupported(RuntimeError):
 def asset_key(job_id: str, name: str) -> str:
     """`<job id>/<name>`; AssetError when either part could escape its folder or clash with temporary files."""
     if not JOB_ID_PATTERN.match(job_id):
-        raise AssetError(f"job id {job_id!r} may hold only 1-128 letters, digits, '-' and '_'")
+        raise AssetError(f"job id {job_id!r} may hold only 1-{MAX_JOB_ID} letters, digits, '-' and '_'")
     if not NAME_PATTERN.match(name):
         raise AssetError(f"asset name {name!r} must be 1-128 letters, digits, '.', '-' or '_', not starting with '.'")
     return f"{job_id}/{name}"

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from genmedia.config import ConfigError, env_float, env_int, env_str, var_dir
+from genmedia.config import ConfigError, Section, Var, env_float, env_int, env_str, var_dir
 
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part (all but the last)
@@ -73,3 +73,16 @@ def parse_s3_url(url: str, name: str) -> tuple[str, str]:
     if parsed.query or parsed.fragment or any(part in ("", ".", "..") for part in prefix.split("/") if prefix):
         raise ConfigError(f"{name}={url!r}: the prefix must be plain path segments, without '.', '..' or '//'")
     return bucket, prefix
+
+
+ENV = Section("Asset store (docs/assets.md)", (
+    Var("GENMEDIA_ASSET_URL", "file://$GENMEDIA_VAR_DIR/assets",
+        "the asset store: a folder (`file://`), or `s3://bucket/prefix` on AWS S3, MinIO, R2 or GCS with the "
+        "standard `AWS_*` variables"),
+    Var("GENMEDIA_ASSET_ROOT", "unset", "the older name of a folder store (a path); must agree with the URL"),
+    Var("GENMEDIA_ASSET_SCRATCH_DIR", "$GENMEDIA_VAR_DIR/scratch", "local scratch files of an s3:// store"),
+    Var("GENMEDIA_ASSET_PART_BYTES", "8388608", "multipart part size; smaller objects go in one PUT (5 MiB-1 GiB)"),
+    Var("GENMEDIA_ASSET_SWEEP_GRACE_SECONDS", "7200", "temporary files of killed writers older than this are removed"),
+    Var("GENMEDIA_ASSET_LINK_ENDPOINT_URL", "unset",
+        "where CreateAssetLink's links point, when not AWS_ENDPOINT_URL (an http(s) URL)"),
+))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from genmedia import notify
 from genmedia.client.enums import JobKind, JobState, JobStep
 from genmedia.client.models import Asset, BatchSummary, Delivery, Job, JobEvent, Stats
+from genmedia.domain import notify
 
 
 def rfc3339(when: dt.datetime | None) -> str:

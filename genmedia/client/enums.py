@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import enum
 
+from genmedia.domain.jobrules import TERMINAL_STATES
+
 
 class ProtoEnum(enum.IntEnum):
     """Base of the API's enums: `UNKNOWN` for numbers from a newer server, `label` for people."""
@@ -57,7 +59,7 @@ class JobState(ProtoEnum):
     @property
     def terminal(self) -> bool:
         """The job has ended and will not change again."""
-        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+        return self.value in TERMINAL_STATES
 
 
 class JobStep(ProtoEnum):

@@ -1,4 +1,5 @@
-"""What the client returns: typed, read-only views of the API's messages.
+"""What the client returns: typed, read-only views of the API's messages. (Over 300 lines: one small view
+class per API message, kept in one module so the client's whole return surface reads in one place.)
 
 Each keeps the message it was made from in `.raw` (every field, including any this client does not know)
 and gives it back as JSON-ready data with `.to_dict()`: the message's proto3 JSON with the .proto's

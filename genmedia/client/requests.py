@@ -10,9 +10,9 @@ from typing import Any, TypedDict, Unpack
 
 from google.protobuf import json_format
 
-from genmedia import notify
 from genmedia.client.enums import JobKind, JobState, Motion
 from genmedia.client.models import message_to_dict
+from genmedia.domain import notify
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps

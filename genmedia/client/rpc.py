@@ -15,12 +15,12 @@ from typing import Literal
 import grpc
 
 from genmedia.channels import aio_channel
-from genmedia.config import service_addr
+from genmedia.config import Section, Var, service_addr
+from genmedia.domain.jobrules import TERMINAL_STATES
 from genmedia.tls import ClientTls
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc, progress_service_pb2, progress_service_pb2_grpc
 
-TERMINAL = {pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}
 RESUMABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL}
 STREAM_TIMEOUT = 300.0  # a watch stream's deadline: then it resumes on a new one, so no call is unbounded
 
@@ -168,8 +168,8 @@ class GenmediaClient:
                             continue
                         last = message.event.sequence
                     yield message
-                    if (kind == "snapshot" and message.snapshot.state in TERMINAL) or (
-                        kind == "event" and message.event.state in TERMINAL
+                    if (kind == "snapshot" and message.snapshot.state in TERMINAL_STATES) or (
+                        kind == "event" and message.event.state in TERMINAL_STATES
                     ):
                         return
                 return
@@ -202,3 +202,8 @@ class GenmediaClient:
                 if err.code() not in RESUMABLE or (max_reconnects is not None and failures > max_reconnects):
                     raise
                 await asyncio.sleep(backoff(failures))
+
+
+ENV = Section("Clients (the CLI, the Python client)", (
+    Var("GENMEDIA_TOKEN", "unset", "the API key or JWT a client sends (`--token`)"),
+), note="Clients also read GENMEDIA_ORCHESTRATOR_ADDR, GENMEDIA_PROGRESS_ADDR and the client GENMEDIA_TLS_* variables.")

@@ -1,5 +1,5 @@
 """A job's assets fetched through JobService alone (no shared disk, no other address): `download` writes
-them into a folder with every byte's sha256 checked (genmedia.downloads resumes a cut stream), `link` asks
+them into a folder with every byte's sha256 checked (genmedia.client.downloads resumes a cut stream), `link` asks
 for a time-limited HTTPS link to one. AsyncClient and Client expose both."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from genmedia import downloads
+from genmedia.client import downloads
 from genmedia.client.errors import ChecksumMismatch, DownloadError, from_rpc_error
 from genmedia.client.models import Asset
 from genmedia.client.rpc import GenmediaClient

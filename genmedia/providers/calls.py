@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from genmedia import logs
 from genmedia.assetstore import Store
 from genmedia.providers.backend import Backend, Output, Progress, Request, discard_files
 from genmedia.providers.errors import Kind, ProviderError, to_service_error
@@ -25,6 +24,7 @@ from genmedia.providers.outputs import (
     store_errors,
 )
 from genmedia.providers.runner import Backends, run
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import image_service_pb2 as ipb
 

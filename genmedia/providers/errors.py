@@ -13,7 +13,7 @@ import grpc
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 
-from genmedia.errors import ServiceError
+from genmedia.domain.errors import ServiceError
 
 
 class Kind(enum.Enum):

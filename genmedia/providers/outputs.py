@@ -14,7 +14,7 @@ from datetime import timedelta
 import grpc
 
 from genmedia.assetstore import AssetError, AssetNotFound, Store, StoredObject, StoreUnavailable, asset_key
-from genmedia.errors import ServiceError
+from genmedia.domain.errors import ServiceError
 from genmedia.providers.backend import Output, Scratch
 from genmedia.providers.media import Media
 from genmedia.v1 import common_pb2 as pb

@@ -11,12 +11,12 @@ from contextlib import contextmanager
 
 import grpc
 
-from genmedia import logs
-from genmedia.errors import ServiceError
+from genmedia.domain.errors import ServiceError
 from genmedia.providers.backend import Backend, Output, Progress, Request, discard_files
 from genmedia.providers.errors import ProviderError, to_service_error
+from genmedia.serving import logs
+from genmedia.serving.workers import ConcurrencyLimit
 from genmedia.v1 import image_service_pb2 as ipb
-from genmedia.workers import ConcurrencyLimit
 
 log = logging.getLogger(__name__)
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_,")

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genmedia.auth import secret
-from genmedia.config import ConfigError, env_float, env_int, env_str
+from genmedia.config import ConfigError, Section, Var, env_float, env_int, env_str, secret
 from genmedia.providers.http import Timeouts
 from genmedia.providers.workflows import check_workflow
 
@@ -117,3 +116,27 @@ def check_chain(setting: str, value: str, known: tuple[str, ...], providers: Pro
             setting = f"GENMEDIA_COMFYUI_{kind.upper()}_WORKFLOW"
             check_workflow(setting, load_workflow(setting, getattr(providers, f"comfyui_{kind}_workflow")))
     return chain
+
+
+ENV = Section("Generators (docs/providers.md)", (
+    Var("GENMEDIA_OPENAI_BASE_URL", "https://api.openai.com/v1", "OpenAI's API, or any OpenAI-compatible server"),
+    Var("GENMEDIA_OPENAI_API_KEY", "unset", "OpenAI's API key; needed by the `openai` backends"),
+    Var("GENMEDIA_OPENAI_API_KEY_FILE", "unset", "a file holding GENMEDIA_OPENAI_API_KEY (wins over it)"),
+    Var("GENMEDIA_OPENAI_IMAGE_MODEL", "gpt-image-1", "the OpenAI image model"),
+    Var("GENMEDIA_OPENAI_VIDEO_MODEL", "sora-2", "the OpenAI video model"),
+    Var("GENMEDIA_REPLICATE_BASE_URL", "https://api.replicate.com/v1", "Replicate's API"),
+    Var("GENMEDIA_REPLICATE_API_TOKEN", "unset", "Replicate's API token; needed by the `replicate` backends"),
+    Var("GENMEDIA_REPLICATE_API_TOKEN_FILE", "unset", "a file holding GENMEDIA_REPLICATE_API_TOKEN (wins over it)"),
+    Var("GENMEDIA_REPLICATE_IMAGE_MODEL", "black-forest-labs/flux-schnell", "the Replicate image model"),
+    Var("GENMEDIA_REPLICATE_VIDEO_MODEL", "bytedance/seedance-1-lite", "the Replicate video model"),
+    Var("GENMEDIA_REPLICATE_WAIT_SECONDS", "0", "`Prefer: wait=N` on create (1-60); 0 polls from the start"),
+    Var("GENMEDIA_COMFYUI_URL", "unset", "a ComfyUI server; needed by the `comfyui` backends"),
+    Var("GENMEDIA_COMFYUI_IMAGE_WORKFLOW", "unset", "the image workflow file (ComfyUI's API format)"),
+    Var("GENMEDIA_COMFYUI_VIDEO_WORKFLOW", "unset", "the video workflow file (ComfyUI's API format)"),
+    Var("GENMEDIA_<PROVIDER>_MAX_CONCURRENCY", "OPENAI 8, REPLICATE 8, COMFYUI 2",
+        "calls to one provider at once, per service process"),
+    Var("GENMEDIA_PROVIDER_CONNECT_TIMEOUT_SECONDS", "10", "connecting to a provider"),
+    Var("GENMEDIA_PROVIDER_TIMEOUT_SECONDS", "60", "one read from a provider"),
+    Var("GENMEDIA_PROVIDER_POLL_SECONDS", "1", "between two status polls (OpenAI videos, Replicate)"),
+    Var("GENMEDIA_PROVIDER_MAX_OUTPUT_BYTES", "268435456", "the largest output a provider may send"),
+))

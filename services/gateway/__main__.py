@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from genmedia.config import load_or_exit
-from genmedia.serving import run_main
+from genmedia.serving.server import run_main
 from services.gateway.config import Settings
 from services.gateway.server import serve_forever
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from genmedia.auth import secret
-from genmedia.config import ConfigError, ServingSettings, env_float, env_str, service_addr
+from genmedia.config import ConfigError, Section, Var, env_float, env_str, secret, service_addr
+from genmedia.serving.settings import ServingSettings
 from genmedia.tls import ClientTls
 
 
@@ -44,3 +44,16 @@ class Settings:
             task_queue=env_str("GENMEDIA_TASK_QUEUE", "genmedia-jobs"),
             tls=ClientTls.from_env(),
         )
+
+
+ENV = Section("Gateway (HTTP/JSON and the web console)", (
+    Var("GENMEDIA_GATEWAY_SESSION_SECRET", "a new one per process",
+        "seals console session cookies and CSRF tokens (16 characters or more); set one for several replicas"),
+    Var("GENMEDIA_GATEWAY_SESSION_SECRET_FILE", "unset", "a file holding the session secret (wins over it)"),
+    Var("GENMEDIA_GATEWAY_SESSION_HOURS", "12", "how long a console login lasts"),
+    Var("GENMEDIA_GATEWAY_SECURE_COOKIES", "auto", "`on`, `off`, or `auto` (Secure cookies when the request came "
+        "over HTTPS)"),
+    Var("GENMEDIA_GATEWAY_TIMEOUT_SECONDS", "30", "each unary call's deadline"),
+), note="The gateway also reads GENMEDIA_ORCHESTRATOR_ADDR, GENMEDIA_PROGRESS_ADDR, GENMEDIA_TASK_QUEUE, the client "
+        "GENMEDIA_TLS_* variables and every server's; its ports are GENMEDIA_GATEWAY_PORT (8080) and "
+        "GENMEDIA_GATEWAY_METRICS_PORT (9106).")

@@ -15,7 +15,7 @@ from genmedia.v1 import progress_service_pb2 as ps
 from services.gateway.backend import JOBS, PROGRESS
 from services.gateway.jobs import backend
 from services.gateway.keys import SETTINGS
-from services.orchestrator.batches import WORKFLOW_NAME as BATCH_WORKFLOW
+from services.orchestrator.batch_workflow import WORKFLOW_NAME as BATCH_WORKFLOW
 from services.orchestrator.workflows import WORKFLOW_NAME as JOB_WORKFLOW
 
 routes = web.RouteTableDef()

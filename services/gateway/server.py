@@ -11,8 +11,8 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import Counter, Histogram
 
-from genmedia.metrics import start_metrics_server
-from genmedia.serving import wait_for_signal
+from genmedia.serving.metrics import start_metrics_server
+from genmedia.serving.server import wait_for_signal
 from services.gateway import assets, jobs, login, openapi, seed, streams
 from services.gateway.backend import Backend
 from services.gateway.config import Settings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from genmedia.config import load_or_exit
-from genmedia.serving import run_main
+from genmedia.serving.server import run_main
 from services.image.config import Settings
 from services.image.server import serve_forever
 

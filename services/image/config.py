@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from genmedia.assetstore import StoreSettings
-from genmedia.config import ServingSettings, env_float, env_int, env_str
+from genmedia.config import Section, Var, env_float, env_int, env_str
 from genmedia.providers.settings import PROVIDERS, ProviderSettings, check_chain
+from genmedia.serving.settings import ServingSettings
 
 PLACEHOLDERS = ("procedural",)
 
@@ -33,3 +34,11 @@ class Settings:
             step_delay=env_float("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", 0.15, lo=0.0),
             providers=providers,
         )
+
+
+ENV = Section("Image service", (
+    Var("GENMEDIA_IMAGE_BACKEND", "procedural",
+        "a backend (`procedural`, `openai`, `replicate`, `comfyui`) or a comma list in fallback order"),
+    Var("GENMEDIA_IMAGE_MAX_CONCURRENCY", "2", "requests the placeholder backend runs at once (1-1000)"),
+    Var("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", "0.15", "the placeholder's pause per progress step (a visible demo)"),
+))

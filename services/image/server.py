@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from genmedia.assetstore import open_store
-from genmedia.serving import Registration, serve
+from genmedia.serving.server import Registration, serve
 from genmedia.v1 import image_service_pb2, image_service_pb2_grpc
 from services.image.backends import create_backends
 from services.image.config import Settings

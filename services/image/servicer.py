@@ -9,9 +9,10 @@ from datetime import timedelta
 
 import grpc
 
-from genmedia import specs
-from genmedia.assetstore import JOB_ID_PATTERN, Store
-from genmedia.errors import check
+from genmedia.assetstore import Store
+from genmedia.domain import specs
+from genmedia.domain.errors import check
+from genmedia.domain.jobrules import storable_job_id_violations
 from genmedia.providers.backend import Request
 from genmedia.providers.calls import generate
 from genmedia.providers.outputs import sweep_stale
@@ -20,12 +21,6 @@ from genmedia.v1 import image_service_pb2 as pb
 from genmedia.v1 import image_service_pb2_grpc
 
 MAX_REVISION = 1000
-
-
-def job_id_violations(job_id: str) -> list[tuple[str, str]]:
-    if not JOB_ID_PATTERN.match(job_id):
-        return [("job_id", "is required: 1-128 letters, digits, '-' or '_'")]
-    return []
 
 
 def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
@@ -56,7 +51,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
     ) -> AsyncIterator[pb.GenerateImagesResponse]:
         revision = [] if 0 <= request.revision <= MAX_REVISION else [
             ("revision", f"must be between 0 and {MAX_REVISION}, got {request.revision}")]
-        check(job_id_violations(request.job_id) + specs.image_violations(request.spec, "spec") + revision)
+        check(storable_job_id_violations(request.job_id) + specs.image_violations(request.spec, "spec") + revision)
         spec = specs.normalized_image(request.spec, "spec")
         chain = self.backends.chain_for(spec.backend, "spec.backend")
         prefix = f"image-{request.revision}-" if request.revision > 1 else "image-"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from genmedia import serving
 from genmedia.config import load_or_exit
+from genmedia.serving import server as serving
 from services.orchestrator.config import Settings
 from services.orchestrator.server import serve_forever
 

@@ -18,8 +18,8 @@ from google.protobuf import json_format
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from genmedia import logs
-from genmedia.errors import error_info
+from genmedia.domain.errors import error_info
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import (
     image_service_pb2,
@@ -97,7 +97,7 @@ class JobActivities:
         try:
             return await self.send_event(event)
         except grpc.aio.AioRpcError as err:
-            raise _classify(err) from None
+            raise classify(err) from None
 
     @activity.defn(name="estimate_steps")
     async def estimate_steps(self, specs: list[dict[str, Any] | None]) -> list[float]:
@@ -172,7 +172,7 @@ class JobActivities:
                     await reporter.progress(message.progress)
         except grpc.aio.AioRpcError as err:
             await reporter.failed(err)
-            raise _classify(err) from None
+            raise classify(err) from None
         except BaseException:
             call.cancel()  # the activity was cancelled or timed out: the service stops and cleans up
             raise
@@ -263,7 +263,7 @@ class _ProgressReporter:
             log.warning("progress report dropped: %s", err.details(), **logs.job(event.job_id))
 
 
-def _classify(err: grpc.aio.AioRpcError) -> ApplicationError:
+def classify(err: grpc.aio.AioRpcError) -> ApplicationError:
     """Transient codes are retried by Temporal; the others fail the step at once. The job's error code
     is the service's ErrorInfo reason when it gave one (e.g. CONTENT_POLICY), else the status code; a
     provider's Retry-After (RetryInfo) delays the next attempt by at least that long."""

@@ -12,15 +12,15 @@ from datetime import UTC, datetime, timedelta
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from genmedia import logs
 from genmedia.assetstore import CHUNK, AssetChanged, AssetError, AssetNotFound, Store, StoreUnavailable
 from genmedia.assetstore.base import StoredObject
-from genmedia.auth import Principal
-from genmedia.errors import NotFound, ServiceError, check
+from genmedia.domain.errors import NotFound, ServiceError, check
+from genmedia.domain.jobrules import TERMINAL_STATES, job_id_violations
+from genmedia.serving import logs
+from genmedia.serving.auth import Principal
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2_grpc
-from services.orchestrator.jobs import TERMINAL, job_id_violations
 
 log = logging.getLogger(__name__)
 LINK_LIFETIME = (timedelta(seconds=1), timedelta(days=7))  # 7 days: the most an S3 signature (SigV4) lasts
@@ -121,7 +121,7 @@ class AssetCommands:
         job = await self._job(job_id, principal)
         if index >= len(job.assets):
             state = pb.JobState.Name(job.state).removeprefix("JOB_STATE_")
-            have = f"has {len(job.assets)} asset(s)" if job.assets or job.state in TERMINAL else \
+            have = f"has {len(job.assets)} asset(s)" if job.assets or job.state in TERMINAL_STATES else \
                 f"has no assets yet: it is {state}"
             raise ServiceError(grpc.StatusCode.OUT_OF_RANGE, f"job {job_id} {have}", "ASSET_INDEX_OUT_OF_RANGE",
                                violations=[("asset_index", f"must be below {len(job.assets)}")],

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import grpc
 
-from genmedia.errors import ServiceError
+from genmedia.domain.errors import ServiceError
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import image_service_pb2, image_service_pb2_grpc, video_service_pb2_grpc
 from services.orchestrator.config import Settings

@@ -12,7 +12,7 @@ from temporalio import activity
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2_grpc
 from genmedia.v1 import progress_service_pb2 as ps
-from services.orchestrator.activities import _classify, to_dict
+from services.orchestrator.activities import classify, to_dict
 from services.orchestrator.model import ChildPage, ChildPageInput
 
 PAGE = 100  # children per page (ListJobs' largest page)
@@ -59,7 +59,7 @@ class BatchActivities:
         try:
             answer = await self.progress.ListJobs(request, timeout=self.rpc_timeout)
         except grpc.aio.AioRpcError as err:
-            raise _classify(err) from None
+            raise classify(err) from None
         return ChildPage(children=[to_dict(job) for job in answer.jobs], next_cursor=answer.next_page_token)
 
     @activity.defn(name="cancel_batch_children")
@@ -67,7 +67,7 @@ class BatchActivities:
         try:
             return await cancel_pending(self.progress, batch_id, self.rpc_timeout, "cancelled before it started")
         except grpc.aio.AioRpcError as err:
-            raise _classify(err) from None
+            raise classify(err) from None
 
     @activity.defn(name="batch_summary")
     async def summary(self, batch_id: str) -> dict[str, Any]:
@@ -75,5 +75,5 @@ class BatchActivities:
         try:
             job = await self.progress.GetJob(job_service_pb2.GetJobRequest(job_id=batch_id), timeout=self.rpc_timeout)
         except grpc.aio.AioRpcError as err:
-            raise _classify(err) from None
+            raise classify(err) from None
         return to_dict(job.batch)

@@ -17,76 +17,35 @@ from temporalio.common import Priority, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from genmedia import logs, notify
-from genmedia.auth import Principal
-from genmedia.errors import InvalidArgument, ServiceError, check, details_of
-from genmedia.specs import child_id
+from genmedia.domain import notify
+from genmedia.domain.errors import ServiceError, check, details_of
+from genmedia.domain.jobrequests import DEFAULT_CONCURRENCY, DEFAULT_REVIEW_TIMEOUT, check_create_batch
+from genmedia.domain.jobrules import DEFAULT_PRIORITY, TERMINAL_STATES, job_id_violations
+from genmedia.domain.specs import child_id
+from genmedia.serving import logs
+from genmedia.serving.auth import Principal
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from genmedia.v1 import progress_service_pb2 as ps
 from services.orchestrator.batch_activities import cancel_pending
-from services.orchestrator.batches import BatchJobWorkflow
+from services.orchestrator.batch_workflow import BatchJobWorkflow
 from services.orchestrator.jobs import (
-    DEFAULT_PRIORITY,
-    DEFAULT_REVIEW_TIMEOUT,
-    MAX_LABELS,
     QUERY_TIMEOUT,
-    TERMINAL,
     JobManager,
-    _duration,
-    _policy,
-    _unavailable,
-    check_email_configured,
-    common_violations,
-    job_id_violations,
+    duration_of,
     notify_policy,
-    prompt_fields,
-    validate_request,
+    step_policy,
+    unavailable,
 )
 from services.orchestrator.model import BatchInput
 
 log = logging.getLogger(__name__)
 
-MAX_CHILDREN = 1000
-DEFAULT_CONCURRENCY = 10
 START_PATIENCE = 50  # tries, 0.1 s apart, while the previous attempt's run is closing
 PAGE_SIZE = 100  # children the batch workflow reads from the store at a time (ListJobs' largest page)
 # Children one run of the batch workflow starts before it continues as new: about 6 history events each,
 # so a run stays near 1,200 events, far below Temporal's limits (and its 10,240-event warning).
 RUN_LIMIT = 2 * PAGE_SIZE
-
-
-def validate_batch(request: job_service_pb2.CreateBatchRequest, refuse_private: bool = True) -> list[pb.JobSpec]:
-    """Every child's spec with its defaults; every bad field of the request (jobs[3].spec.image.prompt...)
-    is reported at once."""
-    violations: list[tuple[str, str]] = []
-    count = len(request.jobs)
-    if not 1 <= count <= MAX_CHILDREN:
-        violations.append(("jobs", f"must hold 1-{MAX_CHILDREN} jobs, got {count}"))
-    found: list[pb.JobSpec] = []
-    for i, job in enumerate(request.jobs[:MAX_CHILDREN]):
-        try:
-            found.append(validate_request(job, refuse_private))
-        except InvalidArgument as err:
-            violations += [(f"jobs[{i}].{field}", text) for field, text in err.violations]
-        if job.request_id:
-            violations.append((f"jobs[{i}].request_id", "must be empty: the batch's request_id covers its jobs"))
-        if job.HasField("notify"):
-            violations.append((f"jobs[{i}].notify", "must be unset: set notify on the batch"))
-        if len({**request.labels, **job.labels}) > MAX_LABELS:
-            violations.append((f"jobs[{i}].labels", f"with the batch's labels, at most {MAX_LABELS} labels"))
-    if request.strategy not in pb.BatchStrategy.values():
-        violations.append(("strategy", f"must be BATCH_STRATEGY_PARALLEL or BATCH_STRATEGY_SEQUENTIAL, got "
-                           f"{request.strategy}"))
-    elif request.strategy == pb.BATCH_STRATEGY_SEQUENTIAL and request.max_concurrent not in (0, 1):
-        violations.append(("max_concurrent", "SEQUENTIAL runs one job at a time: leave it 0 or set 1"))
-    elif not 0 <= request.max_concurrent <= MAX_CHILDREN:
-        violations.append(("max_concurrent", f"must be 1-{MAX_CHILDREN}, or 0 for {DEFAULT_CONCURRENCY}; got "
-                           f"{request.max_concurrent}"))
-    violations += common_violations(request.request_id, request.priority, request.labels)
-    violations += notify.notify_violations(request.notify, refuse_private)
-    check(violations)
-    return found
 
 
 def digest(request: job_service_pb2.CreateBatchRequest) -> str:
@@ -104,9 +63,7 @@ class BatchCommands:
 
     async def create(self, request: job_service_pb2.CreateBatchRequest, principal: Principal) -> pb.Job:
         m, s = self.jobs, self.jobs.settings
-        found = validate_batch(request, s.notify.refuse_private)
-        check_email_configured(request.notify, s)  # (a job in a batch may not set notify: validate_batch)
-        s.content_policy.check([f for i, spec in enumerate(found) for f in prompt_fields(spec, f"jobs[{i}].spec")])
+        found = check_create_batch(request, m.rules)
         owner = principal.user
         batch_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))
                     if request.request_id else str(uuid.uuid4()))
@@ -130,8 +87,8 @@ class BatchCommands:
         if report.ByteSize() > s.serving.max_message_bytes:
             check([("jobs", f"the batch's jobs take {report.ByteSize()} bytes as recorded, more than "
                     f"{s.serving.max_message_bytes}: split it into smaller batches")])
-        if m.limits and (not request.request_id or not await m._exists(batch_id)):
-            await m._check_quota(principal)  # the batch counts as one active job, whatever its size
+        if m.limits and (not request.request_id or not await m.exists(batch_id)):
+            await m.check_quota(principal)  # the batch counts as one active job, whatever its size
         existing = await self._existing(batch) if await self._report(report) else None
         settings = json_format.MessageToDict(batch.notify, preserving_proto_field_name=True)
         batch.notify.CopyFrom(notify.redacted(batch.notify))  # as users see it, and as the store answers
@@ -143,8 +100,8 @@ class BatchCommands:
         except RPCError as err:
             if not request.request_id:  # nobody can retry this batch: don't leave it PENDING
                 await cancel_pending(m.progress, batch_id, s.rpc_timeout, "the batch could not be started")
-                await m._record_start_failure(batch, err)
-            raise _unavailable("temporal", err) from err
+                await m.record_start_failure(batch, err)
+            raise unavailable("temporal", err) from err
         if existing is not None:
             return existing
         log.info("batch created: %d jobs, %s", len(found), pb.BatchStrategy.Name(strategy), **logs.job(batch_id))
@@ -156,7 +113,7 @@ class BatchCommands:
             violations.append(("attempt", f"must not be negative, got {request.attempt}"))
         check(violations)
         batch_id, m = request.batch_id, self.jobs
-        job, _ = await m._find(batch_id, principal)
+        job, _ = await m.find(batch_id, principal)
         if job.kind != pb.JOB_KIND_BATCH:
             raise _refused(batch_id, f"job {batch_id} is not a batch; create a new job instead", "JOB_NOT_A_BATCH")
         attempt = job.batch.attempt
@@ -169,7 +126,7 @@ class BatchCommands:
         if job.state == pb.JOB_STATE_PENDING and attempt > 1:
             await self._start_attempt(job)  # the attempt was recorded but its start failed: start it now
             return job
-        if job.state not in TERMINAL:
+        if job.state not in TERMINAL_STATES:
             raise _refused(batch_id, f"batch {batch_id} is {state}; only an ended batch can be retried",
                            "BATCH_NOT_ENDED", state)
         if job.batch.completed == job.batch.total:
@@ -178,7 +135,7 @@ class BatchCommands:
         event = pb.JobEvent(job_id=batch_id, type=pb.EVENT_TYPE_RETRIED, state=pb.JOB_STATE_PENDING,
                             message="retrying")
         duplicate = await self._report(ps.ReportProgressRequest(event=event, idempotency_key=f"retried.{attempt + 1}"))
-        job = await m._stored(batch_id)
+        job = await m.stored(batch_id)
         if not duplicate:
             await self._start_attempt(job)
             log.info("batch retried: attempt %d", job.batch.attempt, **logs.job(batch_id))
@@ -196,13 +153,13 @@ class BatchCommands:
                 try:
                     status = await handle.query(BatchJobWorkflow.get_status, rpc_timeout=QUERY_TIMEOUT)
                 except RPCError as err:
-                    raise _unavailable("temporal", err) from err
+                    raise unavailable("temporal", err) from err
                 if status.attempt >= job.batch.attempt:
                     return  # a concurrent call started it
                 await asyncio.sleep(0.1)
             except RPCError as err:
-                raise _unavailable("temporal", err) from err
-        raise _unavailable("temporal", "the batch's previous run did not close in time")
+                raise unavailable("temporal", err) from err
+        raise unavailable("temporal", "the batch's previous run did not close in time")
 
     def _input(self, batch: pb.Job) -> BatchInput:
         s = self.jobs.settings
@@ -210,8 +167,8 @@ class BatchCommands:
             batch_id=batch.id, owner=batch.owner, create_time=batch.create_time.ToJsonString(),
             strategy=batch.batch.strategy, max_concurrent=batch.batch.max_concurrent, fail_fast=batch.batch.fail_fast,
             attempt=batch.batch.attempt, labels=dict(batch.labels), request_id=batch.request_id,
-            priority=batch.priority, image_policy=_policy(s.image_policy, s.image_task_queue),
-            video_policy=_policy(s.video_policy, s.video_task_queue), page_size=PAGE_SIZE, run_limit=RUN_LIMIT,
+            priority=batch.priority, image_policy=step_policy(s.image_policy, s.image_task_queue),
+            video_policy=step_policy(s.video_policy, s.video_task_queue), page_size=PAGE_SIZE, run_limit=RUN_LIMIT,
         )
 
     async def _start(self, batch: BatchInput,
@@ -228,7 +185,7 @@ class BatchCommands:
             return answer.duplicate
         except grpc.aio.AioRpcError as err:
             if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise _unavailable("progress service", err.details()) from err
+                raise unavailable("progress service", err.details()) from err
             if err.code() == grpc.StatusCode.FAILED_PRECONDITION:
                 reason = details_of(err)[0] or "FAILED_PRECONDITION"
                 raise _refused(request.event.job_id, err.details() or "", reason) from None
@@ -237,7 +194,7 @@ class BatchCommands:
 
     async def _existing(self, batch: pb.Job) -> pb.Job:
         """The batch a repeated request_id made before; ALREADY_EXISTS when this request asks otherwise."""
-        stored = await self.jobs._stored(batch.id)
+        stored = await self.jobs.stored(batch.id)
         differing = [name for name in ("labels", "priority") if getattr(stored, name) != getattr(batch, name)]
         differing += [name for name in ("strategy", "max_concurrent", "fail_fast", "digest")
                       if getattr(stored.batch, name) != getattr(batch.batch, name)]
@@ -257,7 +214,7 @@ def _child(batch: pb.Job, index: int, request: job_service_pb2.CreateJobRequest,
                    batch_index=index, batch_attempt=1)
     if request.review:
         child.review_timeout.CopyFrom(request.review_timeout if request.HasField("review_timeout") else
-                                      _duration(DEFAULT_REVIEW_TIMEOUT))
+                                      duration_of(DEFAULT_REVIEW_TIMEOUT))
     if request.HasField("deadline"):
         child.deadline.CopyFrom(request.deadline)
     # A microsecond apart: listing the batch oldest first is its order, which SEQUENTIAL runs.

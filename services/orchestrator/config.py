@@ -9,11 +9,11 @@ from pathlib import Path
 import grpc
 
 from genmedia.assetstore import StoreSettings
-from genmedia.auth import secret
 from genmedia.channels import aio_channel
-from genmedia.config import PORTS, ConfigError, ServingSettings, env_float, env_int, env_str, service_addr, var_dir
-from genmedia.notify import master_secret
-from genmedia.policy import ContentPolicy
+from genmedia.config import PORTS, ConfigError, Section, Var, env_float, env_int, env_str, secret, service_addr, var_dir
+from genmedia.domain.notify import master_secret
+from genmedia.domain.policy import ContentPolicy
+from genmedia.serving.settings import ServingSettings
 from genmedia.tls import ClientTls
 from services.orchestrator.temporal import TemporalSettings
 
@@ -163,3 +163,43 @@ def _policy(step: str, schedule_to_close: float, start_to_close: float) -> StepP
         # worker picking the retry up), well within the 10 s a user should wait to see it.
         heartbeat=seconds("HEARTBEAT_TIMEOUT", 4.0),
     )
+
+
+ENV = Section("Orchestrator: API and worker", (
+    Var("GENMEDIA_TASK_QUEUE", "genmedia-jobs", "the workflows' task queue"),
+    Var("GENMEDIA_IMAGE_TASK_QUEUE", "genmedia-image", "the image steps' task queue"),
+    Var("GENMEDIA_VIDEO_TASK_QUEUE", "genmedia-video", "the video steps' task queue"),
+    Var("GENMEDIA_IMAGE_SLOTS", "0", "image steps one worker runs at once (1-1000); 0: the image service's capacity"),
+    Var("GENMEDIA_VIDEO_SLOTS", "0", "video steps one worker runs at once (1-1000); 0: the video service's capacity"),
+    Var("GENMEDIA_WORKER_HEALTH_INTERVAL_SECONDS", "5", "how often the worker checks its task queues' health"),
+    Var("GENMEDIA_PROGRESS_INTERVAL_SECONDS", "0.25", "between forwarded progress reports of one step"),
+    Var("GENMEDIA_RPC_TIMEOUT_SECONDS", "5", "the deadline of unary calls to the other services"),
+    Var("GENMEDIA_HEARTBEAT_FLUSH_SECONDS", "0.5", "between heartbeats a step sends Temporal"),
+    Var("GENMEDIA_<STEP>_RETRY_INITIAL_SECONDS", "1", "a step's first retry interval; STEP is IMAGE or VIDEO"),
+    Var("GENMEDIA_<STEP>_RETRY_BACKOFF", "2", "each retry interval is this times the last"),
+    Var("GENMEDIA_<STEP>_RETRY_MAX_SECONDS", "30", "a step's longest retry interval"),
+    Var("GENMEDIA_<STEP>_SCHEDULE_TO_CLOSE_SECONDS", "3600", "all attempts of a step together"),
+    Var("GENMEDIA_<STEP>_START_TO_CLOSE_SECONDS", "IMAGE 600, VIDEO 1800", "one attempt of a step"),
+    Var("GENMEDIA_<STEP>_HEARTBEAT_TIMEOUT_SECONDS", "4",
+        "a worker killed mid-step is noticed this long after its last heartbeat"),
+))
+NOTIFY_ENV = Section("Notifications (the worker sends them)", (
+    Var("GENMEDIA_NOTIFY_RETRY_INITIAL_SECONDS", "5", "first retry interval of a delivery"),
+    Var("GENMEDIA_NOTIFY_RETRY_BACKOFF", "2", "each interval is this times the last"),
+    Var("GENMEDIA_NOTIFY_RETRY_MAX_SECONDS", "3600", "longest interval"),
+    Var("GENMEDIA_NOTIFY_GIVE_UP_SECONDS", "86400", "all attempts of one delivery together; then it is FAILED"),
+    Var("GENMEDIA_NOTIFY_TIMEOUT_SECONDS", "10", "one attempt"),
+    Var("GENMEDIA_NOTIFY_PRIVATE_ADDRESSES", "refuse",
+        "`refuse` loopback, private, link-local and other non-public receivers (SSRF), or `allow` (`make run`)"),
+    Var("GENMEDIA_NOTIFY_CA_FILE", "unset", "a CA (PEM) trusted for https receivers besides the public roots"),
+    Var("GENMEDIA_WEBHOOK_SECRET", "$GENMEDIA_VAR_DIR/webhook-secret",
+        "the master secret per-owner webhook signing secrets are derived from"),
+    Var("GENMEDIA_WEBHOOK_SECRET_FILE", "unset", "a file holding GENMEDIA_WEBHOOK_SECRET (wins over it)"),
+    Var("GENMEDIA_SMTP_HOST", "unset", "the SMTP server; unset: no email (a job asking for email is refused)"),
+    Var("GENMEDIA_SMTP_PORT", "587", "its port"),
+    Var("GENMEDIA_SMTP_TLS", "starttls", "`starttls`, `implicit` (SMTPS, usually port 465) or `off`"),
+    Var("GENMEDIA_SMTP_USERNAME", "unset", "AUTH LOGIN/PLAIN user, when set"),
+    Var("GENMEDIA_SMTP_PASSWORD", "unset", "its password"),
+    Var("GENMEDIA_SMTP_PASSWORD_FILE", "unset", "a file holding GENMEDIA_SMTP_PASSWORD (wins over it)"),
+    Var("GENMEDIA_SMTP_FROM", "genmedia@localhost", "the sender"),
+))

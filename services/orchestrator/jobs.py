@@ -1,12 +1,13 @@
-"""The job commands behind JobService: create a job (record it, start its workflow) and read it live."""
+"""The job commands behind JobService: create a job (record it, start its workflow) and read it live.
+(Over 300 lines: every command on one job shares JobManager's lookups of the stored job, the live workflow
+and its owner, so they are one class.)"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import grpc
 from google.protobuf import json_format
@@ -24,9 +25,13 @@ from temporalio.common import Priority, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from genmedia import logs, notify, specs
-from genmedia.auth import Principal, RoleLimits
-from genmedia.errors import InvalidArgument, NotFound, ServiceError, check, shorten
+from genmedia.domain import notify, specs
+from genmedia.domain.errors import NotFound, ServiceError, check
+from genmedia.domain.jobrequests import DEFAULT_REVIEW_TIMEOUT, RequestRules, check_create_job
+from genmedia.domain.jobrules import ACTIVE_STATES, DEFAULT_PRIORITY, TERMINAL_STATES, job_id_violations
+from genmedia.serving import logs
+from genmedia.serving.auth import Principal
+from genmedia.serving.ratelimit import RoleLimits
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
 from services.orchestrator.backends import BackendDirectory
@@ -39,19 +44,10 @@ from services.orchestrator.workflows import GenerationJobWorkflow
 
 log = logging.getLogger(__name__)
 
-LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$")
-MAX_LABELS = 32
 QUERY_TIMEOUT = timedelta(seconds=3)
 UPDATE_TIMEOUT = timedelta(seconds=10)  # an update waits for a worker to take it
-MAX_JOB_ID = 200
-PRIORITIES, DEFAULT_PRIORITY = (1, 5), 3
-REVIEW_TIMEOUT_RANGE = (timedelta(minutes=1), timedelta(days=30))
-DEFAULT_REVIEW_TIMEOUT = timedelta(hours=24)
-MAX_DEADLINE = timedelta(days=365)
 MAX_FEEDBACK, MAX_REASON = 2000, 500
 STEER_PARALLEL = 16  # children of a batch paused or resumed at once
-TERMINAL = (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
-ACTIVE = [s for s in pb.JobState.values() if s not in (pb.JOB_STATE_UNSPECIFIED, *TERMINAL)]
 # The job state of a workflow that has closed.
 CLOSED_STATES = {
     WorkflowExecutionStatus.COMPLETED: pb.JOB_STATE_COMPLETED,
@@ -62,12 +58,12 @@ CLOSED_STATES = {
 }
 
 
-def _unavailable(what: str, cause: object) -> ServiceError:
+def unavailable(what: str, cause: object) -> ServiceError:
     return ServiceError(grpc.StatusCode.UNAVAILABLE, f"{what} is unavailable, try again: {cause}",
                         f"{what.upper().replace(' ', '_')}_UNAVAILABLE")
 
 
-def _policy(policy: StepPolicy, task_queue: str) -> StepPolicyInput:
+def step_policy(policy: StepPolicy, task_queue: str) -> StepPolicyInput:
     return StepPolicyInput(
         initial_interval_s=policy.initial_interval.total_seconds(), backoff=policy.backoff,
         max_interval_s=policy.max_interval.total_seconds(),
@@ -77,12 +73,10 @@ def _policy(policy: StepPolicy, task_queue: str) -> StepPolicyInput:
     )
 
 
-def check_email_configured(settings_asked: pb.Notify, settings: Settings) -> None:
-    """Email is asked for but this server has no SMTP server: FAILED_PRECONDITION, not a silent drop."""
-    if settings_asked.emails and not settings.notify.smtp.host:
-        raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, "notify.emails: this server sends no email "
-                           "(GENMEDIA_SMTP_HOST is not set); use a webhook or Slack", "EMAIL_NOT_CONFIGURED",
-                           metadata={"field": "notify.emails"})
+def request_rules(settings: Settings) -> RequestRules:
+    """What this server allows in a CreateJob or CreateBatch beyond the API's bounds."""
+    return RequestRules(refuse_private=settings.notify.refuse_private, sends_email=bool(settings.notify.smtp.host),
+                        content_policy=settings.content_policy)
 
 
 def notify_policy(settings: Settings) -> NotifyPolicyInput:
@@ -94,87 +88,31 @@ def notify_policy(settings: Settings) -> NotifyPolicyInput:
     )
 
 
-def validate_request(request: job_service_pb2.CreateJobRequest, refuse_private: bool = True) -> pb.JobSpec:
-    """The spec with its defaults; every bad field of the request is reported at once."""
-    violations: list[tuple[str, str]] = []
-    try:
-        spec = specs.normalized_job_spec(request.spec if request.HasField("spec") else None)
-    except InvalidArgument as err:
-        spec, violations = None, list(err.violations)
-    violations += common_violations(request.request_id, request.priority, request.labels)
-    if request.HasField("review_timeout"):
-        timeout = request.review_timeout
-        lo, hi = REVIEW_TIMEOUT_RANGE
-        if not request.review:
-            violations.append(("review_timeout", "is only allowed with review=true"))
-        elif not 0 <= timeout.nanos < 1_000_000_000 or not lo.total_seconds() <= timeout.seconds <= hi.total_seconds():
-            violations.append(("review_timeout", "must be between 1 minute and 30 days"))
-    if request.HasField("deadline"):
-        deadline = request.deadline
-        now = datetime.now(UTC)
-        if not 0 <= deadline.nanos < 1_000_000_000 or not now.timestamp() < deadline.seconds + deadline.nanos / 1e9:
-            violations.append(("deadline", "must be a time in the future"))
-        elif deadline.seconds - now.timestamp() > MAX_DEADLINE.total_seconds():
-            violations.append(("deadline", "must be within 365 days"))
-    violations += notify.notify_violations(request.notify, refuse_private)
-    check(violations)
-    assert spec is not None
-    return spec
-
-
-def common_violations(request_id: str, priority: int, labels) -> list[tuple[str, str]]:
-    """Checks of the fields CreateJob and CreateBatch share: request_id, priority, labels."""
-    violations: list[tuple[str, str]] = []
-    if request_id:
-        try:
-            uuid.UUID(request_id)
-        except ValueError:
-            violations.append(("request_id", f"must be a UUID, got {shorten(request_id, 60)!r}"))
-    if priority and not PRIORITIES[0] <= priority <= PRIORITIES[1]:
-        violations.append(("priority", f"must be 1 (highest) to 5 (lowest), or 0 for 3; got {priority}"))
-    if len(labels) > MAX_LABELS:
-        violations.append(("labels", f"at most {MAX_LABELS} labels, got {len(labels)}"))
-    for key, value in labels.items():
-        if not LABEL_KEY.match(key):
-            violations.append((f"labels[{key}]", "key must be 1-63 of a-z, 0-9, '_', '.', '-'"))
-        if len(value) > 256 or not value.isprintable():
-            violations.append((f"labels[{key}]", "value must be at most 256 printable characters"))
-    return violations
-
-
-def prompt_fields(spec: pb.JobSpec, prefix: str = "spec") -> list[tuple[str, str]]:
-    """The texts of a spec the content policy reads, named by field (a null job has none)."""
-    kind = spec.WhichOneof("params")
-    if kind not in ("image", "video"):
-        return []
-    params = getattr(spec, kind)
-    return [(f"{prefix}.{kind}.prompt", params.prompt), (f"{prefix}.{kind}.negative_prompt", params.negative_prompt)]
-
-
 class JobManager:
     def __init__(self, client: Client, progress: progress_service_pb2_grpc.ProgressServiceStub,
                  settings: Settings, limits: dict[str, RoleLimits] | None = None) -> None:
         """`limits` per role (max_active_jobs); default: those of the API's authentication settings."""
         self.client, self.progress, self.settings = client, progress, settings
         self.backends = BackendDirectory(settings)
+        self.rules = request_rules(settings)
         auth = settings.serving.auth
         if limits is None and auth is not None and auth.enabled and auth.limiter is not None:
             limits = auth.limiter.limits
         self.limits = limits or {}
 
-    async def _check_quota(self, principal: Principal) -> None:
+    async def check_quota(self, principal: Principal) -> None:
         """At most max_active_jobs unfinished jobs per user (checked at submit: concurrent submits of one
         user can overshoot it by the number in flight)."""
         limit = getattr(self.limits.get(principal.role), "max_active_jobs", 0)
         if not limit:
             return
         # A batch counts once: its children wait their turn inside it (at most max_concurrent run).
-        flt = progress_service_pb2.JobFilter(owner=principal.user, states=ACTIVE, top_level=True)
+        flt = progress_service_pb2.JobFilter(owner=principal.user, states=ACTIVE_STATES, top_level=True)
         try:
             active = (await self.progress.ListJobs(progress_service_pb2.ListJobsRequest(filter=flt, page_size=1),
                                                    timeout=self.settings.rpc_timeout)).total_size
         except grpc.aio.AioRpcError as err:
-            raise _unavailable("progress service", err.details()) from err
+            raise unavailable("progress service", err.details()) from err
         if active >= limit:
             violation = error_details_pb2.QuotaFailure.Violation(
                 subject=f"user:{principal.user}", description=f"{active} of {limit} active jobs")
@@ -185,9 +123,7 @@ class JobManager:
                                details=[error_details_pb2.QuotaFailure(violations=[violation])])
 
     async def create(self, request: job_service_pb2.CreateJobRequest, principal: Principal) -> pb.Job:
-        spec = validate_request(request, self.settings.notify.refuse_private)
-        check_email_configured(request.notify, self.settings)
-        self.settings.content_policy.check(prompt_fields(spec))
+        spec = check_create_job(request, self.rules)
         await self.backends.check(spec)
         owner = principal.user
         job_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))
@@ -197,7 +133,7 @@ class JobManager:
                      priority=request.priority or DEFAULT_PRIORITY, review=request.review)
         if request.review:
             job.review_timeout.CopyFrom(request.review_timeout if request.HasField("review_timeout") else
-                                        _duration(DEFAULT_REVIEW_TIMEOUT))
+                                        duration_of(DEFAULT_REVIEW_TIMEOUT))
         if request.HasField("deadline"):
             job.deadline.CopyFrom(request.deadline)
         if request.notify.ListFields():
@@ -205,8 +141,8 @@ class JobManager:
             job.notify.fingerprint = notify.fingerprint(request.notify, self.settings.notify.master_secret)
         job.create_time.GetCurrentTime()
         job.update_time.CopyFrom(job.create_time)
-        if self.limits and (not request.request_id or not await self._exists(job_id)):
-            await self._check_quota(principal)  # a repeat of a request_id does not count again
+        if self.limits and (not request.request_id or not await self.exists(job_id)):
+            await self.check_quota(principal)  # a repeat of a request_id does not count again
         # A repeated request_id: the same job (its workflow is started if the first request could not), or
         # ALREADY_EXISTS when it asks for something else.
         repeated = await self._record_created(job)  # the store keeps the notify settings unredacted
@@ -217,8 +153,8 @@ class JobManager:
         job_input = JobInput(
             job_id=job_id, kind=spec.kind, spec=json_format.MessageToDict(spec, preserving_proto_field_name=True),
             owner=owner, create_time=job.create_time.ToJsonString(), labels=dict(request.labels),
-            request_id=request.request_id, image_policy=_policy(s.image_policy, s.image_task_queue),
-            video_policy=_policy(s.video_policy, s.video_task_queue), priority=job.priority,
+            request_id=request.request_id, image_policy=step_policy(s.image_policy, s.image_task_queue),
+            video_policy=step_policy(s.video_policy, s.video_task_queue), priority=job.priority,
             deadline=job.deadline.ToJsonString() if job.HasField("deadline") else "", review=job.review,
             review_timeout_s=job.review_timeout.ToTimedelta().total_seconds() if job.review else 0.0,
             notify=settings or None, notify_policy=notify_policy(s) if settings else None,
@@ -234,14 +170,14 @@ class JobManager:
             log.info("job already started (repeated request_id)", **logs.job(job_id))
         except RPCError as err:
             if not request.request_id:
-                await self._record_start_failure(job, err)  # nobody can retry this job: don't leave it PENDING
-            raise _unavailable("temporal", err) from err
+                await self.record_start_failure(job, err)  # nobody can retry this job: don't leave it PENDING
+            raise unavailable("temporal", err) from err
         if existing is not None:
             return existing
         log.info("job created: %s", pb.JobKind.Name(spec.kind), **logs.job(job_id))
         return job
 
-    async def _record_start_failure(self, job: pb.Job, err: RPCError) -> None:
+    async def record_start_failure(self, job: pb.Job, err: RPCError) -> None:
         """Marks a job FAILED whose workflow could not be started. A job with a request_id stays
         PENDING instead: repeating the request (same id) starts it."""
         error = pb.JobError(code="START_FAILED", message=f"the job could not be started: {err}", retryable=True)
@@ -254,7 +190,7 @@ class JobManager:
 
     async def _existing(self, job: pb.Job) -> pb.Job:
         """The job a repeated request_id made before; ALREADY_EXISTS when this request asks otherwise."""
-        stored = await self._stored(job.id)
+        stored = await self.stored(job.id)
         fields = ("spec", "labels", "review", "review_timeout", "priority", "deadline", "notify")
         differing = [name for name in fields if getattr(stored, name) != getattr(job, name)]
         if differing:
@@ -266,21 +202,21 @@ class JobManager:
             )
         return stored
 
-    async def _exists(self, job_id: str) -> bool:
+    async def exists(self, job_id: str) -> bool:
         try:
-            await self._stored(job_id)
+            await self.stored(job_id)
             return True
         except NotFound:
             return False
 
-    async def _stored(self, job_id: str) -> pb.Job:
+    async def stored(self, job_id: str) -> pb.Job:
         try:
             return await self.progress.GetJob(job_service_pb2.GetJobRequest(job_id=job_id),
                                               timeout=self.settings.rpc_timeout)
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.NOT_FOUND:
                 raise NotFound("job", job_id) from None
-            raise _unavailable("progress service", err.details()) from err
+            raise unavailable("progress service", err.details()) from err
 
     async def _record_created(self, job: pb.Job) -> bool:
         """Records the job; True when it had been recorded before (a repeated request_id)."""
@@ -292,16 +228,16 @@ class JobManager:
             return response.duplicate
         except grpc.aio.AioRpcError as err:
             if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise _unavailable("progress service", err.details()) from err
+                raise unavailable("progress service", err.details()) from err
             raise ServiceError(grpc.StatusCode.INTERNAL, f"the progress service refused the job: {err.details()}",
                                "PROGRESS_REFUSED") from err
 
     async def get(self, job_id: str, principal: Principal) -> job_service_pb2.GetJobResponse:
         check(job_id_violations(job_id))
-        job, source = await self._find(job_id, principal)
+        job, source = await self.find(job_id, principal)
         return job_service_pb2.GetJobResponse(job=job, source=source)
 
-    async def _find(self, job_id: str, principal: Principal) -> tuple[pb.Job, int]:
+    async def find(self, job_id: str, principal: Principal) -> tuple[pb.Job, int]:
         """The job as its workflow sees it (the store, when the workflow is gone or Temporal is not
         answering) and which source answered. Another user's job is NOT_FOUND, exactly like an unknown id."""
         try:
@@ -309,7 +245,7 @@ class JobManager:
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 log.warning("live view unavailable (%s); answering from the store", err, **logs.job(job_id))
-            job, source = await self._stored(job_id), job_service_pb2.GetJobResponse.SOURCE_STORE
+            job, source = await self.stored(job_id), job_service_pb2.GetJobResponse.SOURCE_STORE
         if not principal.admin and job.owner != principal.user:
             raise NotFound("job", job_id)
         return job, source
@@ -319,7 +255,7 @@ class JobManager:
         status = await handle.query(GenerationJobWorkflow.get_status, rpc_timeout=QUERY_TIMEOUT)
         job = status_to_job(status)
         if job.kind == pb.JOB_KIND_BATCH:
-            return batch_view(job, await self._stored(job_id))
+            return batch_view(job, await self.stored(job_id))
         if job.state not in (pb.JOB_STATE_RUNNING, pb.JOB_STATE_RETRYING):
             return job
         description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
@@ -356,14 +292,14 @@ class JobManager:
         check(violations)
         job_id = request.job_id
         # The workflow reports its end before it closes: its own status says whether it is ending.
-        job, _ = await self._find(job_id, principal)
-        if job.state in TERMINAL:
+        job, _ = await self.find(job_id, principal)
+        if job.state in TERMINAL_STATES:
             raise _not_in_state(job_id, job.state, "cancelled", "a pending, running, paused or awaiting-review job")
         try:
             await self.client.get_workflow_handle(job_id).cancel(rpc_timeout=QUERY_TIMEOUT)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
-                raise _unavailable("temporal", err) from err
+                raise unavailable("temporal", err) from err
             return await self._cancel_unstarted(job_id)
         log.info("cancel requested%s", f": {request.reason}" if request.reason else "", **logs.job(job_id))
         job.message = "cancelling" + (f": {request.reason}" if request.reason else "")
@@ -371,8 +307,8 @@ class JobManager:
 
     async def _cancel_unstarted(self, job_id: str) -> pb.Job:
         """A job whose workflow is gone or never started (its start failed; it has a request_id)."""
-        job = await self._stored(job_id)
-        if job.state in TERMINAL:
+        job = await self.stored(job_id)
+        if job.state in TERMINAL_STATES:
             raise _not_in_state(job_id, job.state, "cancelled", "a pending, running, paused or awaiting-review job")
         event = pb.JobEvent(job_id=job_id, type=pb.EVENT_TYPE_CANCELLED, message="cancelled before it started")
         request = progress_service_pb2.ReportProgressRequest(event=event, idempotency_key="cancelled")
@@ -381,18 +317,18 @@ class JobManager:
                 await cancel_pending(self.progress, job_id, self.settings.rpc_timeout, "cancelled before it started")
             await self.progress.ReportProgress(request, timeout=self.settings.rpc_timeout)
         except grpc.aio.AioRpcError as err:
-            raise _unavailable("progress service", err.details()) from err
-        return await self._stored(job_id)
+            raise unavailable("progress service", err.details()) from err
+        return await self.stored(job_id)
 
     async def pause(self, job_id: str, principal: Principal) -> pb.Job:
         check(job_id_violations(job_id))
-        job, _ = await self._find(job_id, principal)
+        job, _ = await self.find(job_id, principal)
         answer = await self._update(job_id, GenerationJobWorkflow.pause, None, "paused", "a pending or running job")
         return await self._steer_children(job, answer, GenerationJobWorkflow.pause)
 
     async def resume(self, job_id: str, principal: Principal) -> pb.Job:
         check(job_id_violations(job_id))
-        job, _ = await self._find(job_id, principal)
+        job, _ = await self.find(job_id, principal)
         answer = await self._update(job_id, GenerationJobWorkflow.resume, None, "resumed", "a PAUSED job")
         return await self._steer_children(job, answer, GenerationJobWorkflow.resume)
 
@@ -414,7 +350,7 @@ class JobManager:
                         raise
 
         await asyncio.gather(*(steer(child_id) for child_id in status.running_children))
-        return batch_view(answer, await self._stored(job.id), answer.message)
+        return batch_view(answer, await self.stored(job.id), answer.message)
 
     async def review(self, request: job_service_pb2.ReviewJobRequest, principal: Principal) -> pb.Job:
         violations = job_id_violations(request.job_id)
@@ -428,7 +364,7 @@ class JobManager:
         if corrections is not None and corrections.ListFields() and request.decision != pb.REVIEW_DECISION_REJECT:
             violations.append(("corrections", "are only allowed with REVIEW_DECISION_REJECT"))
         check(violations)
-        job, _ = await self._find(request.job_id, principal)
+        job, _ = await self.find(request.job_id, principal)
         if job.kind == pb.JOB_KIND_BATCH:
             raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, f"job {job.id} is a batch; review its children",
                                "JOB_NOT_AWAITING_REVIEW", metadata={"job_id": job.id})
@@ -460,10 +396,10 @@ class JobManager:
             raise ServiceError(grpc.StatusCode.ABORTED, f"the job could not be {verb}: {err.cause or err}",
                                "UPDATE_FAILED", metadata={"job_id": job_id}) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError as err:
-            raise _unavailable("temporal", "no worker took the request in time") from err
+            raise unavailable("temporal", "no worker took the request in time") from err
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
-                raise _unavailable("temporal", err) from err
+                raise unavailable("temporal", err) from err
             raise await self._closed(handle, verb, needs) from None
         return status_to_job(status)
 
@@ -473,8 +409,8 @@ class JobManager:
             description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
-                return _unavailable("temporal", err)
-            job = await self._stored(handle.id)  # NOT_FOUND when there is no such job
+                return unavailable("temporal", err)
+            job = await self.stored(handle.id)  # NOT_FOUND when there is no such job
             return _not_in_state(handle.id, job.state, verb, needs)
         return _not_in_state(handle.id, CLOSED_STATES.get(description.status, pb.JOB_STATE_FAILED), verb, needs)
 
@@ -482,7 +418,7 @@ class JobManager:
         try:
             return await self._live(handle.id)
         except RPCError:
-            return await self._stored(handle.id)
+            return await self.stored(handle.id)
 
 
 def batch_view(live: pb.Job, stored: pb.Job, message: str = "") -> pb.Job:
@@ -492,29 +428,21 @@ def batch_view(live: pb.Job, stored: pb.Job, message: str = "") -> pb.Job:
     job.CopyFrom(stored)
     if live.state != stored.state:  # the workflow is ahead of the store by a transition it is reporting
         job.state, job.message = live.state, live.message
-        if live.state not in TERMINAL:
+        if live.state not in TERMINAL_STATES:
             job.ClearField("end_time")
     job.message = message or job.message
     return job
-
-
-def job_id_violations(job_id: str) -> list[tuple[str, str]]:
-    if not job_id:
-        return [("job_id", "must not be empty")]
-    if len(job_id) > MAX_JOB_ID:
-        return [("job_id", f"must be at most {MAX_JOB_ID} characters")]
-    return []
 
 
 def _not_in_state(job_id: str, state: int, verb: str, needs: str) -> ServiceError:
     name = pb.JobState.Name(state).removeprefix("JOB_STATE_")
     return ServiceError(grpc.StatusCode.FAILED_PRECONDITION,
                         f"job {job_id} is {name}; only {needs} can be {verb}",
-                        "JOB_TERMINAL" if state in TERMINAL else "JOB_NOT_STARTED",
+                        "JOB_TERMINAL" if state in TERMINAL_STATES else "JOB_NOT_STARTED",
                         metadata={"job_id": job_id, "state": name})
 
 
-def _duration(value: timedelta) -> Duration:
+def duration_of(value: timedelta) -> Duration:
     duration = Duration()
     duration.FromTimedelta(value)
     return duration

@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import TimeoutType
 from temporalio.api.failure.v1 import Failure
 from temporalio.service import RPCError
 
-from genmedia import logs
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from services.orchestrator.model import EventInput, StepInput
 

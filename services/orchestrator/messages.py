@@ -7,7 +7,7 @@ import json
 from email.message import EmailMessage
 from typing import Any
 
-from genmedia import notify
+from genmedia.domain import notify
 
 MAX_PROMPT = 500
 

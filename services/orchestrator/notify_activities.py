@@ -15,12 +15,13 @@ from google.protobuf import json_format
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from genmedia import logs, notify
+from genmedia.domain import notify
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
 from services.orchestrator import messages, senders
-from services.orchestrator.activities import _classify as classify_rpc_error
+from services.orchestrator.activities import classify as classify_rpc_error
 from services.orchestrator.config import NotifySettings
 from services.orchestrator.model import DeliveryInput, DeliveryOutcome, NotifyInput, RedeliverInput
 

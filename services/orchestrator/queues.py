@@ -18,7 +18,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from genmedia.serving import RunningServer, create_server
+from genmedia.serving.server import RunningServer, create_server
 
 log = logging.getLogger(__name__)
 

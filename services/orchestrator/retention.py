@@ -28,9 +28,9 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from genmedia.assetstore import AssetError, Store
-    from genmedia.config import ConfigError, env_float, env_str
+    from genmedia.config import ConfigError, Section, Var, env_float, env_str
+    from genmedia.domain.jobrules import TERMINAL_STATES
     from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
-    from services.orchestrator.workflows import TERMINAL
 
 log = logging.getLogger(__name__)
 WORKFLOW_NAME = "Retention"
@@ -88,7 +88,7 @@ class RetentionActivities:
 
     async def _delete_assets(self, store: Store, ended_before: datetime) -> None:
         """The assets of the jobs PurgeJobs will take: terminal, ended before the cutoff (so made before it)."""
-        flt = progress_service_pb2.JobFilter(states=TERMINAL)
+        flt = progress_service_pb2.JobFilter(states=sorted(TERMINAL_STATES))
         flt.created_before.FromDatetime(ended_before)
         request = progress_service_pb2.ListJobsRequest(filter=flt, page_size=100,
                                                        order=progress_service_pb2.LIST_ORDER_OLDEST_FIRST)
@@ -144,3 +144,10 @@ async def ensure_schedule(client: Client, task_queue: str, settings: RetentionSe
 
         await client.get_schedule_handle(settings.schedule_id).update(update)
         log.info("retention schedule %s updated", settings.schedule_id)
+
+
+ENV = Section("Retention (the worker's schedule)", (
+    Var("GENMEDIA_RETENTION_DAYS", "30", "ended jobs older than this are purged, with their events and assets"),
+    Var("GENMEDIA_RETENTION_INTERVAL_SECONDS", "3600", "how often the schedule runs"),
+    Var("GENMEDIA_RETENTION_SCHEDULE_ID", "genmedia-retention", "the Temporal schedule's id"),
+))

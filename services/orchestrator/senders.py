@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import certifi
 import httpx
 
-from genmedia import notify
+from genmedia.domain import notify
 from services.orchestrator.config import SmtpSettings
 
 USER_AGENT = "genmedia-notifications/1"

@@ -7,9 +7,9 @@ import logging
 import os
 import signal
 
-from genmedia import serving
 from genmedia.assetstore import Store, open_store
-from genmedia.metrics import start_metrics_server
+from genmedia.serving import server as serving
+from genmedia.serving.metrics import start_metrics_server
 from genmedia.v1 import job_service_pb2_grpc, progress_service_pb2_grpc
 from services.orchestrator import telemetry
 from services.orchestrator.backends import with_service_slots

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from genmedia.assetstore import Store
-from genmedia.auth import caller
+from genmedia.serving.auth import caller
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, job_service_pb2_grpc
 from services.orchestrator.assets_api import AssetCommands
 from services.orchestrator.batch_api import BatchCommands
-from services.orchestrator.deliveries import DeliveryCommands
+from services.orchestrator.delivery_api import DeliveryCommands
 from services.orchestrator.jobs import JobManager
 
 

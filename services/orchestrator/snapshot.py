@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf import json_format
 
-from genmedia import notify
+from genmedia.domain import notify
 from genmedia.v1 import common_pb2 as pb
 from services.orchestrator.model import JobStatus
 

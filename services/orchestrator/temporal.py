@@ -16,7 +16,7 @@ from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
-from genmedia.config import ConfigError
+from genmedia.config import ConfigError, Section, Var
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +85,10 @@ async def connect(settings: TemporalSettings, runtime: Runtime | None = None, pa
                 raise
             log.warning("temporal at %s not reachable yet (%s); retrying", settings.describe(), err)
             await asyncio.sleep(1.0)
+
+
+ENV = Section("Temporal (the orchestrator's API and worker)", (
+    Var("GENMEDIA_TEMPORAL_ADDR", "127.0.0.1:7233", "Temporal's frontend; an alias of TEMPORAL_ADDRESS"),
+    Var("GENMEDIA_TEMPORAL_NAMESPACE", "default", "the namespace; an alias of TEMPORAL_NAMESPACE"),
+), note="Everything else about the connection (Temporal Cloud's API key, TLS files, a profile file) is Temporal's "
+        "own TEMPORAL_* environment configuration (temporalio.envconfig).")

@@ -12,14 +12,14 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from genmedia.assetstore import open_store
-from genmedia.reporting import BatchingProgressStub
+from genmedia.serving.reporting import BatchingProgressStub
 from genmedia.v1 import image_service_pb2_grpc, progress_service_pb2_grpc, video_service_pb2_grpc
 from services.orchestrator.activities import JobActivities
 from services.orchestrator.batch_activities import BatchActivities
-from services.orchestrator.batches import BatchJobWorkflow
+from services.orchestrator.batch_workflow import BatchJobWorkflow
 from services.orchestrator.config import Settings
-from services.orchestrator.notify import NotificationWorkflow, RedeliveryWorkflow
 from services.orchestrator.notify_activities import NotifyActivities
+from services.orchestrator.notify_workflows import NotificationWorkflow, RedeliveryWorkflow
 from services.orchestrator.recorded import RecordedActivities
 from services.orchestrator.retention import RetentionActivities, RetentionWorkflow, ensure_schedule
 from services.orchestrator.workflows import GenerationJobWorkflow
@@ -31,7 +31,7 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
     channels = {name: settings.channel(addr) for name, addr in (
         ("progress", settings.progress_addr), ("image", settings.image_addr), ("video", settings.video_addr))}
     acts = JobActivities(
-        # Every activity of this worker shares batches, on one ReportProgressStream (genmedia.reporting).
+        # Every activity of this worker shares batches, on one ReportProgressStream (genmedia.serving.reporting).
         progress=BatchingProgressStub(progress_service_pb2_grpc.ProgressServiceStub(channels["progress"]),
                                       settings.rpc_timeout, stream=True),
         image=image_service_pb2_grpc.ImageServiceStub(channels["image"]),

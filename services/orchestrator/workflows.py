@@ -1,6 +1,7 @@
 """GenerationJobWorkflow: drives one job through its steps (image generation, an optional human review,
 video rendering), steered by cancellation, pause/resume and review updates, within an optional deadline.
 
+(Over 300 lines: one workflow class, whose updates, main loop and reports share its state.)
 No I/O here: every effect is an activity. The workflow keeps the job's status for the `status` query
 (the live view JobService.GetJob reads) and reports each transition to the progress service."""
 
@@ -31,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         StepPolicyInput,
     )
-    from services.orchestrator.notify import notify_event
+    from services.orchestrator.notify_workflows import notify_event
     from services.orchestrator.recorded import RecordedActivities
     from services.orchestrator.snapshot import status_to_job
 
@@ -43,7 +44,6 @@ EVENT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interva
 # Spec fields review corrections may change, and where they apply in an image or a video spec.
 CORRECTABLE = ("prompt", "negative_prompt", "seed", "style", "width", "height")
 PAUSABLE = (pb.JOB_STATE_PENDING, pb.JOB_STATE_RUNNING, pb.JOB_STATE_RETRYING)
-TERMINAL = (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
 # Patches (workflow.patched): histories recorded before a change replay as they ran.
 READS_PROGRESS_AT_END = "reads-progress-at-end"  # an ending in a step reads back the step's percent
 RESUME_WAITS = "resume-waits-for-the-job"  # the resume update answers once the job runs again
@@ -59,12 +59,12 @@ class JobFailed(Exception):
         self.provider, self.provider_request_id = provider, provider_request_id
 
 
-def _refuse(message: str, reason: str) -> ApplicationError:
+def refuse(message: str, reason: str) -> ApplicationError:
     """An update refused by its validator: JobService answers FAILED_PRECONDITION with this reason."""
     return ApplicationError(message, {"reason": reason}, type="FAILED_PRECONDITION", non_retryable=True)
 
 
-def _state(state: int) -> str:
+def name_of(state: int) -> str:
     return pb.JobState.Name(state).removeprefix("JOB_STATE_")
 
 
@@ -101,8 +101,8 @@ class GenerationJobWorkflow:
     @pause.validator
     def _check_pause(self) -> None:
         if self.status.state not in PAUSABLE:
-            raise _refuse(f"job is {_state(self.status.state)}; only a pending or running job can be paused",
-                          "JOB_NOT_PAUSABLE")
+            raise refuse(f"job is {name_of(self.status.state)}; only a pending or running job can be paused",
+                         "JOB_NOT_PAUSABLE")
 
     @workflow.update(name="resume")
     async def resume(self) -> JobStatus:
@@ -117,7 +117,7 @@ class GenerationJobWorkflow:
     @resume.validator
     def _check_resume(self) -> None:
         if self.status.state != pb.JOB_STATE_PAUSED and not self.status.pause_requested:
-            raise _refuse(f"job is {_state(self.status.state)}, not PAUSED", "JOB_NOT_PAUSED")
+            raise refuse(f"job is {name_of(self.status.state)}, not PAUSED", "JOB_NOT_PAUSED")
 
     @workflow.update(name="review")
     async def review(self, decision: ReviewInput) -> JobStatus:
@@ -129,10 +129,10 @@ class GenerationJobWorkflow:
     @review.validator
     def _check_review(self, decision: ReviewInput) -> None:
         if self.status.state != pb.JOB_STATE_AWAITING_REVIEW or self.decision is not None:
-            raise _refuse(f"job is {_state(self.status.state)}, not AWAITING_REVIEW", "JOB_NOT_AWAITING_REVIEW")
+            raise refuse(f"job is {name_of(self.status.state)}, not AWAITING_REVIEW", "JOB_NOT_AWAITING_REVIEW")
         if decision.round and decision.round != self.status.review_round:
-            raise _refuse(f"round {decision.round} was decided already; the job awaits the review of round "
-                          f"{self.status.review_round}", "REVIEW_ROUND_MISMATCH")
+            raise refuse(f"round {decision.round} was decided already; the job awaits the review of round "
+                         f"{self.status.review_round}", "REVIEW_ROUND_MISMATCH")
 
     # -- the job --
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from genmedia.config import load_or_exit
-from genmedia.serving import run_main
+from genmedia.serving.server import run_main
 from services.progress.config import Settings
 from services.progress.schema import UnmanagedSchema
 from services.progress.server import SchemaOutOfDate, migrate, serve_forever

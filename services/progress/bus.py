@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from genmedia import logs
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genmedia.config import ConfigError, ServingSettings, env_float, env_int, env_str, var_dir
+from genmedia.config import ConfigError, Section, Var, env_float, env_int, env_str, var_dir
+from genmedia.serving.settings import ServingSettings
 
 
 def default_database_url() -> str:
@@ -45,3 +46,14 @@ class Settings:
             migrate_on_start=env_bool("GENMEDIA_MIGRATE_ON_START", True),
             job_count_seconds=env_float("GENMEDIA_JOB_COUNT_SECONDS", 10.0, lo=0.1),
         )
+
+
+ENV = Section("Progress service", (
+    Var("GENMEDIA_DATABASE_URL", "sqlite+aiosqlite:///$GENMEDIA_VAR_DIR/progress.db",
+        "the store: `sqlite+aiosqlite:///…` or `postgresql+asyncpg://…` (several replicas may share PostgreSQL)"),
+    Var("GENMEDIA_MIGRATE_ON_START", "1",
+        "1: apply the Alembic migrations when serving starts; 0: refuse a database that is behind"),
+    Var("GENMEDIA_WATCH_HEARTBEAT_SECONDS", "15", "idle time before a watch stream's heartbeat"),
+    Var("GENMEDIA_WATCH_BUFFER", "1000", "events a watcher may fall behind before it is closed (WATCHER_TOO_SLOW)"),
+    Var("GENMEDIA_JOB_COUNT_SECONDS", "10", "how often the genmedia_jobs{state} gauge is read"),
+))

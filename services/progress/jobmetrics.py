@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from genmedia.domain.jobrules import TERMINAL_STATES
 from genmedia.v1 import common_pb2 as pb
 from services.progress.models import JobCountRow
 
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 KINDS = {value: name.removeprefix("JOB_KIND_").lower() for name, value in pb.JobKind.items()}
 STATES = {value: name.removeprefix("JOB_STATE_").lower() for name, value in pb.JobState.items() if value}
 EVENT_TYPES = {value: name.removeprefix("EVENT_TYPE_").lower() for name, value in pb.EventType.items()}
-FINAL = {pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}
 # Seconds: a null job takes a fraction of one, a reviewed video job may take an hour or more.
 JOB_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
 WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -53,7 +53,7 @@ for _state in STATES.values():
     JOBS.labels(_state)
 for _kind in (k for v, k in KINDS.items() if v):
     CREATED.labels(_kind)
-    for _final in FINAL:
+    for _final in TERMINAL_STATES:
         FINISHED.labels(_kind, STATES[_final])
 for _rpc in ("WatchJob", "WatchJobs"):
     WATCH_STREAMS.labels(_rpc)
@@ -93,7 +93,7 @@ def observe(changes: Iterable[Change], events: Iterable[pb.JobEvent]) -> None:
             QUEUE_WAIT.labels(kind).observe(max(0.0, (c.started - c.create_time).total_seconds()))
         if c.before == pb.JOB_STATE_AWAITING_REVIEW:
             REVIEW_WAIT.labels(kind).observe(max(0.0, (c.now - c.entered).total_seconds()))
-        if c.after in FINAL and c.before not in FINAL:
+        if c.after in TERMINAL_STATES and c.before not in TERMINAL_STATES:
             FINISHED.labels(kind, STATES[c.after]).inc()
             if c.after == pb.JOB_STATE_COMPLETED:
                 DURATION.labels(kind).observe(max(0.0, (c.now - c.create_time).total_seconds()))

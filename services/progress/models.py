@@ -183,7 +183,7 @@ class JobLabelRow(Base):
 
 
 class JobCountRow(Base):
-    """How many jobs an (owner, kind, state) has: updated with every state change (store.py), summed for
+    """How many jobs an (owner, kind, state) has: updated with every state change (recording.py), summed for
     ListJobs' total_size when the filter is made of states, kind and owner only."""
 
     __tablename__ = "job_counts"

@@ -8,12 +8,14 @@ import re
 
 import grpc
 
-from genmedia import metrics, notify
-from genmedia.auth import caller
-from genmedia.errors import NotFound, check
+from genmedia.domain import notify
+from genmedia.domain.errors import NotFound, check
+from genmedia.domain.jobrules import MAX_JOB_ID, job_id_violations
+from genmedia.serving import metrics
+from genmedia.serving.auth import caller
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
-from services.progress.deliveries import Deliveries
+from services.progress.delivery_log import Deliveries
 from services.progress.models import UTC
 from services.progress.queries import EPOCH, MICROSECOND, decode_token, encode_token
 from services.progress.store import Store
@@ -36,8 +38,8 @@ def record_violations(request: ps.RecordDeliveryRequest) -> list[tuple[str, str]
     d, v = request.delivery, []
     if not DELIVERY_ID.match(d.id):
         v.append(("delivery.id", "must be 1-64 of A-Z, a-z, 0-9, '_', '.', '-'"))
-    if len(d.job_id) > MAX_ID:
-        v.append(("delivery.job_id", f"must be at most {MAX_ID} characters"))
+    if len(d.job_id) > MAX_JOB_ID:
+        v.append(("delivery.job_id", f"must be at most {MAX_JOB_ID} characters"))
     if d.channel not in pb.NotifyChannel.values():
         v.append(("delivery.channel", f"is not a known channel: {d.channel}"))
     if d.event not in pb.EventType.values():
@@ -97,7 +99,7 @@ class DeliveryRpcs:
                                          redelivery=recorded.redelivery)
 
     async def ListDeliveries(self, request: ps.ListDeliveriesRequest, context: Context) -> ps.ListDeliveriesResponse:
-        violations = [] if request.job_id else [("job_id", "must not be empty")]
+        violations = job_id_violations(request.job_id)
         if request.page_size < 0:
             violations.append(("page_size", "must not be negative"))
         after = None

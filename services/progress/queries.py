@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, exists, select
 
-from genmedia.errors import check
+from genmedia.domain.errors import check
 from genmedia.v1 import progress_service_pb2 as ps
 from services.progress.models import UTC, JobLabelRow, JobRow
 

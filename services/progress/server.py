@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from genmedia.serving import Registration, serve
+from genmedia.serving.server import Registration, serve
 from genmedia.v1 import progress_service_pb2, progress_service_pb2_grpc
 from services.progress import jobmetrics
 from services.progress.bus import Bus

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from genmedia.domain.jobrules import TERMINAL_STATES
 from genmedia.v1 import common_pb2 as pb
 from services.progress.models import JobEventRow, JobRow
 from services.progress.provider_stats import ProviderCalls, provider_calls
 from services.progress.queries import JobQuery
 
 BACKLOG = (pb.JOB_STATE_PENDING, pb.JOB_STATE_RUNNING, pb.JOB_STATE_RETRYING)
-FINISHED = (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Stats:
 
     @property
     def success_rate(self) -> float:
-        finished = sum(self.counts.get(s, 0) for s in FINISHED)
+        finished = sum(self.counts.get(s, 0) for s in TERMINAL_STATES)
         return self.counts.get(pb.JOB_STATE_COMPLETED, 0) / finished if finished else 0.0
 
 

@@ -6,12 +6,13 @@ import math
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from genmedia import notify
+from genmedia.domain import notify
+from genmedia.domain.jobrules import MAX_JOB_ID, job_id_violations
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
-from services.progress.store import TERMINAL_STATES, TYPE_STATES
+from services.progress.jobstate import TERMINAL_STATES, TYPE_STATES
 
-MAX_ID = 200
+MAX_ID = 200  # idempotency keys and owners: their columns' width (job ids: genmedia.domain.jobrules)
 EVENT_TYPES, JOB_STATES, JOB_KINDS = (frozenset(enum.values()) for enum in (pb.EventType, pb.JobState, pb.JobKind))
 PLAIN_TYPES = EVENT_TYPES - {pb.EVENT_TYPE_UNSPECIFIED, pb.EVENT_TYPE_CREATED}
 MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31, what datetimes hold
@@ -26,7 +27,7 @@ def report_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]
     job with no job, children, error or assets, is passed by a few checks that imply all the others."""
     event = request.event
     if (event.type in PLAIN_TYPES and not event.state and 0 <= event.percent <= 100  # (False for NaN)
-            and 0 < len(event.job_id) <= MAX_ID and 0 < len(request.idempotency_key) <= MAX_ID
+            and 0 < len(event.job_id) <= MAX_JOB_ID and 0 < len(request.idempotency_key) <= MAX_ID
             and len(event.message) <= MAX_TEXT and "\x00" not in event.job_id + request.idempotency_key + event.message
             and not (event.assets or request.children or request.HasField("job") or event.HasField("error"))
             and (not event.HasField("estimated_completion_time") or valid_time(event.estimated_completion_time))):
@@ -35,11 +36,8 @@ def report_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]
 
 
 def _all_violations(request: ps.ReportProgressRequest) -> list[tuple[str, str]]:
-    event, v = request.event, []
-    if not event.job_id:
-        v.append(("event.job_id", "must not be empty"))
-    elif len(event.job_id) > MAX_ID:
-        v.append(("event.job_id", f"must be at most {MAX_ID} characters"))
+    event = request.event
+    v = job_id_violations(event.job_id, "event.job_id")
     if not request.idempotency_key:
         v.append(("idempotency_key", "must not be empty"))
     elif len(request.idempotency_key) > MAX_ID:
@@ -78,8 +76,8 @@ def children_violations(request: ps.ReportProgressRequest) -> list[tuple[str, st
     v, ids = [], set()
     for i, child in enumerate(request.children):
         name = f"children[{i}]"
-        if not 0 < len(child.id) <= MAX_ID or "\x00" in child.id or child.id in ids or child.id == request.job.id:
-            v.append((f"{name}.id", f"must be 1-{MAX_ID} characters without NUL, unique in the batch"))
+        if job_id_violations(child.id) or "\x00" in child.id or child.id in ids or child.id == request.job.id:
+            v.append((f"{name}.id", f"must be 1-{MAX_JOB_ID} characters without NUL, unique in the batch"))
         ids.add(child.id)
         if child.kind not in JOB_KINDS or child.kind in (pb.JOB_KIND_UNSPECIFIED, pb.JOB_KIND_BATCH):
             v.append((f"{name}.kind", "must be a known job kind other than UNSPECIFIED and BATCH"))
@@ -108,8 +106,8 @@ def job_violations(job: pb.Job) -> list[tuple[str, str]]:
          for k in job.labels if not 0 < len(k) <= MAX_LABEL_KEY]
     v += [(f"job.labels[{k}]", f"value must be at most {MAX_LABEL_VALUE} characters")
           for k, value in job.labels.items() if len(value) > MAX_LABEL_VALUE]
-    if len(job.batch_id) > MAX_ID:
-        v.append(("job.batch_id", f"must be at most {MAX_ID} characters"))
+    if len(job.batch_id) > MAX_JOB_ID:
+        v.append(("job.batch_id", f"must be at most {MAX_JOB_ID} characters"))
     if not 0 <= job.priority <= 5:
         v.append(("job.priority", f"must be 1-5 (0: the default, 3), got {job.priority}"))
     if not (0 <= job.review_timeout.seconds <= MAX_DURATION_SECONDS and 0 <= job.review_timeout.nanos < 10**9):
@@ -156,8 +154,8 @@ def filter_violations(f: ps.JobFilter, prefix: str = "filter") -> list[tuple[str
          for i, state in enumerate(f.states) if state == pb.JOB_STATE_UNSPECIFIED or state not in JOB_STATES]
     if f.kind not in JOB_KINDS:
         v.append((f"{prefix}.kind", f"is not a known job kind: {f.kind}"))
-    if len(f.batch_id) > MAX_ID or "\x00" in f.batch_id:
-        v.append((f"{prefix}.batch_id", f"must be at most {MAX_ID} characters, without NUL"))
+    if len(f.batch_id) > MAX_JOB_ID or "\x00" in f.batch_id:
+        v.append((f"{prefix}.batch_id", f"must be at most {MAX_JOB_ID} characters, without NUL"))
     for key, value in f.labels.items():
         if not 0 < len(key) <= MAX_LABEL_KEY or len(value) > MAX_LABEL_VALUE or "\x00" in key + value:
             v.append((f"{prefix}.labels[{key}]", f"key must be 1-{MAX_LABEL_KEY} and value at most "

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from genmedia.assetstore import StoreSettings
-from genmedia.config import ConfigError, ServingSettings, env_float, env_int, env_str
+from genmedia.config import ConfigError, Section, Var, env_float, env_int, env_str
 from genmedia.providers.settings import PROVIDERS, ProviderSettings, check_chain
+from genmedia.serving.settings import ServingSettings
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 PLACEHOLDERS = ("kenburns",)
@@ -41,3 +42,13 @@ class Settings:
             preset=preset,
             providers=providers,
         )
+
+
+ENV = Section("Video service", (
+    Var("GENMEDIA_VIDEO_BACKEND", "kenburns",
+        "a backend (`kenburns`, `openai`, `replicate`, `comfyui`) or a comma list in fallback order"),
+    Var("GENMEDIA_VIDEO_MAX_CONCURRENCY", "1", "renders the placeholder backend runs at once (1-1000)"),
+    Var("GENMEDIA_VIDEO_FRAME_DELAY_SECONDS", "0", "the placeholder's pause per frame (a visible demo)"),
+    Var("GENMEDIA_VIDEO_CRF", "20", "the placeholder's H.264 quality (0-51, lower is better)"),
+    Var("GENMEDIA_VIDEO_X264_PRESET", "veryfast", "the placeholder's x264 preset (ultrafast … veryslow)"),
+))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from genmedia.assetstore import open_store
-from genmedia.serving import Registration, serve
+from genmedia.serving.server import Registration, serve
 from genmedia.v1 import video_service_pb2, video_service_pb2_grpc
 from services.video.backends import create_backends
 from services.video.config import Settings

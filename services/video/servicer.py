@@ -14,9 +14,10 @@ from datetime import timedelta
 import grpc
 from PIL import Image, UnidentifiedImageError
 
-from genmedia import specs
-from genmedia.assetstore import JOB_ID_PATTERN, AssetError, AssetNotFound, Store
-from genmedia.errors import InvalidArgument, check
+from genmedia.assetstore import AssetError, AssetNotFound, Store
+from genmedia.domain import specs
+from genmedia.domain.errors import InvalidArgument, check
+from genmedia.domain.jobrules import storable_job_id_violations
 from genmedia.providers.backend import Request
 from genmedia.providers.calls import generate
 from genmedia.providers.outputs import SourceTooLarge, load_asset, store_errors, sweep_stale
@@ -68,8 +69,7 @@ async def _source(v: Violations, store: Store, uri: str) -> tuple[bytes, str]:
 async def validated(request: pb.RenderVideoRequest, store: Store) -> Request:
     """The domain request; raises InvalidArgument listing every bad field."""
     v: Violations = []
-    if not JOB_ID_PATTERN.match(request.job_id):
-        v.append(("job_id", "is required: 1-128 letters, digits, '-' or '_'"))
+    v += storable_job_id_violations(request.job_id)
     image, mime = await _source(v, store, request.image_uri)
     for name in ("width", "height"):
         value = getattr(request, name)

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
 from benchmarks.__main__ import SECTIONS
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(300)
 

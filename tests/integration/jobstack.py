@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
 from genmedia.assetstore import open_store
-from genmedia.auth import Authenticator
 from genmedia.client import GenmediaClient
-from genmedia.serving import RunningServer, create_server
+from genmedia.serving.auth import Authenticator
+from genmedia.serving.server import RunningServer, create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2_grpc
 from services.image import config as image_config

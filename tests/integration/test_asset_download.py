@@ -1,6 +1,6 @@
 """JobService.DownloadAsset and CreateAssetLink over real gRPC, with authentication on, on both stores: the
 asset's description then its bytes, resumable from an offset; another user's job answered exactly like an
-unknown one; every bad field named; and the download helper (genmedia.downloads), which resumes a cut
+unknown one; every bad field named; and the download helper (genmedia.client.downloads), which resumes a cut
 stream and refuses bytes that do not match their sha256."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.testing import WorkflowEnvironment
 
 from genmedia.assetstore import asset_key
-from genmedia.downloads import ChecksumMismatch, asset_filename, download_asset
-from genmedia.errors import details_of
+from genmedia.client.downloads import ChecksumMismatch, asset_filename, download_asset
+from genmedia.domain.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import job_service_pb2_grpc, progress_service_pb2_grpc

@@ -14,7 +14,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from genmedia.assetstore import asset_key
-from genmedia.downloads import download_asset
+from genmedia.client.downloads import download_asset
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2_grpc, progress_service_pb2_grpc
 from tests.conftest import free_port

@@ -11,7 +11,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from genmedia.channels import aio_channel
-from genmedia.serving import RunningServer, create_server
+from genmedia.serving.server import RunningServer, create_server
 
 CHECK = "/grpc.health.v1.Health/Check"
 

@@ -13,7 +13,8 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.testing import WorkflowEnvironment
 
 from genmedia.client import GenmediaClient
-from genmedia.errors import details_of
+from genmedia.domain.errors import details_of
+from genmedia.domain.jobrules import TERMINAL_STATES
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from genmedia.v1 import progress_service_pb2 as ps
@@ -21,7 +22,7 @@ from tests.integration.jobstack import EventLog, Stack, add_api, add_workers, co
 
 pytestmark = pytest.mark.timeout(240)
 
-TERMINAL = (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
+TERMINAL = TERMINAL_STATES
 ENDINGS = (pb.EVENT_TYPE_COMPLETED, pb.EVENT_TYPE_FAILED, pb.EVENT_TYPE_CANCELLED)
 
 

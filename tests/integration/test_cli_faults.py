@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from genmedia.auth import RateLimit, RoleLimits
+from genmedia.serving.ratelimit import RateLimit, RoleLimits
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2_grpc
 from tests.conftest import free_port, venv_bin

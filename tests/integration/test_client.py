@@ -30,8 +30,8 @@ from genmedia import (
     Unauthenticated,
     Unavailable,
 )
-from genmedia.auth import RateLimit, RoleLimits
-from genmedia.serving import create_server
+from genmedia.serving.ratelimit import RateLimit, RoleLimits
+from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
 from services.progress.bus import Bus
 from services.progress.models import make_engine

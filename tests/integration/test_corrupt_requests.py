@@ -13,9 +13,9 @@ import pytest
 from google.protobuf import descriptor, symbol_database
 from temporalio.testing import WorkflowEnvironment
 
-from genmedia.decoding import WARN_EVERY
-from genmedia.errors import details_of
-from genmedia.wire import find_fault
+from genmedia.domain.errors import details_of
+from genmedia.serving.decoding import WARN_EVERY
+from genmedia.serving.wire import find_fault
 from tests.integration.jobstack import add_api, configure_env, job_services
 
 SERVICES = {"api": "genmedia.v1.JobService", "progress": "genmedia.v1.ProgressService",
@@ -121,6 +121,6 @@ async def test_every_rpc_refuses_bodies_that_are_not_protobuf(temporal: Workflow
     assert len(refused) > 60  # every RPC of the four services, two or three bodies each
     records = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert not [r for r in records if r.levelno >= logging.ERROR or r.exc_info], [r.getMessage() for r in records]
-    warnings = [r for r in records if r.name == "genmedia.decoding"]
+    warnings = [r for r in records if r.name == "genmedia.serving.decoding"]
     # One warning per WARN_EVERY seconds per server at most (each server counts its own).
     assert 1 <= len(warnings) <= len(SERVICES) * (1 + int(elapsed // WARN_EVERY)), len(warnings)

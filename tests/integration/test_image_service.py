@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from genmedia.assetstore import StoreSettings
-from genmedia.config import ServingSettings
-from genmedia.errors import details_of
+from genmedia.domain.errors import details_of
+from genmedia.serving.settings import ServingSettings
 from genmedia.v1 import common_pb2, image_service_pb2_grpc
 from genmedia.v1 import image_service_pb2 as pb
 from services.image.config import Settings

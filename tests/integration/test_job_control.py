@@ -15,7 +15,7 @@ import grpc
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from genmedia.errors import details_of
+from genmedia.domain.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from tests.conftest import venv_bin

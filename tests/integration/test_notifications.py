@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from temporalio.testing import WorkflowEnvironment
 
 from genmedia.client import GenmediaClient
-from genmedia.errors import details_of
+from genmedia.domain.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from tests.integration.jobstack import Stack, add_api, add_workers, configure_env, job_services, watch_to_end

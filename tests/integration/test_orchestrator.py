@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from genmedia.errors import details_of
+from genmedia.domain.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2
 from services.orchestrator.workflows import GenerationJobWorkflow

@@ -1,4 +1,4 @@
-"""ReportProgressBatch and the client-side batching stub (genmedia.reporting), over real gRPC, on SQLite
+"""ReportProgressBatch and the client-side batching stub (genmedia.serving.reporting), over real gRPC, on SQLite
 and on PostgreSQL: each report of a batch gets what ReportProgress would have answered it alone."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from genmedia.errors import details_of
-from genmedia.reporting import BatchingProgressStub
+from genmedia.domain.errors import details_of
+from genmedia.serving.reporting import BatchingProgressStub
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps

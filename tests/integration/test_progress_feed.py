@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from genmedia.errors import details_of
+from genmedia.domain.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from tests.integration.progress import Stub, created, failure, progress_stub, report

@@ -15,7 +15,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from genmedia.client import GenmediaClient
-from genmedia.serving import create_server
+from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from services.progress.bus import Bus

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import grpc
 
 from genmedia.client import GenmediaClient
-from genmedia.serving import create_server
+from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
 from services.progress.bus import Bus
 from services.progress.models import make_engine

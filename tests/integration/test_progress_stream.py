@@ -1,4 +1,4 @@
-"""ReportProgressStream and the batching stub on it (genmedia.reporting, stream=True), over real gRPC, on
+"""ReportProgressStream and the batching stub on it (genmedia.serving.reporting, stream=True), over real gRPC, on
 SQLite and on PostgreSQL: each batch is answered in order as ReportProgressBatch would answer it, and no
 report is lost or recorded twice when the stream breaks, its server shuts down, or stops answering."""
 
@@ -13,10 +13,10 @@ import time
 import grpc
 import pytest
 
-from genmedia.errors import details_of
-from genmedia.metrics import HANDLED
-from genmedia.reporting import BatchingProgressStub
-from genmedia.serving import Registration, create_server
+from genmedia.domain.errors import details_of
+from genmedia.serving.metrics import HANDLED
+from genmedia.serving.reporting import BatchingProgressStub
+from genmedia.serving.server import Registration, create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
@@ -305,7 +305,7 @@ async def test_a_batch_not_answered_in_time_fails_and_the_next_goes_on_a_new_str
 async def test_a_report_whose_caller_goes_away_is_recorded_and_published_all_the_same(store, monkeypatch, rpc):
     """The worker goes away (cancels, or its deadline passes) while its report is being written: the report
     still lands, and watchers see it live."""
-    record, writing = store._record, asyncio.Event()
+    record, writing = store.ingest.record, asyncio.Event()
 
     async def slowly(batch):
         writing.set()
@@ -316,7 +316,7 @@ async def test_a_report_whose_caller_goes_away_is_recorded_and_published_all_the
             f"127.0.0.1:{running.port}") as channel:
         stub = Stub(channel)
         await stub.ReportProgress(created("j1"))
-        monkeypatch.setattr(store, "_record", slowly)
+        monkeypatch.setattr(store.ingest, "record", slowly)
         watch = stub.WatchJob(ps.WatchJobRequest(job_id="j1"))
         assert (await watch.read()).HasField("snapshot")
         progress = report("j1", "p", pb.EVENT_TYPE_PROGRESS, percent=42)

@@ -1,5 +1,6 @@
-"""The store's write path (services/progress/writes.py) where it can go wrong: the SQLite writer's job-row
-cache against other connections, another writer holding the file, WAL checkpoints, a failing database."""
+"""The store's write path (services/progress/write_*.py, transaction.py) where it can go wrong: the SQLite
+writer's job-row cache against other connections, another writer holding the file, WAL checkpoints, a
+failing database."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.util import await_
 
-from genmedia.errors import NotFound, ServiceError
+from genmedia.domain.errors import NotFound, ServiceError
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
-from services.progress import writes
+from services.progress import statements, transaction, write_sqlite
+from services.progress.ingest import Ingest
 from services.progress.models import make_engine
 from services.progress.queries import encode_token
 from services.progress.schema import upgrade
@@ -93,13 +95,13 @@ async def test_another_writer_of_the_file_is_waited_for_off_the_loop_and_its_cha
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_the_wal_is_checkpointed_as_reports_are_written(store, database, monkeypatch):
-    monkeypatch.setattr(writes, "CHECKPOINT_EVERY", 5)
-    monkeypatch.setattr(writes, "RESTART_EVERY", 20)
+    monkeypatch.setattr(write_sqlite, "CHECKPOINT_EVERY", 5)
+    monkeypatch.setattr(write_sqlite, "RESTART_EVERY", 20)
     await create(store, "j1")
     checkpoints = 0
     for i in range(600):  # a transaction each
         await progress(store, "j1", f"p{i}", percent=i / 6)
-        if (checkpoint := store._sqlite._checkpoint) is not None:
+        if (checkpoint := store.sqlite.checkpointing) is not None:
             # Each checkpoint's thread is waited for: on a loaded machine a late one lets the WAL grow
             # meanwhile (a checkpoint is skipped while one runs), and its size would measure the machine.
             checkpoints += 1
@@ -113,19 +115,19 @@ async def test_the_wal_is_checkpointed_as_reports_are_written(store, database, m
 async def test_a_failing_database_answers_unavailable_and_the_next_reports_go_on(database, monkeypatch):
     async with progress_stub(database) as stub:
         await stub.ReportProgress(created("j1"))
-        original = writes.Transaction.write
+        original = transaction.Transaction.write
 
         def broken(self, *rows):
             raise OSError("the database went away")
 
-        monkeypatch.setattr(writes.Transaction, "write", broken)
+        monkeypatch.setattr(transaction.Transaction, "write", broken)
         code, reason, _ = await failure(stub.ReportProgress(report("j1", "p1", pb.EVENT_TYPE_PROGRESS, percent=5)))
         assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE")
         both = ps.ReportProgressBatchRequest(reports=[report("j1", "p1", pb.EVENT_TYPE_PROGRESS, percent=5),
                                                       report("j1", "p2", pb.EVENT_TYPE_PROGRESS, percent=6)])
         results = (await stub.ReportProgressBatch(both)).results
         assert [r.error.code for r in results] == [grpc.StatusCode.UNAVAILABLE.value[0]] * 2
-        monkeypatch.setattr(writes.Transaction, "write", original)
+        monkeypatch.setattr(transaction.Transaction, "write", original)
         # Nothing of the failed writes was kept: the retries get the next sequences, with no gap.
         assert (await stub.ReportProgress(report("j1", "p1", pb.EVENT_TYPE_PROGRESS, percent=5))).sequence == 2
         assert (await stub.ReportProgressBatch(both)).results[1].recorded.sequence == 3
@@ -174,13 +176,13 @@ async def read_j1(stub) -> tuple:
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_reads_of_a_sqlite_file_are_direct_and_the_slow_way_when_that_would_wait(database, monkeypatch):
     reads = []
-    read = writes.SqliteWriter.read
+    read = write_sqlite.SqliteWriter.read
 
     def counted(self, statement, parameters):
         reads.append(statement)
         return read(self, statement, parameters)
 
-    monkeypatch.setattr(writes.SqliteWriter, "read", counted)
+    monkeypatch.setattr(write_sqlite.SqliteWriter, "read", counted)
     async with progress_stub(database) as stub:
         await stub.ReportProgress(created("j1", notify=pb.Notify(webhook_url="https://example.com/hook")))
         await stub.ReportProgress(report("j1", "p", pb.EVENT_TYPE_PROGRESS, percent=5, message="halfway there"))
@@ -190,12 +192,12 @@ async def test_reads_of_a_sqlite_file_are_direct_and_the_slow_way_when_that_woul
         assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "JOB_NOT_FOUND")
 
         def busy(self, statement, parameters):
-            raise writes.ReadBusy
+            raise write_sqlite.ReadBusy
 
         await stub.ReportProgress(report("j1", "done", pb.EVENT_TYPE_COMPLETED))
         read_directly = await read_j1(stub)
         assert any("job_events" in statement for statement in reads)
-        monkeypatch.setattr(writes.SqliteWriter, "read", busy)
+        monkeypatch.setattr(write_sqlite.SqliteWriter, "read", busy)
         slow = await stub.GetJob(js.GetJobRequest(job_id="j1"))
         read_slowly = await read_j1(stub)
     assert direct.notify == slow.notify  # notify settings (redacted) included, whichever way it was read
@@ -224,7 +226,7 @@ async def test_a_job_another_writer_creates_after_the_batch_read_it_is_recorded_
     engines = [make_engine(database.url, database.connect_args) for _ in range(2)]
     await upgrade(engines[0])
     late, early = Store(engines[0]), Store(engines[1])
-    write = writes.Transaction.write
+    write = transaction.Transaction.write
 
     def slow_write(self, *parts):
         if not paused and self.locked == locked:
@@ -233,8 +235,8 @@ async def test_a_job_another_writer_creates_after_the_batch_read_it_is_recorded_
         return write(self, *parts)
 
     paused: list[bool] = []
-    monkeypatch.setattr(writes.Transaction, "write", slow_write)
-    caplog.set_level(logging.DEBUG, logger="services.progress.store")
+    monkeypatch.setattr(transaction.Transaction, "write", slow_write)
+    caplog.set_level(logging.DEBUG, logger="services.progress")
     job = pb.Job(id="j1", kind=pb.JOB_KIND_IMAGE)
 
     def batch(n: int) -> list:
@@ -268,7 +270,7 @@ async def test_known_keys_stay_index_probes_whatever_the_table_held_when_planned
     store = Store(engine)
     try:
         await create(store, "j1")
-        statement = writes.Statements(engine.dialect).read_batch
+        statement = statements.Statements(engine.dialect).read_batch
         async with engine.connect() as connection:
             driver = (await connection.get_raw_connection()).driver_connection
             await driver.execute(f"PREPARE read_batch AS {statement}")
@@ -284,7 +286,7 @@ async def test_known_keys_stay_index_probes_whatever_the_table_held_when_planned
     finally:
         store.close()
         await engine.dispose()
-    width = len(writes.JOB_COLUMNS)
+    width = len(statements.JOB_COLUMNS)
     assert [row[0] for row in found if row[width] is None] == ["j1"]  # the job's row, locked
     assert [(row[0], row[width], row[width + 1]) for row in found if row[width] is not None] == [("j1", "p7", 8)]
     assert "Index Scan using uq_job_events_key" in plan and "Seq Scan on job_events" not in plan, plan
@@ -329,7 +331,7 @@ async def test_a_batch_chosen_as_a_deadlock_victim_is_written_again(store, datab
     locks, nothing lost or doubled."""
     for job_id in ("a", "b"):
         await create(store, job_id)
-    caplog.set_level(logging.DEBUG, logger="services.progress.store")
+    caplog.set_level(logging.DEBUG, logger="services.progress")
     engine = make_engine(database.url, database.connect_args)
     try:
         async with engine.connect() as other:
@@ -372,7 +374,7 @@ async def test_a_job_another_replica_changed_since_this_one_wrote_it_is_written_
     from the row as it is now, with the next sequence; then the replica keeps that row and writes without
     a second pass again."""
     a, b = replicas
-    caplog.set_level(logging.DEBUG, logger="services.progress.store")
+    caplog.set_level(logging.DEBUG, logger="services.progress")
     await create(a, "j1")
     await create(a, "j2")
     assert await progress(a, "j1", "a1", percent=10) == 2  # a keeps j1's row
@@ -411,7 +413,7 @@ async def test_two_replicas_writing_the_same_jobs_at_once_keep_every_sequence_wh
     time and batches are written again under locks. Every report is
     recorded exactly once, each job's sequences are 1..N with nothing missing or doubled, a repeat of any
     report answers its sequence, and each job ends with the highest percent reported."""
-    caplog.set_level(logging.DEBUG, logger="services.progress.store")
+    caplog.set_level(logging.DEBUG, logger="services.progress")
     jobs = [f"j{n}" for n in range(4)]
     for job_id in jobs:
         await create(replicas[0], job_id)
@@ -447,7 +449,7 @@ async def test_two_replicas_recording_children_of_one_batch_keep_its_aggregate(r
     child's small step changes the batch's row (its counts and sum of percents) without adding an event
     to it, so only the row's version tells that a kept copy of it is stale: the batch's mean must end
     exactly the children's."""
-    caplog.set_level(logging.DEBUG, logger="services.progress.store")
+    caplog.set_level(logging.DEBUG, logger="services.progress")
     batch = pb.Job(id="b", kind=pb.JOB_KIND_BATCH, spec=pb.JobSpec(kind=pb.JOB_KIND_BATCH),
                    batch=pb.BatchSummary(strategy=pb.BATCH_STRATEGY_PARALLEL, max_concurrent=20))
     children = tuple(pb.Job(id=f"b_{i}", kind=pb.JOB_KIND_NULL, batch_id="b", batch_index=i,
@@ -477,14 +479,14 @@ async def test_a_replicas_writers_take_a_job_in_the_order_its_reports_came(store
     the order the reports came in."""
     await create(store, "j1")
     await progress(store, "j1", "p0")  # the replica keeps j1's row
-    caplog.set_level(logging.DEBUG, logger="services.progress.store")
-    sizes, write_batch = [], Store._write_batch
+    caplog.set_level(logging.DEBUG, logger="services.progress")
+    sizes, write_batch = [], Ingest.write_batch
 
     async def counted(self, batch):
         sizes.append(len(batch))
         return await write_batch(self, batch)
 
-    monkeypatch.setattr(Store, "_write_batch", counted)
+    monkeypatch.setattr(Ingest, "write_batch", counted)
     calls = []
     for n in range(1, 5):
         calls.append(asyncio.create_task(progress(store, "j1", f"p{n}", percent=n)))

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from genmedia.config import ConfigError
-from genmedia.errors import details_of, error_info
+from genmedia.domain.errors import details_of, error_info
 from genmedia.v1 import common_pb2, image_service_pb2_grpc, video_service_pb2_grpc
 from genmedia.v1 import image_service_pb2 as ipb
 from genmedia.v1 import video_service_pb2 as vpb

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from genmedia.errors import details_of
+from genmedia.domain.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from services.orchestrator.backends import with_service_slots
 from tests.conftest import venv_bin

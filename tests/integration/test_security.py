@@ -22,13 +22,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from temporalio.testing import WorkflowEnvironment
 
-from genmedia.auth import Authenticator, JwtSettings, Principal, RateLimit, RateLimiter, RoleLimits
 from genmedia.channels import aio_channel
 from genmedia.client import GenmediaClient
-from genmedia.errors import details_of
-from genmedia.policy import ContentPolicy
-from genmedia.reporting import BatchingProgressStub
-from genmedia.serving import create_server
+from genmedia.domain.errors import details_of
+from genmedia.domain.policy import ContentPolicy
+from genmedia.serving.auth import Authenticator, JwtSettings, Principal
+from genmedia.serving.ratelimit import RateLimit, RateLimiter, RoleLimits
+from genmedia.serving.reporting import BatchingProgressStub
+from genmedia.serving.server import create_server
 from genmedia.tls import ClientTls, ServerTls
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import (

@@ -15,8 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 from prometheus_client import REGISTRY
 
-from genmedia.errors import InvalidArgument, details_of
-from genmedia.serving import Registration, create_server
+from genmedia.domain.errors import InvalidArgument, details_of
+from genmedia.serving.server import Registration, create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import image_service_pb2 as ipb
 from genmedia.v1 import image_service_pb2_grpc as ig

@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from genmedia.serving import create_server
+from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from services.progress.bus import Bus

@@ -15,8 +15,8 @@ import grpc
 import pytest
 
 from genmedia.assetstore import StoreSettings, asset_key
-from genmedia.config import ServingSettings
-from genmedia.errors import details_of
+from genmedia.domain.errors import details_of
+from genmedia.serving.settings import ServingSettings
 from genmedia.v1 import common_pb2, video_service_pb2_grpc
 from genmedia.v1 import video_service_pb2 as pb
 from services.image.backends.procedural import ImageRequest, render

@@ -8,8 +8,8 @@ import grpc
 import jwt
 import pytest
 
-from genmedia.auth import JwtSettings
-from genmedia.errors import ServiceError
+from genmedia.domain.errors import ServiceError
+from genmedia.serving.auth import JwtSettings
 
 SECRET, AUDIENCE, ISSUER = "a-secret-of-thirty-two-bytes-or-more", "genmedia", "https://auth.example"
 

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from genmedia.workers import Cancelled
+from genmedia.serving.workers import Cancelled
 from services.image.backends.procedural import ImageRequest
 from services.image.backends.procedural import render as render_png
 from services.video.backends import Motion, UnreadableImage, VideoRequest

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from genmedia import notify
+from genmedia.domain import notify
 from genmedia.v1 import common_pb2 as pb
 from services.orchestrator import messages, senders
 from tests.integration.receivers import verify_standard_webhook

@@ -13,7 +13,7 @@ from PIL import Image
 
 from genmedia.config import ConfigError
 from genmedia.providers.settings import ProviderSettings
-from genmedia.workers import Cancelled
+from genmedia.serving.workers import Cancelled
 from services.image.backends import create_backends
 from services.image.backends.procedural import ImageRequest
 from services.image.backends.procedural import render as render_png

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genmedia.config import ConfigError
-from genmedia.errors import InvalidArgument
+from genmedia.domain.errors import InvalidArgument
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from services.progress.config import Settings

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from genmedia.auth import Authenticator, Principal
 from genmedia.config import ConfigError
-from genmedia.policy import ContentPolicy
+from genmedia.domain.policy import ContentPolicy
+from genmedia.serving.auth import Authenticator, Principal
 from genmedia.tls import ClientTls, ServerTls
 
 AUTH_VARS = ("GENMEDIA_AUTH", "GENMEDIA_API_KEYS_FILE", "GENMEDIA_INTERNAL_TOKEN", "GENMEDIA_INTERNAL_TOKEN_FILE",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from genmedia.errors import InvalidArgument
-from genmedia.specs import derived_seed, normalized_job_spec
+from genmedia.domain.errors import InvalidArgument
+from genmedia.domain.specs import derived_seed, normalized_job_spec
 from genmedia.v1 import common_pb2 as pb
 
 

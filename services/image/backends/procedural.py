@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from genmedia.providers.backend import Output, Progress, Report, Request
-from genmedia.workers import Cancelled, in_thread
+from genmedia.serving.workers import Cancelled, in_thread
 from services.image.backends.png import PngWriter
 
 BLOCKS = 8  # row blocks per image; with the PNG encoding that makes 9 progress steps

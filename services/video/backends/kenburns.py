@@ -14,7 +14,7 @@ import av
 from PIL import Image, UnidentifiedImageError
 
 from genmedia.providers.backend import Output, Progress, Report, Request
-from genmedia.workers import Cancelled, in_thread
+from genmedia.serving.workers import Cancelled, in_thread
 from services.video.backends import Motion, OnFrame, UnreadableImage, VideoRequest
 from services.video.backends.frames import Planes, ahead
 

@@ -1,5 +1,5 @@
 """PostgreSQL: genmedia_stale_rows(expected, matched), which aborts a statement with a serialization failure
-(40001). A batch written from job rows kept by its replica (writes.py) checks in that same statement that
+(40001). A batch written from job rows kept by its replica (write_postgres.py) checks in that same statement that
 each row is still the version it was computed from (its xmin); if another writer changed one meanwhile,
 this error undoes the whole statement, and the batch is written again under row locks.
 

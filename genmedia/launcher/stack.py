@@ -1,7 +1,7 @@
 """`genmedia-stack` (`make run`): the whole stack on embedded defaults — the Temporal dev server, the
 progress, image and video services, the orchestrator API and worker, the HTTP gateway and console — each
 a child process with its log under var/logs. Waits until all are healthy, prints the endpoints and one
-ready line, then restarts any that dies (genmedia.supervise); Ctrl-C or SIGTERM stops everything
+ready line, then restarts any that dies (genmedia.launcher.supervise); Ctrl-C or SIGTERM stops everything
 (reverse order, SIGTERM then SIGKILL after the grace period), leaving no process behind.
 `--demo` runs one video job with a live progress bar in between."""
 
@@ -22,10 +22,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from genmedia.auth import Authenticator
-from genmedia.config import METRICS_PORTS, PORTS, ConfigError, env_int, env_str, var_dir
-from genmedia.stackcheck import endpoints_table, wait_grpc_healthy, wait_http_healthy, wait_temporal
-from genmedia.supervise import Supervisor, log_tail
+from genmedia.config import METRICS_PORTS, PORTS, ConfigError, Section, Var, env_int, env_str, var_dir
+from genmedia.launcher.stackcheck import endpoints_table, wait_grpc_healthy, wait_http_healthy, wait_temporal
+from genmedia.launcher.supervise import Supervisor, log_tail
+from genmedia.serving.auth import Authenticator
 
 # One task-queue partition: Temporal orders a backlog by priority within a partition, and one dev server
 # has no use for more.
@@ -272,3 +272,10 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+ENV = Section("`make run` (the launcher)", (
+    Var("GENMEDIA_TEMPORAL_PORT", "7233", "the Temporal dev server's port"),
+    Var("GENMEDIA_TEMPORAL_UI_PORT", "8233", "its web UI's port; -1: no UI"),
+), note="The launcher also reads every server's GENMEDIA_<SERVICE>_PORT and GENMEDIA_<SERVICE>_METRICS_PORT, and "
+        "sets GENMEDIA_NOTIFY_PRIVATE_ADDRESSES=allow unless it is set.")

@@ -6,7 +6,7 @@ import hashlib
 import math
 import re
 
-from genmedia.errors import check
+from genmedia.domain.errors import check
 from genmedia.v1 import common_pb2 as pb
 
 MAX_PROMPT = 2000
@@ -98,6 +98,10 @@ def derived_seed(prompt: str) -> int:
 def normalized_image(spec: pb.ImageSpec, prefix: str = "spec") -> pb.ImageSpec:
     """A copy with every default filled in; raises InvalidArgument naming each bad field."""
     check(image_violations(spec, prefix))
+    return _image_defaults(spec)
+
+
+def _image_defaults(spec: pb.ImageSpec) -> pb.ImageSpec:
     out = pb.ImageSpec()
     out.CopyFrom(spec)
     for name, default in IMAGE_DEFAULTS.items():
@@ -110,6 +114,10 @@ def normalized_image(spec: pb.ImageSpec, prefix: str = "spec") -> pb.ImageSpec:
 
 def normalized_video(spec: pb.VideoSpec, prefix: str = "spec") -> pb.VideoSpec:
     check(video_violations(spec, prefix))
+    return _video_defaults(spec)
+
+
+def _video_defaults(spec: pb.VideoSpec) -> pb.VideoSpec:
     out = pb.VideoSpec()
     out.CopyFrom(spec)
     for name, default in VIDEO_DEFAULTS.items():
@@ -122,25 +130,36 @@ def normalized_video(spec: pb.VideoSpec, prefix: str = "spec") -> pb.VideoSpec:
     return out
 
 
-def normalized_job_spec(spec: pb.JobSpec | None, field: str = "spec") -> pb.JobSpec:
-    """Checks the kind against the spec that is set and fills in defaults."""
+def job_spec_violations(spec: pb.JobSpec | None, field: str = "spec") -> tuple[pb.JobSpec | None, Violations]:
+    """The spec with its defaults filled in (None when it is bad), and what is wrong with it: the kind
+    against the parameters that are set, then the parameters' own fields."""
     required = f"is required: set {field}.image, {field}.video or {field}.null"
     if spec is None:
-        check([(field, required)])
+        return None, [(field, required)]
     which = spec.WhichOneof("params")
     expected = {"image": pb.JOB_KIND_IMAGE, "video": pb.JOB_KIND_VIDEO, "null": pb.JOB_KIND_NULL}
     if spec.kind not in pb.JobKind.values():
-        check([(f"{field}.kind", f"unknown kind {spec.kind}; use JOB_KIND_IMAGE, JOB_KIND_VIDEO or JOB_KIND_NULL")])
+        return None, [(f"{field}.kind", f"unknown kind {spec.kind}; use JOB_KIND_IMAGE, JOB_KIND_VIDEO or "
+                                        "JOB_KIND_NULL")]
     if which is None:
-        check([(field, required)])
+        return None, [(field, required)]
     if spec.kind not in (pb.JOB_KIND_UNSPECIFIED, expected[which]):
-        check([(f"{field}.kind", f"{pb.JobKind.Name(spec.kind)} does not match {field}.{which}")])
+        return None, [(f"{field}.kind", f"{pb.JobKind.Name(spec.kind)} does not match {field}.{which}")]
     if which == "image":
-        return pb.JobSpec(kind=pb.JOB_KIND_IMAGE, image=normalized_image(spec.image, f"{field}.image"))
+        v = image_violations(spec.image, f"{field}.image")
+        return (None, v) if v else (pb.JobSpec(kind=pb.JOB_KIND_IMAGE, image=_image_defaults(spec.image)), [])
     if which == "null":
-        check(null_violations(spec.null, f"{field}.null"))
-        return pb.JobSpec(kind=pb.JOB_KIND_NULL, null=spec.null)
-    return pb.JobSpec(kind=pb.JOB_KIND_VIDEO, video=normalized_video(spec.video, f"{field}.video"))
+        v = null_violations(spec.null, f"{field}.null")
+        return (None, v) if v else (pb.JobSpec(kind=pb.JOB_KIND_NULL, null=spec.null), [])
+    v = video_violations(spec.video, f"{field}.video")
+    return (None, v) if v else (pb.JobSpec(kind=pb.JOB_KIND_VIDEO, video=_video_defaults(spec.video)), [])
+
+
+def normalized_job_spec(spec: pb.JobSpec | None, field: str = "spec") -> pb.JobSpec:
+    """Checks the kind against the spec that is set and fills in defaults; raises InvalidArgument."""
+    normalized, violations = job_spec_violations(spec, field)
+    check(violations)
+    return normalized
 
 
 def correction_violations(corrections: pb.ReviewCorrections, kind: int, prefix: str = "corrections") -> Violations:

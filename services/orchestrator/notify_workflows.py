@@ -19,7 +19,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from google.protobuf import json_format
 
-    from genmedia import notify
+    from genmedia.domain import notify
     from genmedia.v1 import common_pb2 as pb
     from services.orchestrator.model import (
         DeliveryInput,

@@ -12,18 +12,15 @@ import contextvars
 import hashlib
 import json
 import logging
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import jwt
-from google.protobuf import duration_pb2
-from google.rpc import error_details_pb2
 
-from genmedia.config import ConfigError, env_str
-from genmedia.errors import ServiceError
+from genmedia.config import ConfigError, Section, Var, env_str, secret
+from genmedia.domain.errors import ServiceError
+from genmedia.serving.ratelimit import DEFAULT_LIMITS, RateLimiter, limits_from
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +32,6 @@ INTERNAL_METHODS = ("/genmedia.v1.ProgressService/ReportProgress", "/genmedia.v1
                     "/genmedia.v1.ProgressService/ReportProgressStream",
                     "/genmedia.v1.ProgressService/PurgeJobs", "/genmedia.v1.ProgressService/RecordDelivery",
                     "/genmedia.v1.ImageService/", "/genmedia.v1.VideoService/")
-# Calls that start work: the tighter `create` rate limit (RetryBatch starts a batch's failed children
-# again, a redelivery sends requests out).
-CREATE_METHODS = ("/genmedia.v1.JobService/CreateJob", "/genmedia.v1.JobService/CreateBatch",
-                  "/genmedia.v1.JobService/RetryBatch", "/genmedia.v1.JobService/RedeliverNotification")
-# Every other public RPC takes the `read` limit, DownloadAsset and CreateAssetLink included: they start no work,
-# and reach only the caller's own jobs' assets (the owner is checked as for GetJob; an admin reaches every job's).
 JWT_LEEWAY_SECONDS = 5
 REQUIRED_CLAIMS = ("exp", "sub", "aud", "iss")
 
@@ -119,80 +110,6 @@ class JwtSettings:
         return Principal(user, role)
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    """A token bucket: `rate` requests a second on average, bursts of up to `burst`. rate 0 = unlimited."""
-
-    rate: float
-    burst: float
-
-
-@dataclass(frozen=True)
-class RoleLimits:
-    create: RateLimit = RateLimit(5, 20)  # CreateJob, CreateBatch, RetryBatch
-    read: RateLimit = RateLimit(50, 200)  # every other public RPC
-    max_active_jobs: int = 100  # jobs not yet ended; 0 = unlimited
-
-
-DEFAULT_LIMITS = {"user": RoleLimits(), "admin": RoleLimits(RateLimit(0, 0), RateLimit(0, 0), 0)}
-
-
-def _limits_from(text: str, source: str) -> dict[str, RoleLimits]:
-    """`{"user": {"create": [5, 20], "read": [50, 200], "max_active_jobs": 100}, "admin": {...}}`."""
-    limits = dict(DEFAULT_LIMITS)
-    try:
-        for role, spec in json.loads(text).items():
-            if role not in ("user", "admin"):
-                raise ValueError(f"unknown role {role!r}")
-            base = limits[role]
-            limits[role] = RoleLimits(
-                RateLimit(*map(float, spec.get("create", (base.create.rate, base.create.burst)))),
-                RateLimit(*map(float, spec.get("read", (base.read.rate, base.read.burst)))),
-                int(spec.get("max_active_jobs", base.max_active_jobs)),
-            )
-    except (ValueError, TypeError, AttributeError) as err:
-        raise ConfigError(f"{source}: expected {{role: {{create: [rate, burst], read: [rate, burst], "
-                          f"max_active_jobs: n}}}}: {err}") from None
-    return limits
-
-
-class RateLimiter:
-    """Per user and class of RPC (create / read): token buckets in this process."""
-
-    MAX_BUCKETS = 100_000
-
-    def __init__(self, limits: dict[str, RoleLimits]) -> None:
-        self.limits = limits
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # -> (tokens, last refill)
-
-    def check(self, principal: Principal, method: str) -> None:
-        limits = self.limits.get(principal.role)
-        if limits is None:
-            return
-        kind = "create" if method.startswith(CREATE_METHODS) else "read"
-        limit: RateLimit = getattr(limits, kind)
-        if limit.rate <= 0:
-            return
-        now = time.monotonic()
-        key = (principal.user, kind)
-        tokens, last = self._buckets.get(key, (limit.burst, now))
-        tokens = min(limit.burst, tokens + (now - last) * limit.rate)
-        if tokens < 1:
-            self._buckets[key] = (tokens, now)
-            wait = (1 - tokens) / limit.rate
-            retry = duration_pb2.Duration()
-            retry.FromNanoseconds(int(wait * 1e9))
-            raise ServiceError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"rate limit of {limit.rate:g} {kind} requests/s (bursts of {limit.burst:g}) reached; "
-                f"retry in {wait:.2f}s", "RATE_LIMITED", metadata={"limit": kind},
-                details=[error_details_pb2.RetryInfo(retry_delay=retry)],
-            )
-        self._buckets[key] = (tokens - 1, now)
-        if len(self._buckets) > self.MAX_BUCKETS:
-            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
-
-
 @dataclass
 class Authenticator:
     """Checks the credentials and role of each call and sets `caller()` for the servicer."""
@@ -215,7 +132,7 @@ class Authenticator:
                                f"{method.rsplit('/', 1)[-1]} is internal: only genmedia's services may call it",
                                "INTERNAL_ONLY")
         if self.limiter is not None and principal.role != "internal":
-            self.limiter.check(principal, method)
+            self.limiter.check(principal.user, principal.role, method)
         _caller.set(principal)
 
     def authenticate(self, header: str) -> Principal:
@@ -254,7 +171,7 @@ class Authenticator:
             raise ConfigError("authentication is on but no user credential is configured: set GENMEDIA_API_KEYS_FILE "
                               "or GENMEDIA_JWT_HS256_SECRET / GENMEDIA_JWT_RS256_PUBLIC_KEY_FILE")
         limits_text = env_str("GENMEDIA_LIMITS", "")
-        limits = _limits_from(limits_text, "GENMEDIA_LIMITS") if limits_text else dict(DEFAULT_LIMITS)
+        limits = limits_from(limits_text, "GENMEDIA_LIMITS") if limits_text else dict(DEFAULT_LIMITS)
         return cls(enabled, keys, jwt_settings, RateLimiter(limits) if enabled else None)
 
     def warn_if_off(self, service: str) -> None:
@@ -269,18 +186,6 @@ def _authorization(context: grpc.aio.ServicerContext) -> str:
         if key == "authorization":
             return value if isinstance(value, str) else ""
     return ""
-
-
-def secret(name: str) -> str:
-    """A secret from NAME or from the file NAME_FILE names."""
-    value = os.environ.get(name, "")
-    path = os.environ.get(f"{name}_FILE", "")
-    if path:
-        try:
-            value = Path(path).read_text().strip()
-        except OSError as err:
-            raise ConfigError(f"{name}_FILE: cannot read {path}: {err.strerror}") from None
-    return value
 
 
 def _api_keys() -> dict[str, Principal]:
@@ -323,3 +228,22 @@ def _jwt_settings() -> JwtSettings | None:
         raise ConfigError("GENMEDIA_JWT_AUDIENCE and GENMEDIA_JWT_ISSUER are required with JWT authentication")
     return JwtSettings(audience, issuer, hs256, public_key, env_str("GENMEDIA_JWT_ROLE_CLAIM", "role"))
 
+
+
+ENV = Section("Authentication (docs/security.md)", (
+    Var("GENMEDIA_AUTH", "auto", "`auto` (on when any credential is configured), `on` or `off`"),
+    Var("GENMEDIA_API_KEYS_FILE", "unset",
+        'a JSON list of `{"key"` (or `"key_sha256"`)`, "user", "role"}`; role `user` or `admin`'),
+    Var("GENMEDIA_INTERNAL_TOKEN", "unset",
+        "the credential the services send each other; required when authentication is on"),
+    Var("GENMEDIA_INTERNAL_TOKEN_FILE", "unset", "a file holding GENMEDIA_INTERNAL_TOKEN (wins over it)"),
+    Var("GENMEDIA_JWT_HS256_SECRET", "unset", "accept JWTs signed HS256 with this shared secret"),
+    Var("GENMEDIA_JWT_HS256_SECRET_FILE", "unset", "a file holding GENMEDIA_JWT_HS256_SECRET (wins over it)"),
+    Var("GENMEDIA_JWT_RS256_PUBLIC_KEY_FILE", "unset", "accept JWTs signed RS256 by this public key (PEM)"),
+    Var("GENMEDIA_JWT_AUDIENCE", "unset", "the `aud` every JWT must carry; required with JWTs"),
+    Var("GENMEDIA_JWT_ISSUER", "unset", "the `iss` every JWT must carry; required with JWTs"),
+    Var("GENMEDIA_JWT_ROLE_CLAIM", "role", "the claim that holds the caller's role (`user` when absent)"),
+    Var("GENMEDIA_LIMITS", "user: create 5/s burst 20, read 50/s burst 200, 100 active jobs; admin: none",
+        'per-role limits as JSON: `{"user": {"create": [rate, burst], "read": [rate, burst], '
+        '"max_active_jobs": n}}`'),
+))

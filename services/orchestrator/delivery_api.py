@@ -13,15 +13,16 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from genmedia import logs, notify
-from genmedia.auth import Principal
-from genmedia.errors import NotFound, ServiceError, check, shorten
+from genmedia.domain import notify
+from genmedia.domain.errors import NotFound, ServiceError, check, shorten
+from genmedia.serving import logs
+from genmedia.serving.auth import Principal
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_pb2_grpc
 from services.orchestrator.config import Settings
 from services.orchestrator.jobs import notify_policy
 from services.orchestrator.model import RedeliverInput
-from services.orchestrator.notify import RedeliveryWorkflow
+from services.orchestrator.notify_workflows import RedeliveryWorkflow
 
 log = logging.getLogger(__name__)
 DELIVERY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -33,8 +33,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from genmedia import logs
-from genmedia.errors import NotFound, ServiceError, check
+from genmedia.domain.errors import NotFound, ServiceError, check
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import progress_service_pb2 as ps
 from services.progress.models import BIG_ID, UTC, Base, JobRow, UtcDateTime

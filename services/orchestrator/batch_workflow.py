@@ -37,9 +37,9 @@ with workflow.unsafe.imports_passed_through():
         JobStatus,
         NotifyInput,
     )
-    from services.orchestrator.notify import notify_event
+    from services.orchestrator.notify_workflows import notify_event
     from services.orchestrator.snapshot import status_to_job
-    from services.orchestrator.workflows import EVENT_RETRY, PAUSABLE, GenerationJobWorkflow, _refuse, _state
+    from services.orchestrator.workflows import EVENT_RETRY, PAUSABLE, GenerationJobWorkflow, name_of, refuse
 
 WORKFLOW_NAME = "BatchJob"
 STORE_CALL = dict(start_to_close_timeout=timedelta(minutes=5), retry_policy=EVENT_RETRY)
@@ -82,8 +82,8 @@ class BatchJobWorkflow:
     @pause.validator
     def _check_pause(self) -> None:
         if self.status.state not in PAUSABLE:
-            raise _refuse(f"batch is {_state(self.status.state)}; only a pending or running batch can be paused",
-                          "JOB_NOT_PAUSABLE")
+            raise refuse(f"batch is {name_of(self.status.state)}; only a pending or running batch can be paused",
+                         "JOB_NOT_PAUSABLE")
 
     @workflow.update(name="resume")
     def resume(self) -> JobStatus:
@@ -95,7 +95,7 @@ class BatchJobWorkflow:
     @resume.validator
     def _check_resume(self) -> None:
         if self.status.state != pb.JOB_STATE_PAUSED and not self.status.pause_requested:
-            raise _refuse(f"batch is {_state(self.status.state)}, not PAUSED", "JOB_NOT_PAUSED")
+            raise refuse(f"batch is {name_of(self.status.state)}, not PAUSED", "JOB_NOT_PAUSED")
 
     @workflow.run
     async def run(self, batch: BatchInput) -> JobStatus:

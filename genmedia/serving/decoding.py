@@ -19,8 +19,8 @@ from typing import Any
 
 import grpc
 
-from genmedia.errors import ServiceError, shorten
-from genmedia.wire import find_fault
+from genmedia.domain.errors import ServiceError, shorten
+from genmedia.serving.wire import find_fault
 
 log = logging.getLogger(__name__)
 WARN_EVERY = 10.0  # seconds between two warnings about undecodable requests

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Histogram, start_http_server
 
-from genmedia.errors import ServiceError
+from genmedia.domain.errors import ServiceError
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import grpc
 
-from genmedia.config import ConfigError, env_str
-from genmedia.errors import ServiceError
+from genmedia.config import ConfigError, Section, Var, env_str
+from genmedia.domain.errors import ServiceError
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,10 @@ class ContentPolicy:
         if refused:
             raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT,
                                "; ".join(f"{name}: {why}" for name, why in refused), "CONTENT_POLICY", refused)
+
+
+ENV = Section("Content policy", (
+    Var("GENMEDIA_CONTENT_POLICY_FILE", "unset",
+        "one rule a line: a term (whole words, any case) or `re:<expression>`; a matching prompt is refused "
+        "(INVALID_ARGUMENT, CONTENT_POLICY)"),
+))

@@ -17,10 +17,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from genmedia import logs
-from genmedia.config import ServingSettings
-from genmedia.decoding import DecodeInterceptor
-from genmedia.metrics import Guard, ServerInterceptor, start_metrics_server
+from genmedia.serving import logs
+from genmedia.serving.decoding import DecodeInterceptor
+from genmedia.serving.metrics import Guard, ServerInterceptor, start_metrics_server
+from genmedia.serving.settings import ServingSettings
 from genmedia.tls import ServerTls
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import grpc
 
-from genmedia.errors import ServiceError
+from genmedia.domain.errors import ServiceError
 
 T = TypeVar("T")
 P = TypeVar("P")

@@ -44,7 +44,7 @@ def exit_text(code: int) -> str:
 
 
 class Supervised(Protocol):
-    """What the supervisor needs of the stack (genmedia.stack.Stack)."""
+    """What the supervisor needs of the stack (genmedia.launcher.stack.Stack)."""
 
     children: list
     console: Console

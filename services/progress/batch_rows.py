@@ -13,15 +13,12 @@ import logging
 from collections.abc import Callable
 from types import SimpleNamespace
 
-import grpc
-
-from genmedia import logs
-from genmedia.errors import ServiceError
-from genmedia.specs import child_id
+from genmedia.domain.specs import child_id
+from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
-from services.progress import store as _store
+from services.progress import jobstate
 from services.progress.models import JobRow
-from services.progress.writes import Transaction
+from services.progress.transaction import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +30,6 @@ COUNTS = {
 }
 RERUN = (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
 STEP = dt.timedelta(microseconds=1)  # children are created one microsecond apart: listing order = batch order
-
-
-def _precondition(message: str, reason: str, job_id: str) -> ServiceError:
-    return ServiceError(grpc.StatusCode.FAILED_PRECONDITION, message, reason, metadata={"job_id": job_id})
 
 
 def summary_of(row: SimpleNamespace) -> pb.BatchSummary:
@@ -73,21 +66,11 @@ def add_children(children: list[pb.Job], now: dt.datetime, rows: dict[str, Simpl
     """New PENDING jobs, each with its CREATED event (the store inserts new rows before events)."""
     for child in children:
         if child.id in rows:
-            raise _precondition(f"job {child.id!r} already exists", "JOB_ALREADY_EXISTS", child.id)
-        row = rows[child.id] = _store._new_row(child, now)
+            raise jobstate.precondition(f"job {child.id!r} already exists", "JOB_ALREADY_EXISTS", child.id)
+        row = rows[child.id] = jobstate.new_row(child, now)
         row.batch_index, row.batch_attempt = child.batch_index, child.batch_attempt or 1
         created = pb.JobEvent(job_id=row.id, type=pb.EVENT_TYPE_CREATED, message="queued")
-        _add_event(events, row.id, _store._apply(row, created, now), "created", now)
-
-
-def _add_event(events: list[dict], job_id: str, stored: pb.JobEvent, key: str, now: dt.datetime) -> None:
-    events.append({"job_id": job_id, "sequence": stored.sequence, "idempotency_key": key, "type": stored.type,
-                   "state": stored.state, "step": stored.step, "time": now, "event": stored.SerializeToString()})
-
-
-def reopens(row: SimpleNamespace, event: pb.JobEvent) -> bool:
-    """Whether this event may be recorded on an ended job: RetryBatch reopening a batch."""
-    return event.type == pb.EVENT_TYPE_RETRIED and row.kind == pb.JOB_KIND_BATCH
+        events.append(jobstate.event_row(row.id, jobstate.apply(row, created, now), "created", now))
 
 
 def follow(tx: Transaction, rows: dict[str, SimpleNamespace], locked: Callable[[str], SimpleNamespace | None],
@@ -96,9 +79,9 @@ def follow(tx: Transaction, rows: dict[str, SimpleNamespace], locked: Callable[[
     """What an event recorded on `row` changes in its batch, in the same transaction (`locked` loads and
     locks a row for the store to write back). Returns the batch events it added, to publish after commit."""
     if stored.type == pb.EVENT_TYPE_RETRIED:
-        if row.kind != pb.JOB_KIND_BATCH or before[0] not in _store.TERMINAL_STATES:
+        if row.kind != pb.JOB_KIND_BATCH or before[0] not in jobstate.TERMINAL_STATES:
             state = pb.JobState.Name(before[0]).removeprefix("JOB_STATE_")
-            raise _precondition(f"job {row.id!r} is {state}; only an ended batch can be retried",
+            raise jobstate.precondition(f"job {row.id!r} is {state}; only an ended batch can be retried",
                                 "BATCH_NOT_ENDED", row.id)
         _reopen(tx, rows, row, stored, now, events)
     if row.kind == pb.JOB_KIND_BATCH and row.batch is not None:
@@ -117,16 +100,16 @@ def follow(tx: Transaction, rows: dict[str, SimpleNamespace], locked: Callable[[
     batch.batch = summary.SerializeToString()
     batch.batch_percent_sum += row.percent - before[1]
     mean = _mean(batch, summary)
-    if batch.state in _store.TERMINAL_STATES or (before[0] == row.state and mean - batch.percent < 1.0):
+    if batch.state in jobstate.TERMINAL_STATES or (before[0] == row.state and mean - batch.percent < 1.0):
         return []
     update = pb.JobEvent(job_id=batch.id, type=pb.EVENT_TYPE_PROGRESS, state=batch.state, percent=mean,
                          message=describe(summary))
     if batch.start_time is not None and 0 < mean < 100:
         elapsed = (now - batch.start_time).total_seconds()
         update.estimated_completion_time.FromDatetime(now + dt.timedelta(seconds=elapsed * (100 - mean) / mean))
-    added = _store._apply(batch, update, now)
+    added = jobstate.apply(batch, update, now)
     _annotate(batch, added)
-    _add_event(events, batch.id, added, f"child:{row.id}:{stored.sequence}", now)
+    events.append(jobstate.event_row(batch.id, added, f"child:{row.id}:{stored.sequence}", now))
     return [added]
 
 
@@ -151,7 +134,7 @@ def _reopen(tx: Transaction, rows: dict[str, SimpleNamespace], batch: SimpleName
         newest[child["batch_index"]] = rows.get(child["id"]) or SimpleNamespace(**child)
     rerun = [child for _, child in sorted(newest.items()) if child.state in RERUN]
     if not rerun:
-        raise _precondition(f"every child of batch {batch.id!r} completed: nothing to retry", "BATCH_COMPLETED",
+        raise jobstate.precondition(f"every child of batch {batch.id!r} completed: nothing to retry", "BATCH_COMPLETED",
                             batch.id)
     summary.attempt += 1
     new = []

@@ -1,0 +1,1 @@
+"""`make run`: the launcher that starts, checks and supervises the whole stack."""
