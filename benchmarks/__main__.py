@@ -63,7 +63,8 @@ def summary(name: str, latencies: list[float], baseline: list[float] | None = No
 
 SECTIONS = ("render", "image", "createjob", "createload", "throughput", "ingest", "fanout", "listing", "batch",
             "download", "providers")
-TEMPORAL = {"createjob", "createload", "throughput", "batch", "download", "providers"}  # the sections that need a Temporal dev server
+# The sections that need a Temporal dev server.
+TEMPORAL = {"createjob", "createload", "throughput", "batch", "download", "providers"}
 
 
 def chosen() -> list[str]:
