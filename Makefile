@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run demo test test-unit test-integration test-e2e protos monitoring lint bench clean install prometheus chromium
+.PHONY: run demo test test-unit test-integration test-e2e protos monitoring lint bench bench-compare clean install prometheus chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

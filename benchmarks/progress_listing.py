@@ -12,7 +12,8 @@ import time
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from benchmarks.common import backends, database, latency_line
+from benchmarks.common import backends, database, latency_line, percentile
+from benchmarks.table import Row, add
 from genmedia.channels import aio_channel
 from genmedia.serving.server import create_server
 from genmedia.v1 import progress_service_pb2 as ps
@@ -97,6 +98,9 @@ async def measure(name: str, channel) -> None:
         assert page.jobs, label  # 50 with the full table
         ms = await timed(lambda _, make=make: stub.ListJobs(make(), timeout=10))
         print(latency_line(f"ListJobs {label} ({name})", ms, bare))
+        p99 = percentile(ms, 99)
+        add(Row("listing", f"ListJobs over {ROWS:,} jobs, {label} ({name}), p99", p99, "ms", percentile(bare, 99),
+                p99 / percentile(bare, 99), "< 50 ms", p99 < 50, "bare unary"))
 
 
 def range_filter(rng: random.Random) -> ps.JobFilter:

@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from benchmarks.common import percentile, progress_process, start
 from benchmarks.provider_sim import DELAY, LIMIT
+from benchmarks.table import Row, add
 from genmedia.channels import aio_channel
 from genmedia.client import GenmediaClient
 from genmedia.serving.server import create_server
@@ -184,3 +185,10 @@ async def run(var: str, env: WorkflowEnvironment) -> None:
     first = min(s[0] for s in simulator.spans if s[0] >= began) - began
     print(f"{'idle gap of a slot between two requests':<44} p50 {statistics.median(gaps):7.1f} ms   "
           f"p95 {percentile(gaps, 95):7.1f} ms; first request {first:.2f} s after the submits began")
+    add(Row("providers", f"provider kept busy: {JOBS} image jobs at once, {LIMIT} slots", busy * 100, "%",
+            goal=">= 90%", met=busy >= 0.9, extra={"jobs_per_s": JOBS / elapsed}))
+    add(Row("providers", "most requests the provider saw at once", simulator.most, "", LIMIT, simulator.most / LIMIT,
+            f"<= {LIMIT}, none refused", simulator.most <= LIMIT and not simulator.refused, "the provider's limit"))
+    add(Row("providers", "latency genmedia adds per image job, p50", statistics.median(added), "ms", base,
+            statistics.median(jobs) / base, "p50 <= 50 ms", statistics.median(added) <= 50,
+            "direct call; ratio: job / direct"))

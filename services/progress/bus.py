@@ -3,42 +3,85 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from genmedia.serving import logs
 from genmedia.v1 import common_pb2 as pb
+from genmedia.v1 import progress_service_pb2 as ps
 
 log = logging.getLogger(__name__)
 
 
+class Heartbeat:
+    """What `Subscription.get` answers when the stream's heartbeat is due."""
+
+
+HEARTBEAT = Heartbeat()
+
+
 class Subscription:
-    """One watcher's bounded queue of a job's events. `get` returns None once the watcher was dropped."""
+    """One watcher's bounded queue of a job's events, each as the WatchJobResponse carrying it (made once per
+    event and shared by the job's watchers). `get` returns None once the watcher was dropped, and
+    HEARTBEAT once the time set by `heartbeat_at` has come. Waiting costs one future and no timer per event:
+    the stream keeps a single timer, moved once per heartbeat (docs/speed.md)."""
 
     def __init__(self, job_id: str, buffer: int) -> None:
         self.job_id = job_id
         self.dropped = False
         self.shutting_down = False  # dropped because the server is stopping, not because it lagged
-        self._queue: asyncio.Queue[pb.JobEvent | None] = asyncio.Queue(buffer)
+        self._buffer = buffer
+        self._items: collections.deque[ps.WatchJobResponse | None] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._beat_due = False
 
-    def offer(self, event: pb.JobEvent) -> bool:
+    def offer(self, response: ps.WatchJobResponse) -> bool:
         """Queues an event without waiting; False when the queue is full."""
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if len(self._items) >= self._buffer:
             return False
+        self._items.append(response)
+        self._wake()
         return True
 
     def drop(self) -> None:
         """Discards what is queued so the watcher learns at once that it must resume from the database."""
         self.dropped = True
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._queue.put_nowait(None)
+        self._items.clear()
+        self._items.append(None)
+        self._wake()
 
-    async def get(self) -> pb.JobEvent | None:
-        return await self._queue.get()
+    def heartbeat_at(self, when: float) -> None:
+        """`get` answers HEARTBEAT (if nothing is queued) once the loop's clock reaches `when`."""
+        self.close()
+        self._timer = asyncio.get_running_loop().call_at(when, self._beat)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._beat_due = None, False
+
+    async def get(self) -> ps.WatchJobResponse | Heartbeat | None:
+        while not self._items:
+            if self._beat_due:
+                self._beat_due = False
+                return HEARTBEAT
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+    def _beat(self) -> None:
+        self._timer, self._beat_due = None, True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 class Wakeup:
@@ -86,6 +129,7 @@ class Bus:
         try:
             yield subscription
         finally:
+            subscription.close()
             self._discard(subscription)
 
     @contextmanager
@@ -106,10 +150,13 @@ class Bus:
 
     def publish(self, event: pb.JobEvent) -> None:
         self.wake()
-        if event.job_id in self._subscriptions:
-            self.published[event.job_id] = max(self.published.get(event.job_id, 0), event.sequence)
-        for subscription in list(self._subscriptions.get(event.job_id, ())):
-            if not subscription.offer(event):
+        subscriptions = self._subscriptions.get(event.job_id)
+        if not subscriptions:
+            return
+        self.published[event.job_id] = max(self.published.get(event.job_id, 0), event.sequence)
+        response = ps.WatchJobResponse(event=event)  # serialized per stream by gRPC, built once here
+        for subscription in list(subscriptions):
+            if not subscription.offer(response):
                 self._discard(subscription)
                 subscription.drop()
                 log.warning(

@@ -22,7 +22,7 @@ from genmedia.v1 import job_service_pb2 as js
 from genmedia.v1 import progress_service_pb2 as ps
 from genmedia.v1 import progress_service_pb2_grpc
 from services.progress import jobmetrics
-from services.progress.bus import Bus, Subscription, Wakeup
+from services.progress.bus import HEARTBEAT, Bus, Subscription, Wakeup
 from services.progress.delivery_log import Deliveries
 from services.progress.feed import Position
 from services.progress.jobstate import TERMINAL_EVENTS, TERMINAL_STATES
@@ -251,38 +251,42 @@ class ProgressServicer(DeliveryRpcs, progress_service_pb2_grpc.ProgressServiceSe
         """Queued events in sequence order (gaps filled from the store), a heartbeat every interval, to the end."""
         job_id, clock = subscription.job_id, asyncio.get_running_loop()
         beat_at = clock.time() + self._heartbeat  # every interval, busy or not (the client's liveness check)
+        subscription.heartbeat_at(beat_at)
         while True:
-            try:
-                event = await asyncio.wait_for(subscription.get(), max(0.0, beat_at - clock.time()))
-            except TimeoutError:
+            queued = await subscription.get()
+            if queued is HEARTBEAT:
                 yield ps.WatchJobResponse(heartbeat=ps.Heartbeat(last_sequence=last))
                 beat_at = clock.time() + self._heartbeat
+                subscription.heartbeat_at(beat_at)
                 continue
-            if event is None and subscription.shutting_down:
+            if queued is None and subscription.shutting_down:
                 raise ServiceError(
                     grpc.StatusCode.UNAVAILABLE,
                     f"progress service is shutting down; resume with after_sequence={last}",
                     "SERVER_SHUTTING_DOWN", metadata={"job_id": job_id, "after_sequence": str(last)},
                 )
-            if event is None:
+            if queued is None:
                 log.info("watcher dropped after sequence %d", last, **logs.job(job_id))
                 raise ServiceError(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"watcher fell too far behind; resume with after_sequence={last}",
                     "WATCHER_TOO_SLOW", metadata={"job_id": job_id, "after_sequence": str(last)},
                 )
-            if event.sequence <= last:
+            if queued.event.sequence <= last:
                 continue
-            # Commits may be published out of order; the events in between are already committed.
-            batch = [event] if event.sequence == last + 1 else await self._store.events_after(job_id, last)
-            for item in batch:
-                yield ps.WatchJobResponse(event=item)
-                last = item.sequence
-                if item.type in TERMINAL_EVENTS:
+            # The bus's response, shared by the job's watchers, when it is the next; commits may be published
+            # out of order, and then the events in between (already committed) are read.
+            batch = ([queued] if queued.event.sequence == last + 1 else
+                     [ps.WatchJobResponse(event=e) for e in await self._store.events_after(job_id, last)])
+            for response in batch:
+                yield response
+                last = response.event.sequence
+                if response.event.type in TERMINAL_EVENTS:
                     return
             if clock.time() >= beat_at:
                 yield ps.WatchJobResponse(heartbeat=ps.Heartbeat(last_sequence=last))
                 beat_at = clock.time() + self._heartbeat
+                subscription.heartbeat_at(beat_at)
 
     async def WatchJobs(self, request: ps.WatchJobsRequest, context: Context) -> AsyncIterator[ps.WatchJobsResponse]:
         check(filter_violations(request.filter))

@@ -94,6 +94,19 @@ def test_cancel_stops_at_the_next_frame(still: bytes, tmp_path: Path) -> None:
     with pytest.raises(Cancelled):
         KenBurnsBackend().render(request, tmp_path / "cancelled.mp4", on_frame, cancel)
     assert seen == [1, 2, 3]
+    assert not [t for t in threading.enumerate() if t.name.startswith("kenburns-frames")], "read-ahead stopped"
+
+
+@pytest.mark.parametrize(("source", "motion"), [((1000, 300), Motion.PAN_LEFT), ((191, 127), Motion.ZOOM_OUT),
+                                                 ((97, 301), Motion.ZOOM_IN)], ids=["large-wide", "odd", "tall"])
+def test_any_source_size_gives_the_requested_frames(tmp_path: Path, source: tuple[int, int], motion: Motion) -> None:
+    request = ImageRequest("a harbour at dawn", "", "", 3, *source, 0)
+    still = render_png(request, lambda *_: None, threading.Event())
+    render(still, tmp_path / "v.mp4", motion, frames=10)
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        frames = [frame.to_ndarray(format="rgb24").astype(float) for frame in container.decode(video=0)]
+    assert len(frames) == 10 and frames[0].shape == (64, 96, 3)
+    assert np.abs(frames[0] - frames[-1]).mean() > 1, "the camera moves"
 
 
 def test_an_undecodable_image_is_reported_as_such(tmp_path: Path) -> None:

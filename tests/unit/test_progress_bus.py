@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from genmedia.v1 import common_pb2 as pb
-from services.progress.bus import Bus
+from services.progress.bus import HEARTBEAT, Bus
 
 
 def event(job_id: str, sequence: int) -> pb.JobEvent:
@@ -15,7 +15,7 @@ def event(job_id: str, sequence: int) -> pb.JobEvent:
 
 
 async def drain(subscription, count: int) -> list[int]:
-    return [(await subscription.get()).sequence for _ in range(count)]
+    return [(await subscription.get()).event.sequence for _ in range(count)]
 
 
 async def test_each_subscriber_of_a_job_gets_its_events_and_only_those():
@@ -59,3 +59,27 @@ async def test_leaving_the_block_unsubscribes_even_when_cancelled():
 def test_a_buffer_below_one_is_refused():
     with pytest.raises(ValueError, match="buffer"):
         Bus(buffer=0)
+
+
+async def test_get_answers_heartbeat_when_due_events_first_and_once_per_setting():
+    bus = Bus(buffer=10)
+    clock = asyncio.get_running_loop()
+    with bus.subscribe("a") as subscription:
+        subscription.heartbeat_at(clock.time() + 0.05)
+        started = clock.time()
+        assert await subscription.get() is HEARTBEAT
+        assert clock.time() - started >= 0.04
+        subscription.heartbeat_at(clock.time())  # due at once, but queued events come before it
+        await asyncio.sleep(0.01)
+        bus.publish(event("a", 1))
+        assert (await subscription.get()).event.sequence == 1
+        assert await subscription.get() is HEARTBEAT
+        subscription.heartbeat_at(clock.time() + 30)
+        bus.publish(event("a", 2))
+        assert (await asyncio.wait_for(subscription.get(), 1)).event.sequence == 2
+        with pytest.raises(TimeoutError):  # no heartbeat before its time
+            await asyncio.wait_for(subscription.get(), 0.05)
+        subscription.heartbeat_at(clock.time() + 0.01)
+        subscription.close()  # (leaving the block does it): the timer is cancelled
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(subscription.get(), 0.05)

@@ -3,6 +3,7 @@ It ignores the prompt (set GENMEDIA_VIDEO_BACKEND to a real provider for generat
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import threading
@@ -10,12 +11,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from genmedia.providers.backend import Output, Progress, Report, Request
 from genmedia.serving.workers import Cancelled, in_thread
 from services.video.backends import Motion, OnFrame, UnreadableImage, VideoRequest
+from services.video.backends.frames import Planes, ahead
 
 PROGRESS_STEPS = 40  # progress messages over the frames (about every 2.5%)
 # Fragmented MP4 (moov first, then fragments): playable while it downloads, like +faststart, and written in
@@ -49,6 +50,11 @@ def crop_window(src: tuple[int, int], out: tuple[int, int], motion: Motion, t: f
         left = (src_w - w) * (e if motion is Motion.PAN_RIGHT else 1.0 - e)
     top = (src_h - h) / 2
     return (left, top, left + w, top + h)
+
+
+def widest_window(src: tuple[int, int], out: tuple[int, int], motion: Motion) -> tuple[float, float]:
+    """The size of the move's largest window (at its start or its end)."""
+    return max((box[2] - box[0], box[3] - box[1]) for box in (crop_window(src, out, motion, t) for t in (0.0, 1.0)))
 
 
 def load_image(data: bytes) -> Image.Image:
@@ -105,23 +111,24 @@ class KenBurnsBackend:
         image = load_image(request.image)
         size = (request.width, request.height)
         n = request.frame_count
+        planes = Planes(image, widest_window(image.size, size, request.motion), size)
+
+        def make(i: int) -> av.VideoFrame:
+            return planes.frame(crop_window(image.size, size, request.motion, i / max(1, n - 1)), size)
+
         with av.open(str(dest), mode="w", format="mp4", options={"movflags": MOVFLAGS}) as container:
             stream = container.add_stream("libx264", rate=request.fps)
             stream.width, stream.height, stream.pix_fmt = request.width, request.height, "yuv420p"
             # x264's macroblock tree gives different bytes from run to run on short, tiny clips (seen at
             # 96x64 with 12 frames); without it a retried render is byte-identical, which retries rely on.
             stream.options = {"crf": str(self.crf), "preset": self.preset, "x264-params": "mbtree=0"}
-            for i in range(n):
-                if cancel.is_set():
-                    raise Cancelled
-                box = crop_window(image.size, size, request.motion, i / max(1, n - 1))
-                still = image.resize(size, Image.Resampling.BICUBIC, box=box)
-                frame = av.VideoFrame.from_ndarray(np.asarray(still), format="rgb24").reformat(
-                    format="yuv420p"
-                )
-                frame.pts, frame.time_base = i, Fraction(1, request.fps)
-                container.mux(stream.encode(frame))
-                on_frame(i + 1, n)
-                if self.frame_delay and cancel.wait(self.frame_delay):
-                    raise Cancelled
+            with contextlib.closing(ahead(make, n)) as frames:
+                for i, frame in enumerate(frames):
+                    if cancel.is_set():
+                        raise Cancelled
+                    frame.pts, frame.time_base = i, Fraction(1, request.fps)
+                    container.mux(stream.encode(frame))
+                    on_frame(i + 1, n)
+                    if self.frame_delay and cancel.wait(self.frame_delay):
+                        raise Cancelled
             container.mux(stream.encode(None))
