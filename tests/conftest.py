@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import random
 import socket
 import stat
 import sys
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -107,3 +109,12 @@ def asset_root(tmp_path: Path) -> Path:
     root = tmp_path / "assets"
     root.mkdir()
     return root
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """pytest removes its tmp_path folders (tmp_path_retention_policy = "none"); this removes the folder that
+    held them once it is empty, so a run leaves nothing in the temp directory."""
+    try:
+        (Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}").rmdir()
+    except OSError:
+        pass  # not empty (another run is using it) or not there
