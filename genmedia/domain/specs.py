@@ -101,15 +101,20 @@ def normalized_image(spec: pb.ImageSpec, prefix: str = "spec") -> pb.ImageSpec:
     return _image_defaults(spec)
 
 
-def _image_defaults(spec: pb.ImageSpec) -> pb.ImageSpec:
-    out = pb.ImageSpec()
+def _with_defaults(spec, defaults: dict):
+    """A copy of an image or video spec with every unset field at its default, the seed derived from the prompt."""
+    out = type(spec)()
     out.CopyFrom(spec)
-    for name, default in IMAGE_DEFAULTS.items():
+    for name, default in defaults.items():
         if not out.HasField(name):
             setattr(out, name, default)
     if not out.HasField("seed"):
         out.seed = derived_seed(out.prompt)
     return out
+
+
+def _image_defaults(spec: pb.ImageSpec) -> pb.ImageSpec:
+    return _with_defaults(spec, IMAGE_DEFAULTS)
 
 
 def normalized_video(spec: pb.VideoSpec, prefix: str = "spec") -> pb.VideoSpec:
@@ -118,13 +123,7 @@ def normalized_video(spec: pb.VideoSpec, prefix: str = "spec") -> pb.VideoSpec:
 
 
 def _video_defaults(spec: pb.VideoSpec) -> pb.VideoSpec:
-    out = pb.VideoSpec()
-    out.CopyFrom(spec)
-    for name, default in VIDEO_DEFAULTS.items():
-        if not out.HasField(name):
-            setattr(out, name, default)
-    if not out.HasField("seed"):
-        out.seed = derived_seed(out.prompt)
+    out = _with_defaults(spec, VIDEO_DEFAULTS)
     if out.motion == pb.MOTION_UNSPECIFIED:
         out.motion = pb.MOTION_ZOOM_IN
     return out

@@ -5,18 +5,15 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import grpc
 
-from genmedia.assetstore import Store
 from genmedia.domain import specs
 from genmedia.domain.errors import check
 from genmedia.domain.jobrules import storable_job_id_violations
 from genmedia.providers.backend import Request
 from genmedia.providers.calls import generate
-from genmedia.providers.outputs import sweep_stale
-from genmedia.providers.runner import Backends
+from genmedia.providers.servicer import GeneratingServicer
 from genmedia.v1 import image_service_pb2 as pb
 from genmedia.v1 import image_service_pb2_grpc
 
@@ -29,23 +26,7 @@ def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
     return time.time() + remaining if remaining is not None else None
 
 
-class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
-    def __init__(self, store: Store, backends: Backends) -> None:
-        self.store = store
-        self.backends = backends
-        self.limit = backends  # callers (and tests) wait for calls to end with limit.wait_idle()
-
-    async def sweep(self, grace: timedelta) -> None:
-        await sweep_stale(self.store, grace)
-
-    async def aclose(self) -> None:
-        await self.backends.aclose()
-        await self.store.close()
-
-    async def DescribeBackends(self, request: pb.DescribeBackendsRequest,
-                               context: grpc.aio.ServicerContext) -> pb.DescribeBackendsResponse:
-        return self.backends.describe()
-
+class ImageServicer(GeneratingServicer, image_service_pb2_grpc.ImageServiceServicer):
     async def GenerateImages(
         self, request: pb.GenerateImagesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GenerateImagesResponse]:

@@ -9,7 +9,6 @@ import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import timedelta
 
 import grpc
 from PIL import Image, UnidentifiedImageError
@@ -20,8 +19,8 @@ from genmedia.domain.errors import InvalidArgument, check
 from genmedia.domain.jobrules import storable_job_id_violations
 from genmedia.providers.backend import Request
 from genmedia.providers.calls import generate
-from genmedia.providers.outputs import SourceTooLarge, load_asset, store_errors, sweep_stale
-from genmedia.providers.runner import Backends
+from genmedia.providers.outputs import SourceTooLarge, load_asset, store_errors
+from genmedia.providers.servicer import GeneratingServicer
 from genmedia.v1 import common_pb2, video_service_pb2_grpc
 from genmedia.v1 import video_service_pb2 as pb
 from services.video.backends import Motion, UnreadableImage
@@ -91,22 +90,7 @@ async def validated(request: pb.RenderVideoRequest, store: Store) -> Request:
                    image=image, image_mime=mime)
 
 
-class VideoServicer(video_service_pb2_grpc.VideoServiceServicer):
-    def __init__(self, store: Store, backends: Backends) -> None:
-        self.store = store
-        self.backends = backends
-        self.limit = backends  # callers (and tests) wait for calls to end with limit.wait_idle()
-
-    async def sweep(self, grace: timedelta) -> None:
-        await sweep_stale(self.store, grace)
-
-    async def aclose(self) -> None:
-        await self.backends.aclose()
-        await self.store.close()
-
-    async def DescribeBackends(self, request, context: grpc.aio.ServicerContext):
-        return self.backends.describe()
-
+class VideoServicer(GeneratingServicer, video_service_pb2_grpc.VideoServiceServicer):
     async def RenderVideo(
         self, request: pb.RenderVideoRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.RenderVideoResponse]:

@@ -19,7 +19,7 @@ from genmedia.serving import logs
 from genmedia.serving.auth import Principal
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
-from services.orchestrator.api.jobs import notify_policy
+from services.orchestrator.api.jobs import notify_policy, unavailable
 from services.orchestrator.config import Settings
 from services.orchestrator.model import RedeliverInput
 from services.orchestrator.progress import ProgressCalls
@@ -27,11 +27,6 @@ from services.orchestrator.worker.notify_workflows import RedeliveryWorkflow
 
 log = logging.getLogger(__name__)
 DELIVERY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-def _unavailable(what: str, cause: object) -> ServiceError:
-    return ServiceError(grpc.StatusCode.UNAVAILABLE, f"{what} is unavailable, try again: {cause}",
-                        f"{what.upper().replace(' ', '_')}_UNAVAILABLE")
 
 
 class DeliveryCommands:
@@ -74,7 +69,7 @@ class DeliveryCommands:
         except WorkflowAlreadyStartedError:
             log.info("redelivery of %s already started (repeated request_id)", delivery.id, **logs.job(delivery.job_id))
         except RPCError as err:
-            raise _unavailable("temporal", err) from err
+            raise unavailable("temporal", err) from err
         delivery.state = pb.DELIVERY_STATE_PENDING
         return delivery
 
@@ -85,7 +80,7 @@ class DeliveryCommands:
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.NOT_FOUND:
                 raise NotFound("delivery", delivery_id) from None
-            raise _unavailable("progress service", err.details()) from err
+            raise unavailable("progress service", err.details()) from err
         if not principal.admin and delivery.owner != principal.user:
             raise NotFound("delivery", delivery_id)
         return delivery
@@ -97,4 +92,4 @@ class DeliveryCommands:
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return False
-            raise _unavailable("temporal", err) from err
+            raise unavailable("temporal", err) from err
