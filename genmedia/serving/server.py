@@ -31,6 +31,9 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    # Off, so a second server on a taken port fails to bind instead of silently sharing it, and port-0
+    # binds never land on a port another server holds (grpc/grpc#10755).
+    ("grpc.so_reuseport", 0),
 ]
 
 

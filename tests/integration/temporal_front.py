@@ -41,7 +41,7 @@ async def temporal_front(upstream: str, files: dict[str, Path], *, client_ca: bo
     """Serves the front on a free port: yields its address and the authorization header of every call."""
     seen: list[str] = []
     async with grpc.aio.insecure_channel(upstream) as channel:
-        server = grpc.aio.server()
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])  # port 0 never shared (grpc#10755)
         server.add_generic_rpc_handlers([_Forward(channel, api_key, seen)])
         credentials = grpc.ssl_server_credentials(
             [(files["server-key"].read_bytes(), files["server"].read_bytes())],
