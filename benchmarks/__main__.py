@@ -21,7 +21,7 @@ from pathlib import Path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from temporalio.testing import WorkflowEnvironment
 
-from benchmarks.common import percentile
+from benchmarks.common import percentile, temporal_dev_server
 from benchmarks.quiet import report_only
 from benchmarks.table import ROWS, Row, add, add_measured, bench_dir, save, text_table
 from genmedia.channels import aio_channel
@@ -116,8 +116,7 @@ async def run(var: Path, sections: list[str]) -> None:
               "listing": progress_listing}
     env = None
     if TEMPORAL & set(sections):
-        temporal = str(Path(sys.executable).parent / "temporal")
-        env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal, dev_server_log_level="error")
+        env = await temporal_dev_server()
     try:
         for name in sections:
             if name in simple:

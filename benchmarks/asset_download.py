@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 
-from benchmarks.common import progress_env, progress_process, start
+from benchmarks.common import progress_env, progress_process, start, temporal_dev_server
 from benchmarks.table import Row, add
 from genmedia.assetstore import asset_key
 from genmedia.assetstore.filestore import FileStore
@@ -108,13 +108,11 @@ async def run(var: str, temporal_address: str) -> None:
 if __name__ == "__main__":
     import tempfile
 
-    from temporalio.testing import WorkflowEnvironment
 
     async def alone() -> None:
         """`python -m benchmarks.asset_download`: this benchmark by itself, with its own Temporal."""
         with tempfile.TemporaryDirectory(prefix="genmedia-bench-") as var:
-            env = await WorkflowEnvironment.start_local(
-                dev_server_existing_path=str(Path(sys.executable).parent / "temporal"), dev_server_log_level="error")
+            env = await temporal_dev_server()
             try:
                 await run(var, env.client.service_client.config.target_host)
             finally:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from temporalio.testing import WorkflowEnvironment
 
+from genmedia.launcher.stack import TEMPORAL_DEV_ARGS
 from services.progress.models import make_engine
 from services.progress.schema import upgrade
 
@@ -61,6 +63,13 @@ async def database(kind: str, var: str) -> AsyncIterator[AsyncEngine]:
         async with admin.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await admin.dispose()
+
+
+async def temporal_dev_server() -> WorkflowEnvironment:
+    """The Temporal dev server as `make run` starts it (the venv's binary, genmedia's dynamic config)."""
+    return await WorkflowEnvironment.start_local(dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+                                                 dev_server_log_level="error",
+                                                 dev_server_extra_args=list(TEMPORAL_DEV_ARGS))
 
 
 PORT = re.compile(rb"(?:serving .* on [^ ]+:|^port )(\d+)")

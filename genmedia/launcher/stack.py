@@ -28,10 +28,14 @@ from genmedia.launcher.supervise import Supervisor, log_tail
 from genmedia.serving.auth import Authenticator
 
 # One task-queue partition: Temporal orders a backlog by priority within a partition, and one dev server
-# has no use for more.
+# has no use for more. The dev server has one history shard, whose task queues are read at most 20 times a
+# second by default: every hop of a job (its activity, the workflow task after it) then waits up to 50 ms
+# once jobs follow each other closely (docs/orchestration.md, "The dev server's history shard").
 TEMPORAL_DEV_ARGS = ("--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
                      "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
-                     "--dynamic-config-value", "matching.useNewMatcher=true")
+                     "--dynamic-config-value", "matching.useNewMatcher=true",
+                     "--dynamic-config-value", "history.transferProcessorMaxPollRPS=200",
+                     "--dynamic-config-value", "history.timerProcessorMaxPollRPS=200")
 BIN = Path(sys.executable).parent
 PR_SET_PDEATHSIG = 1
 
