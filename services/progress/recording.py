@@ -76,7 +76,7 @@ def record_batch(tx: Transaction, batch: list[Report],
         except ServiceError as error:
             if not tx.locked:
                 raise Unconfirmed(f"refused {report.key!r} of job {report.event.job_id!r}: {error}") from error
-            outcomes.append(error)
+            outcomes.append(recorded_meanwhile(tx, report, known) or error)
     created = [vars(rows[job_id]) for job_id in sorted(rows.keys() - loaded.keys())]
     changed = []
     for job_id in sorted(loaded):
@@ -94,6 +94,20 @@ def record_batch(tx: Transaction, batch: list[Report],
     tx.write(created, changed, events, count_rows(counts))
     tx.wrote({job_id: vars(row) for job_id, row in rows.items()})
     return outcomes
+
+
+def recorded_meanwhile(tx: Transaction, report: Report, known: dict[tuple[str, str], int]) -> Recorded | None:
+    """A refused report that another writer recorded while this one waited for the job's row lock: on
+    PostgreSQL the batch's read took the lock, so it sees the row as now but the keys as when the statement
+    began. A fresh statement sees that commit: the report is a duplicate (a terminal report sent to two
+    replicas at once, for one). SQLite's write lock leaves no such window."""
+    pair = (report.event.job_id, report.key)
+    if not tx.postgres:
+        return None
+    for _, _, sequence in tx.known_keys([pair]):
+        known[pair] = sequence
+        return Recorded(sequence, duplicate=True)
+    return None
 
 
 def count_rows(deltas: collections.Counter[tuple[str, int, int]]) -> list[dict]:

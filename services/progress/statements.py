@@ -77,8 +77,8 @@ class Statements:
         events = JobEventRow.__table__.name
         # Each (job, key) pair is one probe of the unique index: matching the jobs and the keys apart would
         # read every event of the jobs, more with every event recorded.
-        # (PostgreSQL reads them with its jobs: read_batch.) SQLite: a JSON array of [job, key] pairs, read
-        # first (CROSS JOIN fixes the loop order).
+        # (PostgreSQL reads them with its jobs: read_batch; and alone below.) SQLite: a JSON array of
+        # [job, key] pairs, read first (CROSS JOIN fixes the loop order).
         self._key_is = f"e.{quote('job_id')} = {{}} AND e.{quote('idempotency_key')} = {{}}"
         pair = "json_extract(k.value, '$[0]')", "json_extract(k.value, '$[1]')"
         self.known_keys = (f"SELECT e.{quote('job_id')}, e.{quote('idempotency_key')}, e.{quote('sequence')} "
@@ -97,6 +97,9 @@ class Statements:
         if self.postgres:
             self.read_batch = self._read_batch(self.lock_jobs, columns)
             self.peek_batch = self._read_batch(self.peek_jobs, columns)
+            self.known_keys = (f"SELECT * FROM (SELECT k.job_id, k.key, ({self._sequence_of('k.job_id', 'k.key')}) "
+                               f"AS s FROM unnest($1::varchar[], $2::varchar[]) AS k (job_id, key)) AS known "
+                               f"WHERE s IS NOT NULL")
         self._writes: dict[tuple[tuple[str, ...], tuple[bool, ...]], str] = {}
 
     def _mark(self, n: int) -> str:

@@ -65,6 +65,7 @@ class Transaction:
                  lock: bool = True) -> None:
         self._sql, self._cursor, self._cache = statements, cursor, cache
         self.locked = lock or not statements.postgres  # what it reads is locked: its refusals are final
+        self.postgres = statements.postgres
         self._trusted = cache.rows if cache is not None and not (statements.postgres and lock) else {}
         self._written: dict[str, dict[str, Any]] = {}
         self.versions: dict[str, int] = {}  # PostgreSQL: each job's version, as read, then as written
@@ -182,8 +183,13 @@ class Transaction:
         return self._sql.jobs(rows, self._cursor.description)
 
     def known_keys(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str, int]]:
-        """SQLite: (job_id, key, sequence) of the recorded events among these (job_id, key) pairs."""
-        return [tuple(row) for row in self._rows(self._sql.known_keys, (json.dumps(pairs),))]
+        """(job_id, key, sequence) of the recorded events among these (job_id, key) pairs, as committed
+        when this statement begins."""
+        if self._sql.postgres:
+            parameters: tuple = ([job for job, _ in pairs], [key for _, key in pairs])
+        else:
+            parameters = (json.dumps(pairs),)
+        return [tuple(row) for row in self._rows(self._sql.known_keys, parameters)]
 
     def add_counts(self, rows: list[dict[str, Any]]) -> None:
         """Adds each row's count to its (owner, kind, state) in job_counts."""
