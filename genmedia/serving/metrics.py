@@ -88,6 +88,11 @@ class _Booked:
             self._finish(_code_of(self.context))
         elif isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
             self._finish(grpc.StatusCode.CANCELLED)
+        elif isinstance(exc, grpc.aio.InternalError):
+            # A write to a call that ended under its servicer (the client left, the server stopped) fails
+            # with grpc's ExecuteBatchError: the peer is gone, which is no bug to log with a traceback.
+            log.info("%s ended before its answer was sent: %s", self.method, exc)
+            self._finish(grpc.StatusCode.CANCELLED)
         else:
             log.error("unhandled error in %s", self.method, exc_info=exc)
             self._finish(grpc.StatusCode.UNKNOWN)

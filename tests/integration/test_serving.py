@@ -26,10 +26,17 @@ SERVICE = "genmedia.v1.ImageService"
 
 
 class Refusing(ig.ImageServiceServicer):
-    """A servicer that streams one message and then refuses, to exercise the kit's error path."""
+    """A servicer that streams one message and then refuses (or outlives its client), to exercise the kit's
+    error path."""
 
     async def GenerateImages(self, request, context):
         yield ipb.GenerateImagesResponse(progress=ipb.GenerationProgress(percent=1))
+        if request.spec.prompt == "outlive the client":
+            try:
+                await asyncio.sleep(30)  # the client cancels meanwhile
+            except asyncio.CancelledError:
+                # As a write to a call that has just ended fails: grpc's ExecuteBatchError, not a cancel.
+                raise grpc.aio.InternalError('Failed "execute_batch"') from None
         if request.spec.prompt:  # echoes what the client sent, as error messages often do
             raise InvalidArgument([(f"labels[{request.spec.prompt}{i}]", request.spec.prompt) for i in range(50)])
         raise InvalidArgument([("spec.prompt", "must not be empty")])
@@ -95,6 +102,21 @@ async def test_service_errors_become_rich_statuses_and_are_counted(server) -> No
     started = REGISTRY.get_sample_value("grpc_server_started_total", {
         "grpc_type": "server_stream", "grpc_service": SERVICE, "grpc_method": "GenerateImages"})
     assert started and started >= 1
+
+
+async def test_an_error_after_the_client_left_is_counted_cancelled_not_logged(server, caplog) -> None:
+    before = _handled("CANCELLED")
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        call = ig.ImageServiceStub(channel).GenerateImages(
+            ipb.GenerateImagesRequest(spec=pb.ImageSpec(prompt="outlive the client")))
+        await call.read()
+        call.cancel()
+    for _ in range(200):
+        if _handled("CANCELLED") > before:
+            break
+        await asyncio.sleep(0.01)
+    assert _handled("CANCELLED") == before + 1
+    assert "unhandled error" not in caplog.text
 
 
 async def test_huge_errors_are_bounded_so_the_client_still_gets_its_status(server) -> None:
