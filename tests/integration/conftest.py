@@ -13,6 +13,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.progress.models import make_engine
+from services.progress.schema import upgrade
+from services.progress.store import Store
 from tests.conftest import postgres_url
 from tests.integration.stores import StoreUnderTest, make_store
 from tests.s3server import s3_server
@@ -46,6 +49,20 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         async with admin.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await admin.dispose()
+
+
+@pytest.fixture
+async def replicas(database: Database) -> AsyncIterator[list[Store]]:
+    """Two stores on one database, as two progress replicas (on PostgreSQL: two pools)."""
+    engines = [make_engine(database.url, database.connect_args) for _ in range(2)]
+    await upgrade(engines[0])
+    stores = [Store(engine) for engine in engines]
+    try:
+        yield stores
+    finally:
+        for store, engine in zip(stores, engines, strict=True):
+            store.close()
+            await engine.dispose()
 
 
 @pytest.fixture(scope="session")

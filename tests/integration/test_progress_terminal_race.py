@@ -4,7 +4,6 @@ the first, never JOB_TERMINAL (a worker retrying its report on another replica m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.util import await_
@@ -12,22 +11,6 @@ from sqlalchemy.util import await_
 from genmedia.domain.errors import NotFound
 from genmedia.v1 import common_pb2 as pb
 from services.progress import transaction
-from services.progress.models import make_engine
-from services.progress.schema import upgrade
-from services.progress.store import Store
-
-
-@pytest.fixture
-async def replicas(database) -> AsyncIterator[list[Store]]:
-    engines = [make_engine(database.url, database.connect_args) for _ in range(2)]
-    await upgrade(engines[0])
-    stores = [Store(engine) for engine in engines]
-    try:
-        yield stores
-    finally:
-        for store, engine in zip(stores, engines, strict=True):
-            store.close()
-            await engine.dispose()
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)

@@ -353,20 +353,6 @@ async def test_a_batch_chosen_as_a_deadlock_victim_is_written_again(store, datab
     assert (await progress(store, "a", "p1"), await progress(store, "a", "p2")) == (2, 3)  # p1: the same event
 
 
-@pytest.fixture
-async def replicas(database) -> AsyncIterator[list[Store]]:
-    """Two stores on one PostgreSQL database, as two replicas."""
-    engines = [make_engine(database.url, database.connect_args) for _ in range(2)]
-    await upgrade(engines[0])
-    stores = [Store(engine) for engine in engines]
-    try:
-        yield stores
-    finally:
-        for store, engine in zip(stores, engines, strict=True):
-            store.close()
-            await engine.dispose()
-
-
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_a_job_another_replica_changed_since_this_one_wrote_it_is_written_again_under_locks(replicas, caplog):
     """A replica writes a job from the row it kept, checking the row's version in the same statement:
