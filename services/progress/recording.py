@@ -101,9 +101,9 @@ def recorded_meanwhile(tx: Transaction, report: Report, known: dict[tuple[str, s
     PostgreSQL the batch's read took the lock, so it sees the row as now but the keys as when the statement
     began. A fresh statement sees that commit: the report is a duplicate (a terminal report sent to two
     replicas at once, for one). SQLite's write lock leaves no such window."""
-    pair = (report.event.job_id, report.key)
     if not tx.postgres:
         return None
+    pair = (report.event.job_id, report.key)
     for _, _, sequence in tx.known_keys([pair]):
         known[pair] = sequence
         return Recorded(sequence, duplicate=True)
