@@ -55,8 +55,13 @@ async def test_an_orchestrator_runs_jobs_on_an_mtls_temporal(services: Stack, te
                 job = await client.create_job(pb.JobSpec(null=pb.NullSpec()))
                 events = await watch_to_end(client, job.id)
             assert events[-1].type == pb.EVENT_TYPE_COMPLETED
+            # Ready once Temporal lists this worker's pollers on all three queues: a job can end before that.
             async with grpc.aio.insecure_channel(f"127.0.0.1:{health_port}") as channel:
-                reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+                watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=30)
+                async for reply in watch:
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                watch.cancel()
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, "the worker polls through mTLS"
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(proc.wait, 30) == 0
