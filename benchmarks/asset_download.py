@@ -5,7 +5,6 @@ throughput >= 0.8x the baseline's (medians)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import grpc
 
-from benchmarks.common import progress_env, progress_process, start, temporal_dev_server
+from benchmarks.common import progress_env, progress_process, run_alone, start
 from benchmarks.table import Row, add
 from genmedia.assetstore import asset_key
 from genmedia.assetstore.filestore import FileStore
@@ -106,16 +105,4 @@ async def run(var: str, temporal_address: str) -> None:
 
 
 if __name__ == "__main__":
-    import tempfile
-
-
-    async def alone() -> None:
-        """`python -m benchmarks.asset_download`: this benchmark by itself, with its own Temporal."""
-        with tempfile.TemporaryDirectory(prefix="genmedia-bench-") as var:
-            env = await temporal_dev_server()
-            try:
-                await run(var, env.client.service_client.config.target_host)
-            finally:
-                await env.shutdown()
-
-    asyncio.run(alone())
+    run_alone(lambda var, env: run(var, env.client.service_client.config.target_host))

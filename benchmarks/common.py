@@ -9,8 +9,9 @@ import re
 import statistics
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -70,6 +71,21 @@ async def temporal_dev_server() -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
                                                  dev_server_log_level="error",
                                                  dev_server_extra_args=list(TEMPORAL_DEV_ARGS))
+
+
+def run_alone(run: Callable[[str, WorkflowEnvironment], Awaitable[object]]) -> None:
+    """`python -m benchmarks.<one>`: one benchmark by itself, with a dev server and a var folder of its own."""
+    async def alone() -> None:
+        env = await temporal_dev_server()
+        try:
+            with TemporaryDirectory(prefix="genmedia-bench-") as var:
+                os.environ.update(GENMEDIA_VAR_DIR=var, GENMEDIA_LOG_LEVEL="WARNING")
+                await run(var, env)
+        finally:
+            await env.shutdown()
+
+    asyncio.run(alone())
+    os._exit(0)  # as benchmarks.__main__: grpcio's poller thread can abort the interpreter's teardown
 
 
 PORT = re.compile(rb"(?:serving .* on [^ ]+:|^port )(\d+)")

@@ -15,7 +15,7 @@ from dataclasses import replace
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 
-from benchmarks.common import percentile, progress_process, temporal_dev_server
+from benchmarks.common import percentile, progress_process, run_alone
 from genmedia.channels import aio_channel
 from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
@@ -98,19 +98,5 @@ async def run(var: str, env: WorkflowEnvironment) -> list[dict]:
              "baseline": percentile(bare, 99), "ratio": ratio, "goal": "<= 1.2x"}]
 
 
-async def main() -> None:
-    """Alone: python -m benchmarks.create_latency (its own Temporal dev server)."""
-    from tempfile import TemporaryDirectory
-
-    env = await temporal_dev_server()
-    try:
-        with TemporaryDirectory(prefix="genmedia-bench-") as var:
-            os.environ.update(GENMEDIA_VAR_DIR=var, GENMEDIA_LOG_LEVEL="WARNING")
-            await run(var, env)
-    finally:
-        await env.shutdown()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
-    os._exit(0)  # as benchmarks.__main__: grpcio's poller thread can abort the interpreter's teardown
+    run_alone(run)

@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from benchmarks.bare_job import BareJob, BareJobWorkflow, null_step
-from benchmarks.common import progress_process, temporal_dev_server
+from benchmarks.common import progress_process, run_alone
 from genmedia.channels import aio_channel
 from genmedia.serving.server import create_server
 from genmedia.v1 import common_pb2 as pb
@@ -140,19 +140,5 @@ async def run(var: str, env: WorkflowEnvironment) -> list[dict]:
     return rows
 
 
-async def main() -> None:
-    """Alone: python -m benchmarks.throughput (its own Temporal dev server)."""
-    from tempfile import TemporaryDirectory
-
-    env = await temporal_dev_server()
-    try:
-        with TemporaryDirectory(prefix="genmedia-bench-") as var:
-            os.environ.update(GENMEDIA_VAR_DIR=var, GENMEDIA_LOG_LEVEL="WARNING")
-            await run(var, env)
-    finally:
-        await env.shutdown()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
-    os._exit(0)  # as benchmarks.__main__: grpcio's poller thread can abort the interpreter's teardown
+    run_alone(run)

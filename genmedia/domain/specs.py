@@ -45,12 +45,18 @@ def _backend(violations: Violations, field: str, value: str) -> None:
                                   "at most 100 characters"))
 
 
-def image_violations(spec: pb.ImageSpec, prefix: str) -> Violations:
+def _described(spec: pb.ImageSpec | pb.VideoSpec, prefix: str) -> Violations:
+    """The fields image and video specs share: the backend, the prompts and the style."""
     v: Violations = []
     _backend(v, f"{prefix}.backend", spec.backend)
     _text(v, f"{prefix}.prompt", spec.prompt, MAX_PROMPT, True)
     _text(v, f"{prefix}.negative_prompt", spec.negative_prompt, MAX_PROMPT, False)
     _text(v, f"{prefix}.style", spec.style, MAX_STYLE, False)
+    return v
+
+
+def image_violations(spec: pb.ImageSpec, prefix: str) -> Violations:
+    v = _described(spec, prefix)
     for name in ("width", "height"):
         if spec.HasField(name):
             _range(v, f"{prefix}.{name}", getattr(spec, name), *IMAGE_SIZE)
@@ -60,11 +66,7 @@ def image_violations(spec: pb.ImageSpec, prefix: str) -> Violations:
 
 
 def video_violations(spec: pb.VideoSpec, prefix: str) -> Violations:
-    v: Violations = []
-    _backend(v, f"{prefix}.backend", spec.backend)
-    _text(v, f"{prefix}.prompt", spec.prompt, MAX_PROMPT, True)
-    _text(v, f"{prefix}.negative_prompt", spec.negative_prompt, MAX_PROMPT, False)
-    _text(v, f"{prefix}.style", spec.style, MAX_STYLE, False)
+    v = _described(spec, prefix)
     for name in ("width", "height"):
         if spec.HasField(name):
             value = getattr(spec, name)

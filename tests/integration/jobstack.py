@@ -124,16 +124,23 @@ async def add_api(stack: Stack, temporal: WorkflowEnvironment, guard: Authentica
 
 
 @asynccontextmanager
-async def slow_stack(temporal: WorkflowEnvironment, var: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
-    """The whole stack with its API and workers, with steps slow enough to act on mid-job: an image step
-    lasts about a second, and a 6 s video renders for about 6 s."""
+async def full_stack(temporal: WorkflowEnvironment, var: Path, monkeypatch: pytest.MonkeyPatch,
+                     env: dict[str, str] | None = None) -> AsyncIterator[Stack]:
+    """The whole stack with its API and workers, in this process; `env` adds or overrides settings."""
     configure_env(monkeypatch, var)
-    monkeypatch.setenv("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", "0.1")
-    monkeypatch.setenv("GENMEDIA_VIDEO_FRAME_DELAY_SECONDS", "0.08")
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
     async with job_services(var) as stack:
         await add_api(stack, temporal)
         await add_workers(stack, temporal)
         yield stack
+
+
+def slow_stack(temporal: WorkflowEnvironment, var: Path, monkeypatch: pytest.MonkeyPatch):
+    """full_stack with steps slow enough to act on mid-job: an image step lasts about a second, and a 6 s
+    video renders for about 6 s."""
+    return full_stack(temporal, var, monkeypatch, {"GENMEDIA_IMAGE_STEP_DELAY_SECONDS": "0.1",
+                                                   "GENMEDIA_VIDEO_FRAME_DELAY_SECONDS": "0.08"})
 
 
 async def add_workers(stack: Stack, temporal: WorkflowEnvironment) -> None:

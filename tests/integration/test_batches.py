@@ -18,7 +18,7 @@ from genmedia.domain.jobrules import TERMINAL_STATES
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from genmedia.v1 import progress_service_pb2 as ps
-from tests.integration.jobstack import EventLog, Stack, add_api, add_workers, configure_env, job_services
+from tests.integration.jobstack import EventLog, Stack, full_stack
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -35,10 +35,7 @@ def null(seconds: float = 0.2, fail_with: str = "", **fields) -> job_service_pb2
 
 @pytest.fixture
 async def stack(temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    configure_env(monkeypatch, tmp_path)
-    async with job_services(tmp_path) as stack:
-        await add_api(stack, temporal)
-        await add_workers(stack, temporal)
+    async with full_stack(temporal, tmp_path, monkeypatch) as stack:
         yield stack
 
 

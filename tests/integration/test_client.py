@@ -38,7 +38,7 @@ from services.progress.models import make_engine
 from services.progress.schema import upgrade
 from services.progress.server import build_registrations
 from services.progress.store import Store
-from tests.integration.jobstack import Stack, add_api, add_workers, configure_env, job_services
+from tests.integration.jobstack import Stack, configure_env, full_stack, job_services
 from tests.integration.progress import Stub, created, report
 from tests.integration.test_security import ALICE, BOB, guard
 
@@ -47,11 +47,8 @@ pytestmark = pytest.mark.timeout(240)
 
 @pytest.fixture
 async def stack(temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    configure_env(monkeypatch, tmp_path)
-    monkeypatch.setenv("GENMEDIA_VIDEO_FRAME_DELAY_SECONDS", "0.08")  # a 6 s video renders for about 6 s
-    async with job_services(tmp_path) as stack:
-        await add_api(stack, temporal)
-        await add_workers(stack, temporal)
+    # A 6 s video renders for about 6 s.
+    async with full_stack(temporal, tmp_path, monkeypatch, {"GENMEDIA_VIDEO_FRAME_DELAY_SECONDS": "0.08"}) as stack:
         yield stack
 
 

@@ -19,10 +19,7 @@ from genmedia.v1 import job_service_pb2, progress_service_pb2
 from services.orchestrator.worker.workflows import GenerationJobWorkflow
 from tests.integration.jobstack import (
     Stack,
-    add_api,
-    add_workers,
-    configure_env,
-    job_services,
+    full_stack,
     start_image_server,
     watch_to_end,
 )
@@ -32,10 +29,7 @@ pytestmark = pytest.mark.timeout(240)
 
 @pytest.fixture
 async def stack(temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    configure_env(monkeypatch, tmp_path)
-    async with job_services(tmp_path) as stack:
-        await add_api(stack, temporal)
-        await add_workers(stack, temporal)
+    async with full_stack(temporal, tmp_path, monkeypatch) as stack:
         yield stack
 
 

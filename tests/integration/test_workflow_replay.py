@@ -15,7 +15,11 @@ from genmedia.v1 import common_pb2 as pb
 from services.orchestrator.api.jobs import JobManager
 from services.orchestrator.worker.run import SANDBOX
 from services.orchestrator.worker.workflows import GenerationJobWorkflow
-from tests.integration.jobstack import Stack, add_api, add_workers, configure_env, job_services, watch_to_end
+from tests.integration.jobstack import (
+    Stack,
+    full_stack,
+    watch_to_end,
+)
 
 pytestmark = pytest.mark.timeout(120)
 HISTORIES = Path(__file__).parent / "histories"
@@ -34,10 +38,7 @@ async def test_histories_of_the_earlier_version_replay(name: str) -> None:
 
 @pytest.fixture
 async def stack(temporal: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    configure_env(monkeypatch, tmp_path)
-    async with job_services(tmp_path) as stack:
-        await add_api(stack, temporal)
-        await add_workers(stack, temporal)
+    async with full_stack(temporal, tmp_path, monkeypatch) as stack:
         yield stack
 
 
