@@ -32,6 +32,9 @@ OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),  # long quiet streams keep pinging (the servers allow one per 10 s)
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    # Each channel connects for itself: in grpc's shared pool, a new channel to an address that refused an
+    # older one inherits that connection's reconnect backoff and fails at once, though a server now listens.
+    ("grpc.use_local_subchannel_pool", 1),
 ]
 
 

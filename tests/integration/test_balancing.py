@@ -8,6 +8,7 @@ import asyncio
 import collections
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from genmedia.channels import aio_channel
@@ -128,3 +129,19 @@ async def test_a_dns_target_reaches_the_replicas_its_name_resolves_to() -> None:
         assert [name for name, _ in calls] == ["r0"] * 3
     finally:
         await server.stop(0)
+
+
+async def test_a_new_channel_reaches_a_server_on_an_address_that_refused_an_older_channel() -> None:
+    probe = await create_server([])
+    address = f"127.0.0.1:{probe.port}"
+    await probe.server.stop(0)  # the address now refuses connections
+    async with aio_channel(address) as old:  # still open, backing off, while the server returns
+        with pytest.raises(grpc.aio.AioRpcError):
+            await health_pb2_grpc.HealthStub(old).Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+        await asyncio.sleep(1.5)  # the old channel tries again and backs off for longer than the new one retries
+        server = await create_server([], address)
+        try:
+            async with aio_channel(address) as channel:
+                await checks(channel, 1)
+        finally:
+            await server.server.stop(0)
