@@ -30,7 +30,7 @@ from genmedia.v1 import job_service_pb2, job_service_pb2_grpc, progress_service_
 from services.orchestrator.api.jobs import JobManager
 from services.orchestrator.config import Settings
 from services.orchestrator.server import build_registrations as api_registrations
-from services.orchestrator.worker.run import build_workers
+from services.orchestrator.worker.run import RUNNER, build_workers
 
 JOBS = int(os.environ.get("GENMEDIA_BENCH_THROUGHPUT_JOBS", "200"))
 LANES = [int(n) for n in os.environ.get("GENMEDIA_BENCH_THROUGHPUT_LANES", "20,50").split(",")]
@@ -91,7 +91,8 @@ async def run(var: str, env: WorkflowEnvironment) -> list[dict]:
         jobs = job_service_pb2_grpc.JobServiceStub(api_channel)
         workers = build_workers(client, settings)
         tasks = [asyncio.create_task(w.run()) for w in workers]
-        bare_worker = Worker(client, task_queue=bare_queue, workflows=[BareJobWorkflow], activities=[null_step])
+        bare_worker = Worker(client, task_queue=bare_queue, workflows=[BareJobWorkflow], activities=[null_step],
+                             workflow_runner=RUNNER)  # as genmedia's worker runs its workflows
         bare_task = asyncio.create_task(bare_worker.run())
         spec = pb.JobSpec(null=pb.NullSpec())
 
@@ -109,7 +110,7 @@ async def run(var: str, env: WorkflowEnvironment) -> list[dict]:
             await handle.result()
 
         try:
-            await lanes(20, 10, bare_job)  # warm-up: both workers' first tasks, the sandbox's first imports
+            await lanes(20, 10, bare_job)  # warm-up: both workers' first tasks
             await lanes(20, 10, genmedia_job)
             for width in LANES:
                 bare, full = [], []

@@ -10,10 +10,10 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from genmedia.v1 import common_pb2 as pb
 from services.orchestrator.api.jobs import JobManager
-from services.orchestrator.worker.run import SANDBOX
 from services.orchestrator.worker.workflows import GenerationJobWorkflow
 from tests.integration.jobstack import (
     Stack,
@@ -26,7 +26,9 @@ HISTORIES = Path(__file__).parent / "histories"
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[GenerationJobWorkflow], workflow_runner=SANDBOX)
+    """The worker runs workflows unsandboxed; replays run them in Temporal's sandbox with none of genmedia's own
+    modules passed through, so that a clock, random or I/O call in a workflow fails the replay."""
+    return Replayer(workflows=[GenerationJobWorkflow], workflow_runner=SandboxedWorkflowRunner())
 
 
 @pytest.mark.parametrize("name", ["null-job", "image-job", "video-job"])
