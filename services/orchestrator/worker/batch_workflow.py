@@ -107,6 +107,8 @@ class BatchJobWorkflow:
                                    f"attempt {n} started" if n > 1 else "started")
                 await self._notify(pb.EVENT_TYPE_STARTED, f"attempt.{n}:started")
             more = await self._run_children()
+        except GeneratorExit:  # the run's coroutine is being closed (a worker dropped it): nothing ended
+            raise
         except BaseException as exc:
             if not (is_cancelled_exception(exc) or workflow.cancellation_reason() is not None):
                 raise

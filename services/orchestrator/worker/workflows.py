@@ -151,6 +151,8 @@ class GenerationJobWorkflow:
         try:
             await self._within_deadline(body, job.deadline)
             assets = body.result()
+        except GeneratorExit:  # the run's coroutine is being closed (a worker dropped it): nothing ended
+            raise
         except BaseException as exc:  # every ending is reported, then re-raised or mapped
             await self._stop(body)
             await self._progress_so_far()
