@@ -104,10 +104,11 @@ def recorded_meanwhile(tx: Transaction, report: Report, known: dict[tuple[str, s
     if not tx.postgres:
         return None
     pair = (report.event.job_id, report.key)
-    for _, _, sequence in tx.known_keys([pair]):
-        known[pair] = sequence
-        return Recorded(sequence, duplicate=True)
-    return None
+    found = tx.known_keys([pair])
+    if not found:
+        return None
+    known[pair] = found[0][2]
+    return Recorded(found[0][2], duplicate=True)
 
 
 def count_rows(deltas: collections.Counter[tuple[str, int, int]]) -> list[dict]:
