@@ -7,6 +7,10 @@ compatibly. Specs, assets and errors travel as proto JSON (readable in the Tempo
 from dataclasses import dataclass, field
 from typing import Any
 
+# The job workflow's behaviour that JobInput.version asks for; from 1, reports are coalesced. A job started
+# without a version decides by workflow.patched (docs/architecture.md, "Changing a workflow safely").
+JOB_VERSION = 1
+
 
 @dataclass
 class StepPolicyInput:
@@ -52,6 +56,7 @@ class JobInput:
     # genmedia.v1.Job as proto JSON, as the store keeps it (notify unredacted): the workflow records it
     # itself if the API's CREATED record never reached the store (the API writes it while the job starts).
     record: dict[str, Any] | None = None
+    version: int = 0  # JOB_VERSION when started; 0 in the histories of jobs started before versions
 
 
 @dataclass

@@ -62,8 +62,25 @@ async def test_jobs_run_now_replay_and_send_two_reports(stack: Stack, temporal: 
         markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
         local = [e for e in markers if e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
         assert len(local) == steps + 1, f"{len(local)} local activities"
+        # Versioned by its input (JobInput.version): no patch marker, no search attribute upserted.
+        assert len(markers) == len(local), [e.marker_recorded_event_attributes.marker_name for e in markers]
+        assert not [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
         result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
+
+
+async def test_a_job_started_without_a_version_coalesces_by_its_patch(
+        stack: Stack, temporal: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("services.orchestrator.api.jobs.JOB_VERSION", 0)  # as the API started jobs before
+    job = await stack.client.create_job(pb.JobSpec(null=pb.NullSpec()))
+    handle = temporal.client.get_workflow_handle(job.id)
+    await handle.result()
+    history = await handle.fetch_history()
+    names = [e.marker_recorded_event_attributes.marker_name for e in history.events
+             if e.HasField("marker_recorded_event_attributes")]
+    assert names == ["core_patch", "core_local_activity", "core_local_activity"], names
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
 
 
 async def test_a_created_record_the_api_lost_is_made_by_the_workflow(

@@ -37,7 +37,7 @@ from genmedia.v1 import job_service_pb2, progress_service_pb2, progress_service_
 from services.orchestrator.api.backends import BackendDirectory
 from services.orchestrator.config import Settings, StepPolicy
 from services.orchestrator.failures import silent_failure
-from services.orchestrator.model import JobInput, NotifyPolicyInput, ReviewInput, StepPolicyInput
+from services.orchestrator.model import JOB_VERSION, JobInput, NotifyPolicyInput, ReviewInput, StepPolicyInput
 from services.orchestrator.progress import ProgressCalls, created_request
 from services.orchestrator.snapshot import status_to_job
 from services.orchestrator.worker.workflows import GenerationJobWorkflow
@@ -157,6 +157,7 @@ class JobManager:
             deadline=job.deadline.ToJsonString() if job.HasField("deadline") else "", review=job.review,
             review_timeout_s=job.review_timeout.ToTimedelta().total_seconds() if job.review else 0.0,
             notify=settings or None, notify_policy=notify_policy(s) if settings else None, record=record,
+            version=JOB_VERSION,
         )
         # The record and the start at once (docs/orchestration.md, "Creating a job"): the workflow records the
         # job itself if the API's record never lands, so a started job is never lost to the store.

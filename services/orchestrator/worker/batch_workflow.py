@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
 
     from genmedia.v1 import common_pb2 as pb
     from services.orchestrator.model import (
+        JOB_VERSION,
         BatchInput,
         ChildPageInput,
         EventInput,
@@ -170,7 +171,7 @@ class BatchJobWorkflow:
             create_time=child["create_time"], labels=child.get("labels", {}), image_policy=b.image_policy,
             video_policy=b.video_policy, priority=child.get("priority", 3), deadline=child.get("deadline", ""),
             review=child.get("review", False),
-            review_timeout_s=float(child.get("review_timeout", "86400s").removesuffix("s")),
+            review_timeout_s=float(child.get("review_timeout", "86400s").removesuffix("s")), version=JOB_VERSION,
         )
         self.running[job.job_id] = asyncio.create_task(self._child(job))
         self.started_here += 1

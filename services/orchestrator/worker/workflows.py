@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
 
     from genmedia.v1 import common_pb2 as pb
     from services.orchestrator.model import (
+        JOB_VERSION,
         EventInput,
         EventsInput,
         JobInput,
@@ -51,6 +52,7 @@ READS_PROGRESS_AT_END = "reads-progress-at-end"  # an ending in a step reads bac
 RESUME_WAITS = "resume-waits-for-the-job"  # the resume update answers once the job runs again
 # STARTED goes out with the first STEP_STARTED (and the steps' estimate), a STEP_FINISHED with the report
 # after it: one local activity each (JobReports.report_events), not one per event and one for the estimate.
+# Asked for only by jobs started without a version: a patch costs every job a marker and a search attribute.
 REPORTS_COALESCED = "reports-coalesced"
 
 
@@ -201,7 +203,7 @@ class GenerationJobWorkflow:
             body.exception()  # retrieved: the caller maps the ending from the exception it already holds
 
     async def _body(self, job: JobInput) -> list[dict[str, Any]]:
-        self.coalesce = workflow.patched(REPORTS_COALESCED)
+        self.coalesce = job.version >= JOB_VERSION or workflow.patched(REPORTS_COALESCED)
         await self._report(pb.EVENT_TYPE_STARTED, "started", pb.JOB_STATE_RUNNING, pb.JOB_STEP_VALIDATING,
                            "started", hold=True)
         if not self.coalesce:
