@@ -15,11 +15,14 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from genmedia.client import GenmediaClient
 from genmedia.domain.errors import details_of
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
+from services.orchestrator.worker.notify_workflows import RedeliveryWorkflow
 from tests.integration.jobstack import Stack, add_api, add_workers, configure_env, job_services, watch_to_end
 from tests.integration.receivers import certificates, receiver, server_tls, smtp_server, verify_standard_webhook
 from tests.integration.test_orchestrator_process import orchestrator
@@ -180,7 +183,8 @@ async def test_private_addresses_are_refused_when_the_setting_is_on(temporal: Wo
     assert hook.requests == []
 
 
-async def test_a_redelivery_sends_the_same_message_with_a_fresh_signature(stack: Stack) -> None:
+async def test_a_redelivery_sends_the_same_message_with_a_fresh_signature(stack: Stack,
+                                                                          temporal: WorkflowEnvironment) -> None:
     with receiver() as hook:
         job = await stack.client.create_job(IMAGE, notify=pb.Notify(webhook_url=hook.url()))
         (first,) = await ended(stack, job.id, 1)
@@ -205,6 +209,12 @@ async def test_a_redelivery_sends_the_same_message_with_a_fresh_signature(stack:
     assert verify_standard_webhook(secret, resent.headers, resent.body)
     assert delivery.redeliveries == 1
     assert [(a.attempt, a.redelivery, a.succeeded) for a in delivery.attempts] == [(1, 0, True), (2, 1, True)]
+    # The worker runs workflows unsandboxed: the redelivery replays in Temporal's strict sandbox instead.
+    key = uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:anonymous:{request_id}")
+    history = await temporal.client.get_workflow_handle(f"redeliver-{first.id}-{key}").fetch_history()
+    replay = await Replayer(workflows=[RedeliveryWorkflow], workflow_runner=SandboxedWorkflowRunner()).replay_workflow(
+        history, raise_on_replay_failure=False)
+    assert replay.replay_failure is None, replay.replay_failure
     for bad, code in (("msg_unknown", grpc.StatusCode.NOT_FOUND), ("", grpc.StatusCode.INVALID_ARGUMENT),
                       ("a b", grpc.StatusCode.INVALID_ARGUMENT)):
         with pytest.raises(grpc.aio.AioRpcError) as info:
