@@ -4,6 +4,8 @@ so do the histories of jobs run now. The CREATED record the API lost is made goo
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,23 @@ async def test_a_job_started_without_a_version_coalesces_by_its_patch(
              if e.HasField("marker_recorded_event_attributes")]
     assert names == ["core_patch", "core_local_activity", "core_local_activity"], names
     result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+
+
+async def test_a_job_with_a_version_run_first_by_a_worker_from_before_versions_replays(
+        stack: Stack, temporal: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """During a rolling upgrade a job the new API started (version 1) can be run first by an older worker, which
+    ignores the field and records the patch's marker; a new worker that replays it must take that marker."""
+    monkeypatch.setattr("services.orchestrator.api.jobs.JOB_VERSION", 0)  # the older worker's history...
+    job = await stack.client.create_job(pb.JobSpec(null=pb.NullSpec()))
+    handle = temporal.client.get_workflow_handle(job.id)
+    await handle.result()
+    recorded = json.loads((await handle.fetch_history()).to_json())
+    payload = recorded["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]
+    started = json.loads(base64.b64decode(payload["data"]))
+    payload["data"] = base64.b64encode(json.dumps({**started, "version": 1}).encode()).decode()  # ...of a new job
+    result = await replayer().replay_workflow(WorkflowHistory.from_json(job.id, json.dumps(recorded)),
+                                              raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 
 
