@@ -128,11 +128,13 @@ def test_prometheus_counts_two_completed_jobs_and_one_failed(stack: RunningStack
     assert prometheus.values("sum(genmedia_jobs_created_total)", "") == {"": 3.0}
     wait_for(lambda: prometheus.values('max by (state) (genmedia_jobs{state=~"completed|failed|running"})', "state")
              == {"completed": 2.0, "failed": 1.0, "running": 0.0}, "genmedia_jobs by state")
-    steps = prometheus.values("sum by (step, backend) (genmedia_step_duration_seconds_count)", "backend")
-    assert steps == {"procedural": 1.0}, "the image step, observed by the worker, by its backend"
-    assert prometheus.values("sum(genmedia_worker_polling)", "") == {"": 1.0}
-    schedule = prometheus.values("sum(temporal_activity_schedule_to_start_latency_seconds_count)", "")
-    assert schedule[""] >= 1, "the Temporal SDK's series, in seconds, on the worker's /metrics"
+    # The worker's own target: waited for too, since a scrape slower than the 1 s interval times out and
+    # leaves its series stale (absent) until the next one.
+    wait_for(lambda: prometheus.values("sum by (step, backend) (genmedia_step_duration_seconds_count)", "backend")
+             == {"procedural": 1.0}, "the image step, observed by the worker, by its backend")
+    wait_for(lambda: prometheus.values("sum(genmedia_worker_polling)", "") == {"": 1.0}, "the worker polling")
+    wait_for(lambda: prometheus.values("sum(temporal_activity_schedule_to_start_latency_seconds_count)", "")
+             .get("", 0) >= 1, "the Temporal SDK's series, in seconds, on the worker's /metrics")
 
 
 def test_prometheus_sees_the_gateways_requests_and_open_streams(stack: RunningStack, prometheus: Prometheus) -> None:
