@@ -211,7 +211,9 @@ async def test_a_redelivery_sends_the_same_message_with_a_fresh_signature(stack:
     assert [(a.attempt, a.redelivery, a.succeeded) for a in delivery.attempts] == [(1, 0, True), (2, 1, True)]
     # The worker runs workflows unsandboxed: the redelivery replays in Temporal's strict sandbox instead.
     key = uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:anonymous:{request_id}")
-    history = await temporal.client.get_workflow_handle(f"redeliver-{first.id}-{key}").fetch_history()
+    redelivery = temporal.client.get_workflow_handle(f"redeliver-{first.id}-{key}")
+    await redelivery.result()  # its whole history
+    history = await redelivery.fetch_history()
     replay = await Replayer(workflows=[RedeliveryWorkflow], workflow_runner=SandboxedWorkflowRunner()).replay_workflow(
         history, raise_on_replay_failure=False)
     assert replay.replay_failure is None, replay.replay_failure

@@ -206,7 +206,7 @@ class GenerationJobWorkflow:
         self.coalesce = job.version >= JOB_VERSION or workflow.patched(REPORTS_COALESCED)
         if job.version >= JOB_VERSION and workflow.unsafe.is_replaying():
             # A worker of a release before versions ignores the field and may have recorded the patch's
-            # marker here; a replay takes it (a fresh run records nothing, and a replay finds nothing then).
+            # marker here: a replay must take it. Without one, the call answers False and records nothing.
             workflow.patched(REPORTS_COALESCED)
         await self._report(pb.EVENT_TYPE_STARTED, "started", pb.JOB_STATE_RUNNING, pb.JOB_STEP_VALIDATING,
                            "started", hold=True)
