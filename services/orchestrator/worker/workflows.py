@@ -203,11 +203,14 @@ class GenerationJobWorkflow:
             body.exception()  # retrieved: the caller maps the ending from the exception it already holds
 
     async def _body(self, job: JobInput) -> list[dict[str, Any]]:
-        self.coalesce = job.version >= JOB_VERSION or workflow.patched(REPORTS_COALESCED)
-        if job.version >= JOB_VERSION and workflow.unsafe.is_replaying():
-            # A worker of a release before versions ignores the field and may have recorded the patch's
-            # marker here: a replay must take it. Without one, the call answers False and records nothing.
-            workflow.patched(REPORTS_COALESCED)
+        if job.version < JOB_VERSION:
+            self.coalesce = workflow.patched(REPORTS_COALESCED)
+        else:
+            self.coalesce = True
+            if workflow.unsafe.is_replaying():
+                # A worker of a release before versions ignores the field and may have recorded the patch's
+                # marker here: a replay must take it. Without one, the call answers False and records nothing.
+                workflow.patched(REPORTS_COALESCED)
         await self._report(pb.EVENT_TYPE_STARTED, "started", pb.JOB_STATE_RUNNING, pb.JOB_STEP_VALIDATING,
                            "started", hold=True)
         if not self.coalesce:
