@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from benchmarks.table import Row, bench_dir, load, markdown, number
+from benchmarks.table import Row, bench_dir, load, markdown, number, ratio_text
 
 
 def change(before: Row | None, after: Row | None) -> list[str]:
@@ -16,7 +16,8 @@ def change(before: Row | None, after: Row | None) -> list[str]:
     if before is None:
         return [after.name, "(not run)", number(after.figure, after.unit), "", "", goal(after)]
     delta = f"{(after.figure - before.figure) / before.figure:+.1%}" if before.figure else "-"
-    ratio = f"{before.ratio:.2f}x -> {after.ratio:.2f}x" if before.ratio is not None and after.ratio is not None else ""
+    both = before.ratio is not None and after.ratio is not None
+    ratio = f"{ratio_text(before)} -> {ratio_text(after)}" if both else ""
     status = goal(after) + (f" (was {goal(before)})" if goal(before) != goal(after) else "")
     return [after.name, number(before.figure, before.unit), number(after.figure, after.unit), delta, ratio, status]
 

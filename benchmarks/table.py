@@ -64,9 +64,18 @@ def number(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".rstrip()
 
 
+def ratio_text(row: Row) -> str:
+    """Two decimals, or three where two would land on the goal's bound: 0.795x missing >= 0.8x, not 0.80x."""
+    text = f"{row.ratio:.2f}"
+    bound = row.goal.split()[-1] if row.goal else ""
+    if bound.endswith("x") and text == f"{float(bound[:-1]):.2f}":
+        text = f"{row.ratio:.3f}"
+    return f"{text}x"
+
+
 def cells(row: Row) -> list[str]:
     base = number(row.baseline, row.unit) + (f" ({row.baseline_name})" if row.baseline_name else "")
-    ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x" + (f" [{row.spread}]" if row.spread else "")
+    ratio = "-" if row.ratio is None else ratio_text(row) + (f" [{row.spread}]" if row.spread else "")
     goal = "" if row.met is None else f"{row.goal}: {'met' if row.met else 'MISSED'}"
     figure = number(row.figure, row.unit) + (f" [{row.spread}]" if row.spread and row.ratio is None else "")
     return [row.name, figure, base, ratio, goal]

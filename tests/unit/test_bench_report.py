@@ -34,6 +34,12 @@ def test_the_table_has_one_line_per_row_with_its_goal() -> None:
     assert "<= 300 ms: met" in lines[3]
 
 
+def test_a_ratio_that_rounds_onto_its_goals_bound_shows_a_third_decimal() -> None:
+    missed = Row("download", "DownloadAsset", 1046.0, "MB/s", 1315.0, 0.7954, ">= 0.8x", False)
+    met = Row("createload", "CreateJob p99", 190.0, "ms", 164.0, 1.1587, "<= 1.2x", True)
+    assert "0.795x" in text_table([missed]) and "1.16x" in text_table([met])
+
+
 def test_compare_prints_the_change_of_every_row(tmp_path: Path) -> None:
     save(rows(240, False), STARTED, tmp_path)
     save(rows(330, True)[:1], STARTED, tmp_path)  # the image row not run this time
