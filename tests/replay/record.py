@@ -1,8 +1,9 @@
-"""Records the workflow histories the replay tests replay: `python -m tests.replay.record` runs the whole
-stack in this process on a fresh Temporal dev server, runs an image job, a video job with two review rounds,
-a batch, and a job whose webhook fails once (its notification is retried), and writes each workflow's
-history to tests/replay/histories/<name>.json. Re-record only to add a workflow type; a history recorded
-before a workflow change is what proves the change is safe (docs/architecture.md)."""
+"""Records the workflow histories the replay tests replay: `python -m tests.replay.record [NAME ...]` runs the
+whole stack in this process on a fresh Temporal dev server and writes each named history (all of them when
+none is named) to tests/replay/histories/<name>.json: an image job, a video job with two review rounds, a
+batch, a job whose webhook fails once (its notification is retried), a redelivery refused once, and a
+retention run. Record only a history that is missing: one recorded before a workflow change is what proves
+the change is safe (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import asyncio
 import contextlib
 import sys
 import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -17,10 +20,13 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from genmedia.client import GenmediaClient
+from genmedia.client.enums import DeliveryState
 from genmedia.launcher.stack import TEMPORAL_DEV_ARGS
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
 from services.orchestrator.worker.notify_workflows import notification_id
+from services.orchestrator.worker.retention import RetentionInput, RetentionWorkflow
 from tests.conftest import venv_bin
 from tests.integration.jobstack import EventLog, Stack, add_api, add_workers, configure_env, job_services
 from tests.integration.receivers import receiver
@@ -42,12 +48,14 @@ async def until_closed(env: WorkflowEnvironment, workflow_id: str) -> None:
         await env.client.get_workflow_handle(workflow_id).result()
 
 
-async def record(env: WorkflowEnvironment, stack: Stack) -> None:
-    client = stack.client
-    job = await client.create_job(IMAGE)
-    await EventLog(client, job.id).end()
+async def image_job(env: WorkflowEnvironment, stack: Stack) -> None:
+    job = await stack.client.create_job(IMAGE)
+    await EventLog(stack.client, job.id).end()
     await save(env, job.id, "image_job")
 
+
+async def video_job_two_reviews(env: WorkflowEnvironment, stack: Stack) -> None:
+    client = stack.client
     job = await client.create_job(VIDEO, review=True)
     log = EventLog(client, job.id)
     for round_ in (1, 2):
@@ -60,23 +68,70 @@ async def record(env: WorkflowEnvironment, stack: Stack) -> None:
     await log.end()
     await save(env, job.id, "video_job_two_reviews")
 
+
+async def batch(env: WorkflowEnvironment, stack: Stack) -> None:
     duration = Duration(nanos=200_000_000)
     jobs = [job_service_pb2.CreateJobRequest(spec=pb.JobSpec(null=pb.NullSpec(duration=duration))) for _ in range(3)]
     jobs.append(job_service_pb2.CreateJobRequest(spec=pb.JobSpec(null=pb.NullSpec(fail_with="BROKEN"))))
-    batch = await client.create_batch(jobs, max_concurrent=2)
-    await until_closed(env, batch.id)
-    await save(env, batch.id, "batch")
+    created = await stack.client.create_batch(jobs, max_concurrent=2)
+    await until_closed(env, created.id)
+    await save(env, created.id, "batch")
 
+
+async def notification(env: WorkflowEnvironment, stack: Stack) -> None:
     with receiver(lambda n, path: (503, {}, 0.0) if n < 1 else (200, {}, 0.0)) as hook:
+        job = await stack.client.create_job(IMAGE, notify=pb.Notify(webhook_url=hook.url()))
+        await EventLog(stack.client, job.id).end()
+        await hook.wait_for(2)  # refused, then accepted: the notification workflow ran both attempts
+        workflow_id = notification_id(job.id, "completed")
+        await until_closed(env, workflow_id)
+    await save(env, workflow_id, "notification")
+
+
+async def delivered(client: GenmediaClient, job_id: str) -> str:
+    """The id of the job's delivery once it is DELIVERED (recorded just after the receiver answers)."""
+    async with asyncio.timeout(30):
+        while True:
+            done = [d.id for d in [d async for d in client.deliveries(job_id)] if d.state == DeliveryState.DELIVERED]
+            if done:
+                return done[0]
+            await asyncio.sleep(0.1)
+
+
+async def redelivery(env: WorkflowEnvironment, stack: Stack) -> None:
+    """The job's COMPLETED webhook is accepted, then sent again: refused once, accepted on the retry."""
+    client = stack.client
+    with receiver(lambda n, path: (503, {}, 0.0) if n == 1 else (200, {}, 0.0)) as hook:
         job = await client.create_job(IMAGE, notify=pb.Notify(webhook_url=hook.url()))
         await EventLog(client, job.id).end()
-        await hook.wait_for(2)  # refused, then accepted: the notification workflow ran both attempts
-        notification = notification_id(job.id, "completed")
-        await until_closed(env, notification)
-    await save(env, notification, "notification")
+        await hook.wait_for(1)
+        delivery_id = await delivered(client, job.id)
+        request_id = str(uuid.uuid4())
+        await client.redeliver(delivery_id, request_id=request_id)
+        key = uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{job.owner}:{request_id}")  # as the API names it
+        workflow_id = f"redeliver-{delivery_id}-{key}"
+        await until_closed(env, workflow_id)
+        assert len(hook.requests) == 3, hook.requests
+    await save(env, workflow_id, "redelivery")
 
 
-async def main() -> None:
+async def retention(env: WorkflowEnvironment, stack: Stack) -> None:
+    """A run as the retention schedule starts it, on the job queue: it purges whatever ended 30 days ago."""
+    workflow_id = f"retention-{uuid.uuid4().hex[:8]}"
+    await env.client.execute_workflow(RetentionWorkflow.run, RetentionInput(30), id=workflow_id,
+                                      task_queue=stack.settings.task_queue)
+    await save(env, workflow_id, "retention")
+
+
+RECORDINGS: dict[str, Callable[[WorkflowEnvironment, Stack], Awaitable[None]]] = {
+    "image_job": image_job, "video_job_two_reviews": video_job_two_reviews, "batch": batch,
+    "notification": notification, "redelivery": redelivery, "retention": retention}
+
+
+async def main(names: list[str]) -> None:
+    unknown = set(names) - set(RECORDINGS)
+    if unknown:
+        raise SystemExit(f"no such history: {', '.join(sorted(unknown))}; the histories: {', '.join(RECORDINGS)}")
     HISTORIES.mkdir(exist_ok=True)
     monkeypatch = pytest.MonkeyPatch()
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(venv_bin("temporal")),
@@ -91,11 +146,12 @@ async def main() -> None:
             async with job_services(var) as stack:
                 await add_api(stack, env)
                 await add_workers(stack, env)
-                await record(env, stack)
+                for name in names or RECORDINGS:
+                    await RECORDINGS[name](env, stack)
     finally:
         monkeypatch.undo()
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(asyncio.run(main(sys.argv[1:])))
