@@ -38,6 +38,12 @@ class RequestRules:
     content_policy: ContentPolicy = field(default_factory=ContentPolicy)
 
 
+def idempotent_id(owner: str, request_id: str) -> str:
+    """The id a request creates: the same for every repeat of one user's request_id, so a repeat finds what
+    the first made; a fresh one without a request_id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request_id}")) if request_id else str(uuid.uuid4())
+
+
 def common_violations(request_id: str, priority: int, labels) -> Violations:
     """The fields CreateJob and CreateBatch share: request_id, priority, labels."""
     violations: Violations = []

@@ -20,9 +20,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from genmedia.client import GenmediaClient
 from genmedia.domain.errors import details_of
+from genmedia.domain.jobrequests import idempotent_id
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
-from services.orchestrator.worker.notify_workflows import RedeliveryWorkflow
+from services.orchestrator.worker.notify_workflows import RedeliveryWorkflow, redelivery_id
 from tests.integration.jobstack import Stack, add_api, add_workers, configure_env, job_services, watch_to_end
 from tests.integration.receivers import certificates, receiver, server_tls, smtp_server, verify_standard_webhook
 from tests.integration.test_orchestrator_process import orchestrator
@@ -210,8 +211,7 @@ async def test_a_redelivery_sends_the_same_message_with_a_fresh_signature(stack:
     assert delivery.redeliveries == 1
     assert [(a.attempt, a.redelivery, a.succeeded) for a in delivery.attempts] == [(1, 0, True), (2, 1, True)]
     # The worker runs workflows unsandboxed: the redelivery replays in Temporal's strict sandbox instead.
-    key = uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:anonymous:{request_id}")
-    redelivery = temporal.client.get_workflow_handle(f"redeliver-{first.id}-{key}")
+    redelivery = temporal.client.get_workflow_handle(redelivery_id(first.id, idempotent_id("anonymous", request_id)))
     await redelivery.result()  # its whole history
     history = await redelivery.fetch_history()
     replay = await Replayer(workflows=[RedeliveryWorkflow], workflow_runner=SandboxedWorkflowRunner()).replay_workflow(

@@ -20,16 +20,16 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from genmedia.client import GenmediaClient
-from genmedia.client.enums import DeliveryState
+from genmedia.domain.jobrequests import idempotent_id
 from genmedia.launcher.stack import TEMPORAL_DEV_ARGS
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
-from services.orchestrator.worker.notify_workflows import notification_id
+from services.orchestrator.worker.notify_workflows import notification_id, redelivery_id
 from services.orchestrator.worker.retention import RetentionInput, RetentionWorkflow
 from tests.conftest import venv_bin
 from tests.integration.jobstack import EventLog, Stack, add_api, add_workers, configure_env, job_services
 from tests.integration.receivers import receiver
+from tests.integration.test_notifications import ended
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 IMAGE = pb.JobSpec(image=pb.ImageSpec(prompt="a quiet harbour", width=64, height=64))
@@ -88,28 +88,16 @@ async def notification(env: WorkflowEnvironment, stack: Stack) -> None:
     await save(env, workflow_id, "notification")
 
 
-async def delivered(client: GenmediaClient, job_id: str) -> str:
-    """The id of the job's delivery once it is DELIVERED (recorded just after the receiver answers)."""
-    async with asyncio.timeout(30):
-        while True:
-            done = [d.id for d in [d async for d in client.deliveries(job_id)] if d.state == DeliveryState.DELIVERED]
-            if done:
-                return done[0]
-            await asyncio.sleep(0.1)
-
-
 async def redelivery(env: WorkflowEnvironment, stack: Stack) -> None:
     """The job's COMPLETED webhook is accepted, then sent again: refused once, accepted on the retry."""
     client = stack.client
     with receiver(lambda n, path: (503, {}, 0.0) if n == 1 else (200, {}, 0.0)) as hook:
         job = await client.create_job(IMAGE, notify=pb.Notify(webhook_url=hook.url()))
         await EventLog(client, job.id).end()
-        await hook.wait_for(1)
-        delivery_id = await delivered(client, job.id)
+        (first,) = await ended(stack, job.id, 1)
         request_id = str(uuid.uuid4())
-        await client.redeliver(delivery_id, request_id=request_id)
-        key = uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{job.owner}:{request_id}")  # as the API names it
-        workflow_id = f"redeliver-{delivery_id}-{key}"
+        await client.redeliver(first.id, request_id=request_id)
+        workflow_id = redelivery_id(first.id, idempotent_id(job.owner, request_id))
         await until_closed(env, workflow_id)
         assert len(hook.requests) == 3, hook.requests
     await save(env, workflow_id, "redelivery")

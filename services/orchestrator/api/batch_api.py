@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import uuid
 from dataclasses import replace
 from datetime import timedelta
 
@@ -19,7 +18,7 @@ from temporalio.service import RPCError
 
 from genmedia.domain import notify
 from genmedia.domain.errors import ServiceError, check, details_of
-from genmedia.domain.jobrequests import DEFAULT_CONCURRENCY, DEFAULT_REVIEW_TIMEOUT, check_create_batch
+from genmedia.domain.jobrequests import DEFAULT_CONCURRENCY, DEFAULT_REVIEW_TIMEOUT, check_create_batch, idempotent_id
 from genmedia.domain.jobrules import DEFAULT_PRIORITY, TERMINAL_STATES, job_id_violations
 from genmedia.domain.specs import child_id
 from genmedia.serving import logs
@@ -64,8 +63,7 @@ class BatchCommands:
         m, s = self.jobs, self.jobs.settings
         found = check_create_batch(request, m.rules)
         owner = principal.user
-        batch_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))
-                    if request.request_id else str(uuid.uuid4()))
+        batch_id = idempotent_id(owner, request.request_id)
         strategy = request.strategy or pb.BATCH_STRATEGY_PARALLEL
         summary = pb.BatchSummary(
             strategy=strategy, fail_fast=request.fail_fast, attempt=1, total=len(found), pending=len(found),

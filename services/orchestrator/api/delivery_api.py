@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from genmedia.domain import notify
 from genmedia.domain.errors import NotFound, ServiceError, check, shorten
+from genmedia.domain.jobrequests import idempotent_id
 from genmedia.serving import logs
 from genmedia.serving.auth import Principal
 from genmedia.v1 import common_pb2 as pb
@@ -23,7 +24,7 @@ from services.orchestrator.api.jobs import notify_policy, unavailable
 from services.orchestrator.config import Settings
 from services.orchestrator.model import RedeliverInput
 from services.orchestrator.progress import ProgressCalls
-from services.orchestrator.worker.notify_workflows import RedeliveryWorkflow
+from services.orchestrator.worker.notify_workflows import RedeliveryWorkflow, redelivery_id
 
 log = logging.getLogger(__name__)
 DELIVERY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -51,9 +52,8 @@ class DeliveryCommands:
                 violations.append(("request_id", f"must be a UUID, got {shorten(request.request_id, 60)!r}"))
         check(violations)
         delivery = await self._delivery(request.delivery_id, principal)
-        key = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{principal.user}:{request.request_id}"))
-               if request.request_id else str(uuid.uuid4()))
-        workflow_id = f"redeliver-{delivery.id}-{key}"
+        key = idempotent_id(principal.user, request.request_id)
+        workflow_id = redelivery_id(delivery.id, key)
         if delivery.state == pb.DELIVERY_STATE_PENDING and not await self._started(workflow_id):
             raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION,
                                f"delivery {delivery.id} is still being sent; redeliver it once it is DELIVERED or "

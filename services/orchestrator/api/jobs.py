@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from datetime import datetime, timedelta
 
 import grpc
@@ -27,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from genmedia.domain import notify, specs
 from genmedia.domain.errors import NotFound, ServiceError, check
-from genmedia.domain.jobrequests import DEFAULT_REVIEW_TIMEOUT, RequestRules, check_create_job
+from genmedia.domain.jobrequests import DEFAULT_REVIEW_TIMEOUT, RequestRules, check_create_job, idempotent_id
 from genmedia.domain.jobrules import ACTIVE_STATES, DEFAULT_PRIORITY, TERMINAL_STATES, job_id_violations
 from genmedia.serving import logs
 from genmedia.serving.auth import Principal
@@ -127,8 +126,7 @@ class JobManager:
         spec = check_create_job(request, self.rules)
         await self.backends.check(spec)
         owner = principal.user
-        job_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"genmedia:{owner}:{request.request_id}"))
-                  if request.request_id else str(uuid.uuid4()))
+        job_id = idempotent_id(owner, request.request_id)
         job = pb.Job(id=job_id, kind=spec.kind, state=pb.JOB_STATE_PENDING, owner=owner, spec=spec,
                      labels=request.labels, request_id=request.request_id, message="queued",
                      priority=request.priority or DEFAULT_PRIORITY, review=request.review)

@@ -39,6 +39,10 @@ def notification_id(job_id: str, key: str) -> str:
     return f"notify-{job_id}-{key}"
 
 
+def redelivery_id(delivery_id: str, key: str) -> str:
+    return f"redeliver-{delivery_id}-{key}"
+
+
 async def notify_event(n: NotifyInput, final: bool = False) -> None:
     """Starts the notification of one event, if the job's settings ask for it. A cancellation arriving
     meanwhile waits until the start is settled; it is then raised again, unless `final` (the job is
