@@ -86,7 +86,13 @@ class BatchCommands:
                     f"{s.serving.max_message_bytes}: split it into smaller batches")])
         if m.limits and (not request.request_id or not await m.exists(batch_id)):
             await m.check_quota(principal)  # the batch counts as one active job, whatever its size
-        existing = await self._existing(batch) if await self._report(report) else None
+        try:
+            repeated = await self._report(report)
+        except ServiceError as err:
+            if err.code == grpc.StatusCode.UNAVAILABLE and not request.request_id:
+                await self._abandon(batch, err.message)  # its record may have landed though the answer did not
+            raise
+        existing = await self._existing(batch) if repeated else None
         settings = json_format.MessageToDict(batch.notify, preserving_proto_field_name=True)
         batch.notify.CopyFrom(notify.redacted(batch.notify))  # as users see it, and as the store answers
         try:
@@ -95,9 +101,8 @@ class BatchCommands:
         except WorkflowAlreadyStartedError:
             log.info("batch already started (repeated request_id)", **logs.job(batch_id))
         except RPCError as err:
-            if not request.request_id:  # nobody can retry this batch: don't leave it PENDING
-                await m.progress.cancel_pending(batch_id, "the batch could not be started")
-                await m.record_start_failure(batch, err)
+            if not request.request_id:
+                await self._abandon(batch, err)
             raise unavailable("temporal", err) from err
         if existing is not None:
             return existing
@@ -174,6 +179,16 @@ class BatchCommands:
         await self.jobs.client.start_workflow(BatchJobWorkflow.run, batch, id=batch.batch_id, task_queue=s.task_queue,
                                               id_reuse_policy=reuse, priority=Priority(priority_key=batch.priority),
                                               rpc_timeout=timedelta(seconds=s.rpc_timeout))
+
+    async def _abandon(self, batch: pb.Job, why: object) -> None:
+        """Ends a batch without request_id that this request could not start: nobody can retry it, so it is
+        FAILED and its children CANCELLED rather than PENDING for ever, and counted against no quota. Best
+        effort: the progress service may be what failed."""
+        try:
+            await self.jobs.progress.cancel_pending(batch.id, "the batch could not be started")
+        except grpc.aio.AioRpcError as err:
+            log.warning("could not cancel the unstarted batch's children: %s", err.details(), **logs.job(batch.id))
+        await self.jobs.record_start_failure(batch, why)
 
     async def _report(self, request: ps.ReportProgressRequest) -> bool:
         """Records a batch event; True when it had been recorded before."""
