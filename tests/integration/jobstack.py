@@ -57,6 +57,9 @@ class Stack:
 
 def configure_env(monkeypatch: pytest.MonkeyPatch, var: Path) -> None:
     monkeypatch.setenv("GENMEDIA_VAR_DIR", str(var))
+    # The stack shares this process and 2 cores with the test and the Temporal server: a stall of a busy CI
+    # machine must not fail a progress call (5 s by default; one CreateBatch failed so once).
+    monkeypatch.setenv("GENMEDIA_RPC_TIMEOUT_SECONDS", "15")
     monkeypatch.setenv("GENMEDIA_IMAGE_STEP_DELAY_SECONDS", "0")
     for name in ("ORCHESTRATOR", "PROGRESS", "IMAGE", "VIDEO", "WORKER"):
         monkeypatch.setenv(f"GENMEDIA_{name}_METRICS_PORT", "-1")
