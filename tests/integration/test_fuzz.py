@@ -5,6 +5,7 @@ every refusal must carry a BadRequest or an ErrorInfo, and every service must st
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +36,7 @@ NASTY = ["", "\x00", "é🦊" * 300, "x" * 5000, "../../etc/passwd", "\n\t", "a"
 Fd = descriptor.FieldDescriptor
 
 
+@functools.cache  # a strategy per field, built once: building one anew for each draw took most of the time
 def _scalar(field: descriptor.FieldDescriptor) -> st.SearchStrategy:
     t = field.type
     if t == Fd.TYPE_STRING:
@@ -60,6 +62,7 @@ def _scalar(field: descriptor.FieldDescriptor) -> st.SearchStrategy:
     raise AssertionError(f"unhandled field type {t} of {field.full_name}")
 
 
+@functools.cache
 def _value(field: descriptor.FieldDescriptor, depth: int) -> st.SearchStrategy:
     if field.type == Fd.TYPE_MESSAGE:
         return message_dicts(field.message_type, depth + 1)
@@ -76,17 +79,19 @@ def message_dicts(draw, desc: descriptor.Descriptor, depth: int = 0) -> dict:
         return {}
     values = {}
     for field in desc.fields:
-        if not draw(st.booleans()):
-            continue
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            key, value = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
-            strategy = st.dictionaries(_scalar(key), _value(value, depth), max_size=4)
-        elif field.is_repeated:
-            strategy = st.lists(_value(field, depth), max_size=4)
-        else:
-            strategy = _value(field, depth)
-        values[field.name] = draw(strategy)
+        if draw(st.booleans()):
+            values[field.name] = draw(_field(field, depth))
     return values
+
+
+@functools.cache
+def _field(field: descriptor.FieldDescriptor, depth: int) -> st.SearchStrategy:
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        key, value = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
+        return st.dictionaries(_scalar(key), _value(value, depth), max_size=4)
+    if field.is_repeated:
+        return st.lists(_value(field, depth), max_size=4)
+    return _value(field, depth)
 
 
 def fill(message, values: dict) -> None:
