@@ -33,6 +33,7 @@ from services.progress.bus import Bus
 from services.progress.store import Store
 from services.video import config as video_config
 from services.video import server as video_server
+from tests.conftest import venv_bin
 
 
 @dataclass
@@ -124,6 +125,14 @@ async def add_api(stack: Stack, temporal: WorkflowEnvironment, guard: Authentica
     stack.servers["api"] = api
     await stack.client.close()
     stack.client = GenmediaClient(f"127.0.0.1:{api.port}", stack.settings.progress_addr, token=token)
+
+
+async def add_api_on_stopped_temporal(stack: Stack) -> None:
+    """JobService connected to a Temporal server that then stopped: every workflow start fails."""
+    doomed = await WorkflowEnvironment.start_local(dev_server_existing_path=str(venv_bin("temporal")),
+                                                   dev_server_log_level="error")
+    await add_api(stack, doomed)
+    await doomed.shutdown()
 
 
 @asynccontextmanager

@@ -18,9 +18,16 @@ from genmedia.v1 import progress_service_pb2 as ps
 from services.progress import server as progress_server
 from services.progress.bus import Bus
 from services.progress.store import Store
-from tests.conftest import venv_bin
-from tests.integration.jobstack import Stack, add_api, add_workers, configure_env, job_services
-from tests.integration.test_batches import EventLog, children, null
+from tests.integration.jobstack import (
+    EventLog,
+    Stack,
+    add_api,
+    add_api_on_stopped_temporal,
+    add_workers,
+    configure_env,
+    job_services,
+)
+from tests.integration.test_batches import children, null
 
 pytestmark = pytest.mark.timeout(120)
 DEADLINE = 2.0  # the API's deadline for a progress call (GENMEDIA_RPC_TIMEOUT_SECONDS)
@@ -103,10 +110,7 @@ async def test_a_batch_recorded_too_late_is_started_by_the_repeat_of_its_request
 
 
 async def test_a_batch_that_temporal_cannot_start_ends_failed_not_pending(stack: Stack) -> None:
-    doomed = await WorkflowEnvironment.start_local(dev_server_existing_path=str(venv_bin("temporal")),
-                                                   dev_server_log_level="error")
-    await add_api(stack, doomed)
-    await doomed.shutdown()
+    await add_api_on_stopped_temporal(stack)
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stack.client.create_batch([null(0.1) for _ in range(2)])
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE and "temporal" in info.value.details()

@@ -22,11 +22,12 @@ from temporalio.testing import WorkflowEnvironment
 from genmedia.client import GenmediaClient
 from genmedia.v1 import common_pb2 as pb
 from genmedia.v1 import job_service_pb2
-from tests.conftest import free_port, venv_bin
+from tests.conftest import free_port
 from tests.integration.jobstack import (
     EventLog,
     Stack,
     add_api,
+    add_api_on_stopped_temporal,
     add_workers,
     configure_env,
     job_services,
@@ -196,10 +197,7 @@ async def test_get_job_shows_the_running_steps_percent_live_from_the_workflow(se
 
 
 async def test_create_job_is_unavailable_while_temporal_is_down_and_leaves_no_pending_job(services: Stack) -> None:
-    doomed = await WorkflowEnvironment.start_local(dev_server_existing_path=str(venv_bin("temporal")),
-                                                   dev_server_log_level="error")
-    await add_api(services, doomed)
-    await doomed.shutdown()
+    await add_api_on_stopped_temporal(services)
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await services.client.create_job(pb.JobSpec(image=pb.ImageSpec(prompt="no temporal")))
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE and "temporal" in info.value.details()
