@@ -30,7 +30,7 @@ from tests.integration.jobstack import (
 from tests.integration.test_batches import children, null
 
 pytestmark = pytest.mark.timeout(120)
-DEADLINE = 2.0  # the API's deadline for a progress call (GENMEDIA_RPC_TIMEOUT_SECONDS)
+DEADLINE = 3.0  # the API's deadline for a progress call (GENMEDIA_RPC_TIMEOUT_SECONDS)
 
 
 class LateBatchRecord(grpc.aio.ServerInterceptor):
